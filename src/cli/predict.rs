@@ -1,0 +1,85 @@
+//! `segmenta predict`: assign new customers to a saved model's segments.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use arrow::array::{Float32Array, Int32Array};
+use clap::Args;
+use segmenta::io::{read_features, write_table, ReadSpec, Staged};
+use segmenta::kmeans::{CpuLloyd, LloydBackend};
+use segmenta::model::Model;
+use serde_json::json;
+
+use super::common::{warn_duplicates, OutputArgs};
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// model.json written by `segmenta kmeans`.
+    #[arg(long, short = 'm')]
+    pub model: PathBuf,
+    /// Customers to assign: .parquet, .csv or .csv.gz with the model's feature columns.
+    #[arg(long, short = 'i')]
+    pub input: PathBuf,
+    /// Output table (.parquet, .csv or .csv.gz): id, segment, distance.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// Id column of the input [default: the model's].
+    #[arg(long)]
+    pub id_col: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub fn run(a: PredictArgs) -> Result<ExitCode> {
+    let out = a.output;
+    let model = Model::load(&a.model)?;
+    // Fail on a bad output name before reading anything.
+    segmenta::io::Format::of(&a.out)?;
+    let spec = ReadSpec {
+        id_col: a.id_col.clone().unwrap_or_else(|| model.id_col.clone()),
+        columns: Some(model.numeric_features.clone()),
+        categorical: model.categorical.iter().map(|c| c.column.clone()).collect(),
+        weight_col: None,
+        strict_ids: false,
+        levels: Some(model.categorical.clone()),
+    };
+    let mut table = read_features(&a.input, &spec)?;
+    warn_duplicates(&out, &table);
+    model.scaler.transform(&mut table.x);
+    let centroids: Vec<f32> = model.kmeans.centroids_scaled.concat();
+    let mut backend = CpuLloyd::new(&table.x, None);
+    backend.step(&centroids)?;
+    let labels = backend.labels()?;
+    let dist = backend.distances()?;
+    let mut sizes = vec![0u64; model.kmeans.k];
+    for l in &labels {
+        sizes[*l as usize] += 1;
+    }
+    let segments: Int32Array = labels.iter().map(|l| *l as i32).collect();
+    let distance: Float32Array = dist.iter().map(|v| v.sqrt()).collect();
+    let mut staged = Staged::new();
+    write_table(
+        &mut staged,
+        &a.out,
+        vec![
+            (spec.id_col.as_str(), table.ids.to_arrow()),
+            ("segment", Arc::new(segments)),
+            ("distance", Arc::new(distance)),
+        ],
+    )?;
+    staged.commit()?;
+    if out.json {
+        let s = json!({"command": "predict", "rows": table.x.n(), "sizes": sizes, "output": a.out});
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        println!(
+            "assigned {} rows to {} segments; wrote {}",
+            table.x.n(),
+            model.kmeans.k,
+            a.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,138 @@
+//! Writing outputs atomically. Every file goes to a temporary sibling first and is
+//! renamed into place only when all of a command's outputs are complete
+//! ([`Staged::commit`]), so a failure leaves the previous files, never half of one.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::Serialize;
+use tempfile::NamedTempFile;
+
+use crate::error::{Error, Result};
+use crate::io::Format;
+
+/// Output files written to temporaries, renamed into place together on commit.
+/// Dropping it uncommitted deletes the temporaries.
+#[derive(Default)]
+pub struct Staged {
+    files: Vec<(NamedTempFile, PathBuf)>,
+}
+
+impl Staged {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes `path`'s future content through `fill`.
+    pub fn write(
+        &mut self,
+        path: &Path,
+        fill: impl FnOnce(&mut BufWriter<&mut File>) -> Result<()>,
+    ) -> Result<()> {
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".segmenta-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(io)?;
+        {
+            let mut w = BufWriter::new(tmp.as_file_mut());
+            fill(&mut w)?;
+            w.flush().map_err(io)?;
+        }
+        tmp.as_file().sync_all().map_err(io)?;
+        self.files.push((tmp, path.to_path_buf()));
+        Ok(())
+    }
+
+    /// Renames every temporary into place.
+    pub fn commit(self) -> Result<Vec<PathBuf>> {
+        let mut done = Vec::with_capacity(self.files.len());
+        for (tmp, path) in self.files {
+            tmp.persist(&path).map_err(|e| Error::Io {
+                path: path.clone(),
+                source: e.error,
+            })?;
+            done.push(path);
+        }
+        Ok(done)
+    }
+}
+
+/// Stages `value` as pretty JSON at `path`.
+pub fn write_json(staged: &mut Staged, path: &Path, value: &impl Serialize) -> Result<()> {
+    staged.write(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        w.write_all(b"\n").map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+}
+
+/// Stages a table of named columns at `path`, as Parquet (zstd) or CSV by extension.
+pub fn write_table(staged: &mut Staged, path: &Path, columns: Vec<(&str, ArrayRef)>) -> Result<()> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, a)| Field::new(*name, a.data_type().clone(), a.null_count() > 0))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
+    let format = Format::of(path)?;
+    let to_io = |e: String| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    };
+    staged.write(path, |w| match format {
+        Format::Parquet => {
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .build();
+            let mut writer =
+                ArrowWriter::try_new(w, schema, Some(props)).map_err(|e| to_io(e.to_string()))?;
+            writer.write(&batch).map_err(|e| to_io(e.to_string()))?;
+            writer.close().map_err(|e| to_io(e.to_string()))?;
+            Ok(())
+        }
+        Format::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(w);
+            writer.write(&batch).map_err(|e| to_io(e.to_string()))
+        }
+        Format::CsvGz => {
+            let gz = flate2::write::GzEncoder::new(w, flate2::Compression::default());
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(gz);
+            writer.write(&batch).map_err(|e| to_io(e.to_string()))?;
+            writer
+                .into_inner()
+                .finish()
+                .map(|_| ())
+                .map_err(|e| to_io(e.to_string()))
+        }
+    })
+}

@@ -1,0 +1,378 @@
+//! The GPU Lloyd backend: the data is uploaded once (column-major, in chunks that fit
+//! the device's largest storage binding) and stays on the device for every
+//! iteration and restart. A step uploads the centroids, runs the fused
+//! assign-and-sum kernel over every chunk and a reduction kernel, and reads back one
+//! row of `k·d + k + 1` floats (sums, weights, inertia) plus the changed-label count.
+//! Everything else of the iteration happens in the shared driver (`kmeans::lloyd`),
+//! so the two backends cannot drift apart in their logic.
+//!
+//! Sums are f32 on the device (WGSL has no f64), accumulated per 256-row tile and
+//! then in a fixed tree, so results are bit-identical from run to run.
+
+use std::time::Instant;
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{LloydBackend, StepStats};
+use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
+use crate::matrix::Matrix;
+
+/// Invocations per workgroup; `WG` in both shaders.
+pub const WORKGROUP_SIZE: usize = 256;
+/// Most features the GPU kernel holds in registers; `MAX_D` in the shader.
+pub const MAX_GPU_FEATURES: usize = 128;
+/// Workgroups per dispatch at most: each loops over its share of row tiles and owns
+/// one slot of partial sums.
+const MAX_GROUPS: usize = 2048;
+/// Centroid floats staged in workgroup memory; `CT_FLOATS` in the shader.
+const CT_FLOATS: usize = 2048;
+
+const ASSIGN_WGSL: &str = include_str!("../../shaders/kmeans_assign.wgsl");
+const UPDATE_WGSL: &str = include_str!("../../shaders/kmeans_update.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct AssignParams {
+    rows: u32,
+    d: u32,
+    k: u32,
+    slot: u32,
+    groups: u32,
+    flags: u32,
+    tile_k: u32,
+    stride: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ReduceParams {
+    slots: u32,
+    stride: u32,
+    pad: [u32; 2],
+}
+
+struct Chunk {
+    rows: usize,
+    data: wgpu::Buffer,
+    labels: wgpu::Buffer,
+    dist: wgpu::Buffer,
+    weights: wgpu::Buffer,
+    params: wgpu::Buffer,
+    slot: usize,
+    groups: usize,
+}
+
+/// Buffers whose size depends on k, rebuilt when k changes.
+struct KBuffers {
+    k: usize,
+    stride: usize,
+    slots: usize,
+    cent: wgpu::Buffer,
+    partials: wgpu::Buffer,
+    result: wgpu::Buffer,
+    changed: wgpu::Buffer,
+    _reduce_params: wgpu::Buffer,
+    assign_binds: Vec<wgpu::BindGroup>,
+    reduce_bind: wgpu::BindGroup,
+}
+
+/// K-means on the GPU; see the module docs.
+pub struct GpuLloyd<'a> {
+    ctx: &'a GpuContext,
+    n: usize,
+    d: usize,
+    d4: usize,
+    weighted: bool,
+    chunks: Vec<Chunk>,
+    assign: wgpu::ComputePipeline,
+    reduce: wgpu::ComputePipeline,
+    kb: Option<KBuffers>,
+    first: bool,
+    upload_s: f64,
+}
+
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
+
+impl<'a> GpuLloyd<'a> {
+    /// Uploads `x` (and weights) to the device of `ctx`.
+    pub fn new(ctx: &'a GpuContext, x: &Matrix, w: Option<&[f32]>) -> Result<Self> {
+        let (n, d) = (x.n(), x.d());
+        if d == 0 || d > MAX_GPU_FEATURES {
+            return Err(Error::param(
+                "backend",
+                format!("the GPU backend handles 1 to {MAX_GPU_FEATURES} features, got {d}; use --backend cpu"),
+            ));
+        }
+        let d4 = d.next_multiple_of(4);
+        let t = Instant::now();
+        // Rows per chunk: the largest multiple of the workgroup size whose column
+        // block fits one binding.
+        let by_binding = (ctx.max_binding() / (4 * d as u64)) as usize;
+        let chunk_rows = (by_binding / WORKGROUP_SIZE * WORKGROUP_SIZE).max(WORKGROUP_SIZE);
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        let mut slot = 0;
+        while start < n {
+            let rows = chunk_rows.min(n - start);
+            let mut col = vec![0.0f32; rows * d];
+            for r in 0..rows {
+                for (j, v) in x.row(start + r).iter().enumerate() {
+                    col[j * rows + r] = *v;
+                }
+            }
+            let data = ctx.buffer_init("x", bytemuck::cast_slice(&col), STORAGE);
+            drop(col);
+            let weights = match w {
+                Some(w) => {
+                    ctx.buffer_init("w", bytemuck::cast_slice(&w[start..start + rows]), STORAGE)
+                }
+                None => ctx.buffer("w (unused)", 4, STORAGE),
+            };
+            let groups = rows.div_ceil(WORKGROUP_SIZE).min(MAX_GROUPS);
+            chunks.push(Chunk {
+                rows,
+                data,
+                labels: ctx.buffer("labels", 4 * rows as u64, STORAGE),
+                dist: ctx.buffer("dist", 4 * rows as u64, STORAGE),
+                weights,
+                params: ctx.buffer(
+                    "assign params",
+                    std::mem::size_of::<AssignParams>() as u64,
+                    wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                ),
+                slot,
+                groups,
+            });
+            slot += groups;
+            start += rows;
+        }
+        let constants = [("D4", d4 as f64)];
+        let assign = ctx.pipeline("kmeans_assign", ASSIGN_WGSL, "assign", &constants)?;
+        let reduce = ctx.pipeline("kmeans_update", UPDATE_WGSL, "reduce", &[])?;
+        ctx.wait()?;
+        Ok(GpuLloyd {
+            ctx,
+            n,
+            d,
+            d4,
+            weighted: w.is_some(),
+            chunks,
+            assign,
+            reduce,
+            kb: None,
+            first: true,
+            upload_s: t.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Seconds spent uploading the data and building pipelines.
+    pub fn upload_seconds(&self) -> f64 {
+        self.upload_s
+    }
+
+    /// Number of chunks the data was split into (one unless it exceeds a binding).
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    fn ensure_k(&mut self, k: usize) -> Result<()> {
+        if self.kb.as_ref().is_some_and(|b| b.k == k) {
+            return Ok(());
+        }
+        let ctx = self.ctx;
+        let stride = k * self.d + k + 1;
+        // Keep the partial-sum buffer within one binding: fewer workgroups per chunk
+        // if k·d is large.
+        let max_slots = (ctx.max_binding() / (4 * stride as u64)).max(1) as usize;
+        let per_chunk = (max_slots / self.chunks.len()).max(1);
+        let mut slot = 0;
+        for c in &mut self.chunks {
+            c.groups = c
+                .rows
+                .div_ceil(WORKGROUP_SIZE)
+                .min(MAX_GROUPS)
+                .min(per_chunk);
+            c.slot = slot;
+            slot += c.groups;
+        }
+        let slots = slot;
+        if (slots * stride * 4) as u64 > ctx.max_binding() {
+            return Err(Error::param(
+                "k",
+                format!(
+                    "k x d = {} x {} is too large for this GPU's bindings; use --backend cpu",
+                    k, self.d
+                ),
+            ));
+        }
+        let cent = ctx.buffer("centroids", (k * self.d4 * 4) as u64, STORAGE);
+        let partials = ctx.buffer("partials", (slots * stride * 4) as u64, STORAGE);
+        let result = ctx.buffer("result", ((stride + 1) * 4) as u64, STORAGE);
+        let changed = ctx.buffer("changed", 4, STORAGE);
+        let reduce_params = ctx.buffer_init(
+            "reduce params",
+            bytemuck::bytes_of(&ReduceParams {
+                slots: slots as u32,
+                stride: stride as u32,
+                pad: [0; 2],
+            }),
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let layout = self.assign.get_bind_group_layout(0);
+        let assign_binds = self
+            .chunks
+            .iter()
+            .map(|c| {
+                let bufs = [
+                    &c.params, &c.data, &cent, &c.weights, &c.labels, &c.dist, &partials, &changed,
+                ];
+                let entries: Vec<wgpu::BindGroupEntry> = bufs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| wgpu::BindGroupEntry {
+                        binding: i as u32,
+                        resource: b.as_entire_binding(),
+                    })
+                    .collect();
+                ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("kmeans_assign"),
+                    layout: &layout,
+                    entries: &entries,
+                })
+            })
+            .collect();
+        let reduce_bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("kmeans_update"),
+            layout: &self.reduce.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: reduce_params.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: partials.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: result.as_entire_binding(),
+                },
+            ],
+        });
+        ctx.check()?;
+        self.kb = Some(KBuffers {
+            k,
+            stride,
+            slots,
+            cent,
+            partials,
+            result,
+            changed,
+            _reduce_params: reduce_params,
+            assign_binds,
+            reduce_bind,
+        });
+        Ok(())
+    }
+
+    fn read_rows<T: Pod>(&self, pick: impl Fn(&Chunk) -> &wgpu::Buffer) -> Result<Vec<T>> {
+        let mut out = Vec::with_capacity(self.n);
+        for c in &self.chunks {
+            let bytes = self.ctx.read_bytes(pick(c), 0, (c.rows * 4) as u64)?;
+            out.extend_from_slice(bytemuck::cast_slice::<u8, T>(&bytes));
+        }
+        Ok(out)
+    }
+}
+
+impl LloydBackend for GpuLloyd<'_> {
+    fn name(&self) -> String {
+        let a = self.ctx.adapter();
+        format!("gpu ({}, {})", a.name, a.backend)
+    }
+
+    fn reset(&mut self) -> Result<()> {
+        self.first = true;
+        Ok(())
+    }
+
+    fn step(&mut self, centroids: &[f32]) -> Result<StepStats> {
+        let (d, d4) = (self.d, self.d4);
+        let k = centroids.len() / d;
+        self.ensure_k(k)?;
+        let ctx = self.ctx;
+        let kb = self.kb.as_ref().expect("ensure_k built the buffers");
+        let mut padded = vec![0.0f32; k * d4];
+        for c in 0..k {
+            padded[c * d4..c * d4 + d].copy_from_slice(&centroids[c * d..(c + 1) * d]);
+        }
+        ctx.queue
+            .write_buffer(&kb.cent, 0, bytemuck::cast_slice(&padded));
+        let tile_k = k.min(CT_FLOATS / d4);
+        let flags = u32::from(self.weighted) | if self.first { 2 } else { 0 };
+        for c in &self.chunks {
+            let p = AssignParams {
+                rows: c.rows as u32,
+                d: d as u32,
+                k: k as u32,
+                slot: c.slot as u32,
+                groups: c.groups as u32,
+                flags,
+                tile_k: tile_k as u32,
+                stride: kb.stride as u32,
+            };
+            ctx.queue.write_buffer(&c.params, 0, bytemuck::bytes_of(&p));
+        }
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("lloyd step"),
+            });
+        enc.clear_buffer(&kb.partials, 0, Some((kb.slots * kb.stride * 4) as u64));
+        enc.clear_buffer(&kb.changed, 0, None);
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("assign"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&self.assign);
+            for (c, bind) in self.chunks.iter().zip(&kb.assign_binds) {
+                pass.set_bind_group(0, bind, &[]);
+                pass.dispatch_workgroups(c.groups as u32, 1, 1);
+            }
+        }
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("reduce"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&self.reduce);
+            pass.set_bind_group(0, &kb.reduce_bind, &[]);
+            let x = kb.stride.min(65_535);
+            pass.dispatch_workgroups(x as u32, kb.stride.div_ceil(x) as u32, 1);
+        }
+        enc.copy_buffer_to_buffer(&kb.changed, 0, &kb.result, (kb.stride * 4) as u64, 4);
+        ctx.queue.submit(Some(enc.finish()));
+        let bytes = ctx.read_bytes(&kb.result, 0, ((kb.stride + 1) * 4) as u64)?;
+        let vals: &[f32] = bytemuck::cast_slice(&bytes);
+        let changed = u32::from_le_bytes(bytes[kb.stride * 4..].try_into().expect("4 bytes"));
+        self.first = false;
+        Ok(StepStats {
+            sums: vals[..k * d].iter().map(|v| *v as f64).collect(),
+            weights: vals[k * d..k * d + k].iter().map(|v| *v as f64).collect(),
+            inertia: vals[k * d + k] as f64,
+            changed: changed as u64,
+        })
+    }
+
+    fn labels(&mut self) -> Result<Vec<u32>> {
+        self.read_rows(|c| &c.labels)
+    }
+
+    fn distances(&mut self) -> Result<Vec<f32>> {
+        self.read_rows(|c| &c.dist)
+    }
+}

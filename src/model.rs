@@ -1,0 +1,131 @@
+//! `model.json`: everything needed to reuse a fit — feature names, categorical
+//! levels, the scaler and the centroids — in a versioned schema. `predict` refuses a
+//! model whose `format` or `version` it does not know.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::io::CategoricalLevels;
+use crate::scale::Scaler;
+
+/// The value of [`Model::format`].
+pub const MODEL_FORMAT: &str = "segmenta-model";
+/// The schema version written by this build.
+pub const MODEL_VERSION: u32 = 1;
+
+/// A saved model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Model {
+    /// Always [`MODEL_FORMAT`].
+    pub format: String,
+    /// Schema version, [`MODEL_VERSION`] when written by this build.
+    pub version: u32,
+    /// `segmenta` version that wrote it.
+    pub segmenta: String,
+    /// The algorithm: `kmeans`.
+    pub kind: String,
+    /// The training input.
+    pub input: String,
+    /// Rows used for training.
+    pub rows: usize,
+    /// Id column of the training input.
+    pub id_col: String,
+    /// Feature names, one per centroid coordinate (numeric, then one-hot).
+    pub features: Vec<String>,
+    /// Numeric source columns (a prefix of `features`).
+    pub numeric_features: Vec<String>,
+    /// One-hot encoded columns and their levels.
+    pub categorical: Vec<CategoricalLevels>,
+    /// Sample-weight column used in training, if any.
+    pub weight_col: Option<String>,
+    /// The fitted scaler.
+    pub scaler: Scaler,
+    /// The K-means part.
+    pub kmeans: KMeansModel,
+}
+
+/// The K-means part of a model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KMeansModel {
+    /// Number of clusters.
+    pub k: usize,
+    /// Centroids in scaled units, one row per segment.
+    pub centroids_scaled: Vec<Vec<f32>>,
+    /// Centroids in original units.
+    pub centroids: Vec<Vec<f64>>,
+    /// Rows per segment.
+    pub sizes: Vec<u64>,
+    /// Inertia (sum of squared scaled distances, weighted).
+    pub inertia: f64,
+    /// Iterations of the winning restart.
+    pub iterations: usize,
+    /// Whether it converged before `max_iter`.
+    pub converged: bool,
+    /// Initialisation: `k-means++`, `random` or `given`.
+    pub init: String,
+    /// Restarts.
+    pub n_init: usize,
+    /// Winning restart.
+    pub best_run: usize,
+    /// Iteration cap.
+    pub max_iter: usize,
+    /// Relative tolerance.
+    pub tol: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Backend that ran the fit.
+    pub backend: String,
+    /// Timings in seconds (read, scale, init, lloyd, per_iteration, write, total).
+    pub timings: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Model {
+    /// Reads and checks a model file.
+    pub fn load(path: &Path) -> Result<Model> {
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                Error::NotFound {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        let bad = |message: String| Error::Model {
+            path: path.to_path_buf(),
+            message,
+        };
+        let head: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
+        if head.get("format").and_then(|v| v.as_str()) != Some(MODEL_FORMAT) {
+            return Err(bad(format!(
+                "not a segmenta model (rule: `format` is \"{MODEL_FORMAT}\")"
+            )));
+        }
+        let version = head.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version != MODEL_VERSION as u64 {
+            return Err(bad(format!(
+                "model version {version} is not supported (rule: this build reads version {MODEL_VERSION})"
+            )));
+        }
+        let m: Model =
+            serde_json::from_value(head).map_err(|e| bad(format!("malformed model ({e})")))?;
+        let d = m.features.len();
+        if m.kmeans.centroids_scaled.len() != m.kmeans.k
+            || m.kmeans.centroids_scaled.iter().any(|c| c.len() != d)
+            || m.scaler.offset.len() != d
+            || m.scaler.scale.len() != d
+        {
+            return Err(bad(
+                "centroids or scaler do not match the feature list (rule: k rows of d values)"
+                    .into(),
+            ));
+        }
+        Ok(m)
+    }
+}

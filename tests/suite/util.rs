@@ -1,0 +1,121 @@
+//! Helpers: run the binary, make temp dirs, write fixtures, find ../shared/datasets.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{Field, Schema};
+
+/// The repository root: where the test binary was built, unless
+/// SEGMENTA_TEST_ROOT points elsewhere (a prebuilt test binary run on another
+/// machine, as scripts/gpu-check.sh does on a lent GPU).
+pub fn root() -> PathBuf {
+    std::env::var_os("SEGMENTA_TEST_ROOT").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
+/// The segmenta binary under test (SEGMENTA_BIN overrides, as for the root).
+fn bin() -> PathBuf {
+    std::env::var_os("SEGMENTA_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_segmenta")), PathBuf::from)
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("datasets").join(name)
+}
+
+/// A file of `../shared/datasets`, or `None` (with a loud skip message) when it is
+/// absent outside CI. Under CI=true its absence fails the test.
+pub fn shared(name: &str) -> Option<PathBuf> {
+    let p = root().join("../shared/datasets").join(name);
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{} is missing under CI=true", p.display());
+    }
+    eprintln!(
+        "SKIPPED: {} not found (tests on real data need ../shared/datasets)",
+        p.display()
+    );
+    None
+}
+
+pub fn segmenta(args: &[&str]) -> Output {
+    segmenta_env(args, &[])
+}
+
+pub fn segmenta_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(bin());
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run segmenta")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+pub fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+pub fn write_parquet(path: &Path, cols: Vec<(&str, ArrayRef)>) {
+    let fields: Vec<Field> = cols
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        cols.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// Reads column `name` of a Parquet file as i64 (segment, ids) values.
+pub fn read_i64(path: &Path, name: &str) -> Vec<i64> {
+    use arrow::array::AsArray;
+    let f = std::fs::File::open(path).unwrap();
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for b in r {
+        let b = b.unwrap();
+        let c = arrow::compute::cast(
+            b.column_by_name(name).unwrap(),
+            &arrow::datatypes::DataType::Int64,
+        )
+        .unwrap();
+        out.extend_from_slice(c.as_primitive::<arrow::datatypes::Int64Type>().values());
+    }
+    out
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Files left in a folder (none if it does not exist).
+pub fn files_in(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}

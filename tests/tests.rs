@@ -1,0 +1,4 @@
+//! One integration-test binary (as ripgrep does): the modules under `suite/` share
+//! helpers and are compiled once.
+
+mod suite;

@@ -15,13 +15,13 @@
 
 const WG: u32 = 256u;          // mirrored by WORKGROUP_SIZE in src/kmeans/gpu.rs
 const CT_FLOATS: u32 = 2048u;  // centroid tile in workgroup memory (8 KiB)
-const MAX_D: u32 = 128u;       // mirrored by MAX_GPU_FEATURES
 const MASK_K: u32 = 64u;       // clusters per mask window
-const DPT: u32 = 4u;           // features per summing task
+const DPT: u32 = 4u;           // features per summing task at most
 
-// Padded feature count (a multiple of 4), fixed when the pipeline is built, so the
-// per-row loops have constant bounds and the row stays in registers.
-override D4: u32 = 16u;
+// Padded feature count (a multiple of 4). src/kmeans/gpu.rs rewrites this line with
+// the data's value before compiling, so the per-row array has exactly that size and
+// every loop over it has a constant bound: the row then lives in registers.
+const D4: u32 = 16u;
 
 struct Params {
     rows: u32,        // rows in this chunk
@@ -32,6 +32,10 @@ struct Params {
     flags: u32,       // bit 0: weighted; bit 1: first step (every row counts as changed)
     tile_k: u32,      // centroids per workgroup-memory tile
     stride: u32,      // floats per partials slot: k*d + k + 1
+    dpt: u32,         // features per summing task, 1..=DPT
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -57,15 +61,23 @@ fn assign(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: v
     let weighted = (P.flags & 1u) != 0u;
     let first_step = (P.flags & 2u) != 0u;
     let base = (P.slot + g) * P.stride;
-    let dgroups = (P.d + DPT - 1u) / DPT;
-    var inertia = 0.0;
+    let dgroups = (P.d + P.dpt - 1u) / P.dpt;
+    // One centroid tile for every row: stage it once for the whole workgroup.
+    let one_tile = P.k <= P.tile_k;
     if t == 0u {
         atomicStore(&schanged, 0u);
     }
+    if one_tile {
+        for (var i = t; i < P.k * q4; i += WG) {
+            sc[i] = cent[i];
+        }
+    }
+    // Each invocation sums its own rows' distances; one tree at the end.
+    var inertia = 0.0;
     for (var tile = g; tile < ntiles; tile += P.groups) {
         let r = tile * WG + t;
         let valid = r < P.rows;
-        var xr: array<f32, MAX_D>;
+        var xr: array<f32, D4>;
         if valid {
             for (var j = 0u; j < D4; j++) {
                 if j < P.d {
@@ -82,9 +94,11 @@ fn assign(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: v
         var bi = 0u;
         for (var c0 = 0u; c0 < P.k; c0 += P.tile_k) {
             let kt = min(P.tile_k, P.k - c0);
-            workgroupBarrier();
-            for (var i = t; i < kt * q4; i += WG) {
-                sc[i] = cent[c0 * q4 + i];
+            if !one_tile {
+                workgroupBarrier();
+                for (var i = t; i < kt * q4; i += WG) {
+                    sc[i] = cent[c0 * q4 + i];
+                }
             }
             workgroupBarrier();
             if valid {
@@ -105,10 +119,8 @@ fn assign(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: v
                 }
             }
         }
-        var wv = 0.0;
-        let d2 = best;
         if valid {
-            wv = 1.0;
+            var wv = 1.0;
             if weighted {
                 wv = w[r];
             }
@@ -116,20 +128,10 @@ fn assign(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: v
                 atomicAdd(&schanged, 1u);
             }
             labels[r] = bi;
-            dist[r] = d2;
+            dist[r] = best;
+            inertia += wv * best;
         }
         slab[t] = select(0xffffffffu, bi, valid);
-        sred[t] = wv * d2;
-        workgroupBarrier();
-        for (var s = WG / 2u; s > 0u; s >>= 1u) {
-            if t < s {
-                sred[t] += sred[t + s];
-            }
-            workgroupBarrier();
-        }
-        if t == 0u {
-            inertia += sred[0];
-        }
         // Sum the tile's rows per cluster, MASK_K clusters at a time.
         for (var k0 = 0u; k0 < P.k; k0 += MASK_K) {
             let kw = min(MASK_K, P.k - k0);
@@ -144,8 +146,8 @@ fn assign(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: v
             workgroupBarrier();
             for (var task = t; task < kw * dgroups; task += WG) {
                 let cl = task / dgroups;
-                let j0 = (task % dgroups) * DPT;
-                let nj = min(DPT, P.d - j0);
+                let j0 = (task % dgroups) * P.dpt;
+                let nj = min(P.dpt, P.d - j0);
                 var acc = vec4<f32>(0.0);
                 var ws = 0.0;
                 for (var word = 0u; word < WG / 32u; word++) {
@@ -175,9 +177,16 @@ fn assign(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: v
             workgroupBarrier();
         }
     }
+    sred[t] = inertia;
     workgroupBarrier();
+    for (var h = WG / 2u; h > 0u; h >>= 1u) {
+        if t < h {
+            sred[t] += sred[t + h];
+        }
+        workgroupBarrier();
+    }
     if t == 0u {
-        partials[base + P.k * P.d + P.k] = inertia;
+        partials[base + P.k * P.d + P.k] = sred[0];
         atomicAdd(&changed, atomicLoad(&schanged));
     }
 }

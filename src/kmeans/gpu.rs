@@ -20,8 +20,10 @@ use crate::matrix::Matrix;
 
 /// Invocations per workgroup; `WG` in both shaders.
 pub const WORKGROUP_SIZE: usize = 256;
-/// Most features the GPU kernel holds in registers; `MAX_D` in the shader.
+/// Most features the GPU kernel holds in registers per row.
 pub const MAX_GPU_FEATURES: usize = 128;
+/// Features per summing task at most; `DPT` in the shader.
+const MAX_DPT: usize = 4;
 /// Workgroups per dispatch at most: each loops over its share of row tiles and owns
 /// one slot of partial sums.
 const MAX_GROUPS: usize = 2048;
@@ -42,6 +44,8 @@ struct AssignParams {
     flags: u32,
     tile_k: u32,
     stride: u32,
+    dpt: u32,
+    pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -149,8 +153,8 @@ impl<'a> GpuLloyd<'a> {
             slot += groups;
             start += rows;
         }
-        let constants = [("D4", d4 as f64)];
-        let assign = ctx.pipeline("kmeans_assign", ASSIGN_WGSL, "assign", &constants)?;
+        let source = specialise(d4)?;
+        let assign = ctx.pipeline("kmeans_assign", &source, "assign", &[])?;
         let reduce = ctx.pipeline("kmeans_update", UPDATE_WGSL, "reduce", &[])?;
         ctx.wait()?;
         Ok(GpuLloyd {
@@ -288,6 +292,15 @@ impl<'a> GpuLloyd<'a> {
     }
 }
 
+/// The assign shader with its row array sized for `d4` features (see the shader).
+fn specialise(d4: usize) -> Result<String> {
+    const LINE: &str = "const D4: u32 = 16u;";
+    if !ASSIGN_WGSL.contains(LINE) {
+        return Err(Error::Gpu(format!("kmeans_assign.wgsl lost its `{LINE}` line")));
+    }
+    Ok(ASSIGN_WGSL.replacen(LINE, &format!("const D4: u32 = {d4}u;"), 1))
+}
+
 impl LloydBackend for GpuLloyd<'_> {
     fn name(&self) -> String {
         let a = self.ctx.adapter();
@@ -312,6 +325,8 @@ impl LloydBackend for GpuLloyd<'_> {
         ctx.queue
             .write_buffer(&kb.cent, 0, bytemuck::cast_slice(&padded));
         let tile_k = k.min(CT_FLOATS / d4);
+        // Enough (cluster, feature-group) summing tasks to keep a workgroup busy.
+        let dpt = (k * d).div_ceil(WORKGROUP_SIZE).clamp(1, MAX_DPT);
         let flags = u32::from(self.weighted) | if self.first { 2 } else { 0 };
         for c in &self.chunks {
             let p = AssignParams {
@@ -323,6 +338,8 @@ impl LloydBackend for GpuLloyd<'_> {
                 flags,
                 tile_k: tile_k as u32,
                 stride: kb.stride as u32,
+                dpt: dpt as u32,
+                pad: [0; 3],
             };
             ctx.queue.write_buffer(&c.params, 0, bytemuck::bytes_of(&p));
         }

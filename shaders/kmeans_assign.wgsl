@@ -16,12 +16,18 @@
 const WG: u32 = 256u;          // mirrored by WORKGROUP_SIZE in src/kmeans/gpu.rs
 const CT_FLOATS: u32 = 2048u;  // centroid tile in workgroup memory (8 KiB)
 const MASK_K: u32 = 64u;       // clusters per mask window
+const SXS: u32 = WG + 1u;      // staged row stride: one float of padding keeps the banks apart
 const DPT: u32 = 4u;           // features per summing task at most
 
-// Padded feature count (a multiple of 4). src/kmeans/gpu.rs rewrites this line with
-// the data's value before compiling, so the per-row array has exactly that size and
-// every loop over it has a constant bound: the row then lives in registers.
+// Specialised per data set by src/kmeans/gpu.rs before compiling (this file as
+// written is the d = 16 version): D4 is the feature count padded to a multiple of 4;
+// the ROW_LOAD and ROW_DIST regions are regenerated with one vec4 variable per four
+// features, so the row lives in registers (no array the compiler could spill); STAGE
+// and SX say whether the tile's rows are also copied to workgroup memory for the
+// summing tasks (when WG * D4 floats fit next to the rest).
 const D4: u32 = 16u;
+const STAGE: bool = true;
+const SX: u32 = 4112u;
 
 struct Params {
     rows: u32,        // rows in this chunk
@@ -29,7 +35,8 @@ struct Params {
     k: u32,
     slot: u32,        // first partials slot of this chunk
     groups: u32,      // workgroups dispatched for this chunk
-    flags: u32,       // bit 0: weighted; bit 1: first step (every row counts as changed)
+    flags: u32,       // bit 0: weighted; bit 1: first step (every row counts as changed);
+                      // bit 2: skip the sums (timing probe)
     tile_k: u32,      // centroids per workgroup-memory tile
     stride: u32,      // floats per partials slot: k*d + k + 1
     dpt: u32,         // features per summing task, 1..=DPT
@@ -45,13 +52,14 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> labels: array<u32>;
 @group(0) @binding(5) var<storage, read_write> dist: array<f32>;
 @group(0) @binding(6) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(7) var<storage, read_write> changed: atomic<u32>;
+@group(0) @binding(7) var<storage, read_write> changed: atomic<u32>;  // integer: order-free
 
 var<workgroup> sc: array<vec4<f32>, 512>;          // CT_FLOATS / 4
 var<workgroup> slab: array<u32, WG>;
 var<workgroup> sred: array<f32, WG>;
 var<workgroup> masks: array<atomic<u32>, 512>;     // MASK_K * WG / 32
-var<workgroup> schanged: atomic<u32>;
+var<workgroup> sx: array<f32, SX>;                 // the tile's rows, [feature][row], rows padded to WG + 1
+var<workgroup> sw: array<f32, WG>;                 // the tile's row weights (weighted data only)
 
 @compute @workgroup_size(256)
 fn assign(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -64,29 +72,37 @@ fn assign(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: v
     let dgroups = (P.d + P.dpt - 1u) / P.dpt;
     // One centroid tile for every row: stage it once for the whole workgroup.
     let one_tile = P.k <= P.tile_k;
-    if t == 0u {
-        atomicStore(&schanged, 0u);
-    }
     if one_tile {
         for (var i = t; i < P.k * q4; i += WG) {
             sc[i] = cent[i];
         }
     }
-    // Each invocation sums its own rows' distances; one tree at the end.
+    // Each invocation sums its own rows' distances and counts its changed labels;
+    // one tree at the end.
     var inertia = 0.0;
+    var nchanged = 0u;
+    let skip_sums = (P.flags & 4u) != 0u;
     for (var tile = g; tile < ntiles; tile += P.groups) {
         let r = tile * WG + t;
         let valid = r < P.rows;
-        var xr: array<f32, D4>;
+        //@ROW_LOAD begin
+        var x0 = vec4<f32>(0.0);
+        var x1 = vec4<f32>(0.0);
+        var x2 = vec4<f32>(0.0);
+        var x3 = vec4<f32>(0.0);
         if valid {
-            for (var j = 0u; j < D4; j++) {
-                if j < P.d {
-                    xr[j] = x[j * P.rows + r];
-                } else {
-                    xr[j] = 0.0;
-                }
+            x0 = vec4<f32>(x[0u * P.rows + r], x[1u * P.rows + r], x[2u * P.rows + r], x[3u * P.rows + r]);
+            x1 = vec4<f32>(x[4u * P.rows + r], x[5u * P.rows + r], x[6u * P.rows + r], x[7u * P.rows + r]);
+            x2 = vec4<f32>(x[8u * P.rows + r], x[9u * P.rows + r], x[10u * P.rows + r], x[11u * P.rows + r]);
+            x3 = vec4<f32>(x[12u * P.rows + r], x[13u * P.rows + r], x[14u * P.rows + r], x[15u * P.rows + r]);
+            if STAGE {
+                sx[0u * SXS + t] = x0.x; sx[1u * SXS + t] = x0.y; sx[2u * SXS + t] = x0.z; sx[3u * SXS + t] = x0.w;
+                sx[4u * SXS + t] = x1.x; sx[5u * SXS + t] = x1.y; sx[6u * SXS + t] = x1.z; sx[7u * SXS + t] = x1.w;
+                sx[8u * SXS + t] = x2.x; sx[9u * SXS + t] = x2.y; sx[10u * SXS + t] = x2.z; sx[11u * SXS + t] = x2.w;
+                sx[12u * SXS + t] = x3.x; sx[13u * SXS + t] = x3.y; sx[14u * SXS + t] = x3.z; sx[15u * SXS + t] = x3.w;
             }
         }
+        //@ROW_LOAD end
         // `have` stands in for an initial +inf, so the first centroid is always taken.
         // `best` ends as the row's squared distance to its centroid.
         var best = 0.0;
@@ -103,14 +119,15 @@ fn assign(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: v
             workgroupBarrier();
             if valid {
                 for (var c = 0u; c < kt; c++) {
+                    let cq = c * q4;
                     var s = 0.0;
-                    for (var q = 0u; q < q4; q++) {
-                        let e = vec4<f32>(xr[4u * q], xr[4u * q + 1u], xr[4u * q + 2u], xr[4u * q + 3u]) - sc[c * q4 + q];
-                        s = fma(e.x, e.x, s);
-                        s = fma(e.y, e.y, s);
-                        s = fma(e.z, e.z, s);
-                        s = fma(e.w, e.w, s);
-                    }
+                    var e: vec4<f32>;
+                    //@ROW_DIST begin
+                    e = x0 - sc[cq + 0u]; s = fma(e.x, e.x, s); s = fma(e.y, e.y, s); s = fma(e.z, e.z, s); s = fma(e.w, e.w, s);
+                    e = x1 - sc[cq + 1u]; s = fma(e.x, e.x, s); s = fma(e.y, e.y, s); s = fma(e.z, e.z, s); s = fma(e.w, e.w, s);
+                    e = x2 - sc[cq + 2u]; s = fma(e.x, e.x, s); s = fma(e.y, e.y, s); s = fma(e.z, e.z, s); s = fma(e.w, e.w, s);
+                    e = x3 - sc[cq + 3u]; s = fma(e.x, e.x, s); s = fma(e.y, e.y, s); s = fma(e.z, e.z, s); s = fma(e.w, e.w, s);
+                    //@ROW_DIST end
                     if !have || s < best {
                         have = true;
                         best = s;
@@ -119,21 +136,24 @@ fn assign(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: v
                 }
             }
         }
+        var wv = 0.0;
         if valid {
-            var wv = 1.0;
+            wv = 1.0;
             if weighted {
                 wv = w[r];
             }
             if first_step || labels[r] != bi {
-                atomicAdd(&schanged, 1u);
+                nchanged += 1u;
             }
             labels[r] = bi;
             dist[r] = best;
             inertia += wv * best;
         }
         slab[t] = select(0xffffffffu, bi, valid);
-        // Sum the tile's rows per cluster, MASK_K clusters at a time.
-        for (var k0 = 0u; k0 < P.k; k0 += MASK_K) {
+        sw[t] = wv;
+        // Sums: rows grouped by label, MASK_K clusters at a time.
+        let sum_k = select(P.k, 0u, skip_sums);
+        for (var k0 = 0u; k0 < sum_k; k0 += MASK_K) {
             let kw = min(MASK_K, P.k - k0);
             for (var i = t; i < MASK_K * (WG / 32u); i += WG) {
                 atomicStore(&masks[i], 0u);
@@ -158,11 +178,15 @@ fn assign(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: v
                         let rr = tile * WG + word * 32u + b;
                         var wr = 1.0;
                         if weighted {
-                            wr = w[rr];
+                            wr = sw[word * 32u + b];
                         }
                         ws += wr;
                         for (var u = 0u; u < nj; u++) {
-                            acc[u] += x[(j0 + u) * P.rows + rr] * wr;
+                            if STAGE {
+                                acc[u] += sx[(j0 + u) * SXS + word * 32u + b] * wr;
+                            } else {
+                                acc[u] += x[(j0 + u) * P.rows + rr] * wr;
+                            }
                         }
                     }
                 }
@@ -177,16 +201,19 @@ fn assign(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: v
             workgroupBarrier();
         }
     }
+    workgroupBarrier();
     sred[t] = inertia;
+    slab[t] = nchanged;
     workgroupBarrier();
     for (var h = WG / 2u; h > 0u; h >>= 1u) {
         if t < h {
             sred[t] += sred[t + h];
+            slab[t] += slab[t + h];
         }
         workgroupBarrier();
     }
     if t == 0u {
         partials[base + P.k * P.d + P.k] = sred[0];
-        atomicAdd(&changed, atomicLoad(&schanged));
+        atomicAdd(&changed, slab[0]);
     }
 }

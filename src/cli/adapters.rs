@@ -27,7 +27,11 @@ pub fn run(a: AdaptersArgs) -> Result<ExitCode> {
                 ad.name,
                 ad.backend,
                 ad.device_type,
-                if ad.software { ", software: --backend auto skips it" } else { "" },
+                if ad.software {
+                    ", software: --backend auto skips it"
+                } else {
+                    ""
+                },
                 ad.driver
             );
         }

@@ -52,12 +52,27 @@ pub struct BenchArgs {
     /// Seed of the data and of the initial centroids (k distinct random rows).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Start from these rows (comma-separated, k of them), e.g. the ones the peer
+    /// harness draws, so both runs start from the same centroids.
+    #[arg(long, value_delimiter = ',')]
+    pub init_rows: Option<Vec<usize>>,
+    /// Scaling of --input before clustering (`none` to match the peer harness, which
+    /// clusters raw columns).
+    #[arg(long, value_enum, default_value = "standard")]
+    pub scale: super::kmeans::ScaleArg,
     /// Backends to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "cpu,gpu")]
     pub backends: Vec<String>,
     /// Pick the GPU adapter whose name contains this text.
     #[arg(long, env = "SEGMENTA_ADAPTER")]
     pub adapter: Option<String>,
+    /// Workgroups per dispatch of the GPU kernel (tuning) [default: built in].
+    #[arg(long)]
+    pub gpu_groups: Option<usize>,
+    /// Timing probe: time the GPU kernel without its summing phase (the fit is then
+    /// meaningless; only the per-iteration time is of use).
+    #[arg(long, hide = true)]
+    pub gpu_probe_assign_only: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -99,6 +114,9 @@ struct Outcome {
     iterations: usize,
     inertia: f64,
     total_s: f64,
+    /// Median GPU time of the assign and reduce kernels per step (timestamp queries).
+    kernel_assign_s: Option<f64>,
+    kernel_reduce_s: Option<f64>,
     #[serde(skip)]
     labels: Vec<u32>,
 }
@@ -154,6 +172,8 @@ fn run_one(
         iterations: r.iterations,
         inertia: r.inertia,
         total_s: total,
+        kernel_assign_s: None,
+        kernel_reduce_s: None,
         labels,
     })
 }
@@ -166,7 +186,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             let mut spec = ReadSpec::new(a.id_col.clone());
             spec.columns = a.columns.clone();
             let mut t = read_features(path, &spec)?;
-            Scaler::fit(ScaleMethod::Standard, &t.x, t.numeric).transform(&mut t.x);
+            Scaler::fit(ScaleMethod::from(a.scale), &t.x, t.numeric).transform(&mut t.x);
             t.x
         }
         None => blobs(BlobsSpec::new(a.n, a.d, a.centers.max(1), a.seed)).x,
@@ -179,7 +199,18 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             format!("k must be in 1..={n}, got {}", a.k)
         ));
     }
-    let init = random_rows(&x, a.k, &mut Rng::new(a.seed));
+    let init = match &a.init_rows {
+        Some(rows) => {
+            if rows.len() != a.k || rows.iter().any(|r| *r >= n) {
+                bail!(segmenta::Error::param(
+                    "init-rows",
+                    format!("give k = {} row indices below {n}, got {:?}", a.k, rows)
+                ));
+            }
+            rows.iter().flat_map(|r| x.row(*r).to_vec()).collect()
+        }
+        None => random_rows(&x, a.k, &mut Rng::new(a.seed)),
+    };
     let mut results: Vec<Outcome> = Vec::new();
     for b in &a.backends {
         match b.as_str() {
@@ -201,10 +232,21 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
                     backend: super::common::BackendArg::Gpu,
                     adapter: a.adapter.clone(),
                 };
-                let Some(ctx) = backend_args.open(&out)? else {
+                let (ctx, note) = segmenta::kmeans::open_gpu(
+                    segmenta::kmeans::BackendChoice::Gpu,
+                    &segmenta::gpu::GpuOptions {
+                        max_groups: a.gpu_groups,
+                        ..backend_args.gpu_options()
+                    },
+                )?;
+                if let Some(n) = note {
+                    out.warn(&n);
+                }
+                let Some(ctx) = ctx else {
                     bail!("no GPU context");
                 };
                 let mut gpu = GpuLloyd::new(&ctx, &x, None)?;
+                gpu.set_probe_skip_sums(a.gpu_probe_assign_only);
                 let setup = t.elapsed().as_secs_f64();
                 out.info(&format!(
                     "gpu: {} chunk(s), upload {:.3} s",
@@ -274,6 +316,13 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
                 r.inertia,
                 r.name
             );
+            if let (Some(a), Some(b)) = (r.kernel_assign_s, r.kernel_reduce_s) {
+                println!(
+                    "     GPU kernels per step (median): assign {:.3} ms, reduce {:.3} ms",
+                    a * 1e3,
+                    b * 1e3
+                );
+            }
         }
         if let Some(ag) = agreement {
             println!(

@@ -23,6 +23,20 @@ pub struct GpuOptions {
     /// Cap on one storage binding in bytes, below the adapter's limit. Forces the
     /// multi-chunk path in tests; `None` uses the adapter's limit.
     pub max_binding_bytes: Option<u64>,
+    /// Workgroups per dispatch of the K-means kernel (a tuning knob for
+    /// `segmenta bench`); `None` uses the built-in default.
+    pub max_groups: Option<usize>,
+}
+
+/// The kind of one buffer binding in an explicit layout.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Binding {
+    /// A uniform buffer.
+    Uniform,
+    /// A read-only storage buffer.
+    Read,
+    /// A read-write storage buffer.
+    ReadWrite,
 }
 
 /// What an adapter is.
@@ -90,6 +104,9 @@ pub struct GpuContext {
     info: AdapterSummary,
     max_binding: u64,
     max_buffer: u64,
+    max_shared: usize,
+    max_groups: Option<usize>,
+    timestamps: bool,
     error: Arc<Mutex<Option<String>>>,
 }
 
@@ -135,9 +152,16 @@ impl GpuContext {
                 .max(8),
             ..wgpu::Limits::downlevel_defaults()
         };
+        // GPU-side timers for `segmenta bench`, where the adapter has them.
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let required_features = if timestamps {
+            wgpu::Features::TIMESTAMP_QUERY
+        } else {
+            wgpu::Features::empty()
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("segmenta"),
-            required_features: wgpu::Features::empty(),
+            required_features,
             required_limits,
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -167,6 +191,9 @@ impl GpuContext {
             info,
             max_binding,
             max_buffer: limits.max_buffer_size,
+            max_shared: limits.max_compute_workgroup_storage_size as usize,
+            max_groups: opts.max_groups,
+            timestamps,
             error,
         })
     }
@@ -179,6 +206,22 @@ impl GpuContext {
     /// Largest storage binding, in bytes.
     pub fn max_binding(&self) -> u64 {
         self.max_binding
+    }
+
+    /// Workgroup memory available to one workgroup, in bytes.
+    pub fn max_workgroup_storage(&self) -> usize {
+        self.max_shared
+    }
+
+    /// The workgroup-count override, if any.
+    pub fn max_groups(&self) -> Option<usize> {
+        self.max_groups
+    }
+
+    /// Whether GPU timestamps are available (nanoseconds per tick in the second field).
+    pub(crate) fn timestamps(&self) -> Option<f64> {
+        self.timestamps
+            .then(|| self.queue.get_timestamp_period() as f64)
     }
 
     /// Largest buffer, in bytes.
@@ -233,14 +276,51 @@ impl GpuContext {
             })
     }
 
-    /// A compute pipeline for `entry` of `source`, with override constants.
+    /// A compute pipeline for `entry` of `source`. With `bindings`, group 0 gets an
+    /// explicit layout of those entries (`true` for a uniform buffer, else the
+    /// storage buffer's read-only flag); without, wgpu derives it from the shader,
+    /// which drops bindings the shader does not use.
     pub(crate) fn pipeline(
         &self,
         label: &str,
         source: &str,
         entry: &str,
-        constants: &[(&str, f64)],
+        bindings: Option<&[Binding]>,
     ) -> Result<wgpu::ComputePipeline> {
+        let layout = bindings.map(|b| {
+            let entries: Vec<wgpu::BindGroupLayoutEntry> = b
+                .iter()
+                .enumerate()
+                .map(|(i, kind)| wgpu::BindGroupLayoutEntry {
+                    binding: i as u32,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: match kind {
+                            Binding::Uniform => wgpu::BufferBindingType::Uniform,
+                            Binding::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                            Binding::ReadWrite => {
+                                wgpu::BufferBindingType::Storage { read_only: false }
+                            }
+                        },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                })
+                .collect();
+            let bgl = self
+                .device
+                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(label),
+                    entries: &entries,
+                });
+            self.device
+                .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(label),
+                    bind_group_layouts: &[Some(&bgl)],
+                    immediate_size: 0,
+                })
+        });
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -251,11 +331,11 @@ impl GpuContext {
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(label),
-                layout: None,
+                layout: layout.as_ref(),
                 module: &module,
                 entry_point: Some(entry),
                 compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
+                    constants: &[],
                     zero_initialize_workgroup_memory: false,
                 },
                 cache: None,
@@ -292,6 +372,12 @@ impl GpuContext {
             });
         enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
         self.queue.submit(Some(enc.finish()));
+        self.map_read(&staging, bytes)
+    }
+
+    /// Waits for submitted work, then copies the first `bytes` bytes of a
+    /// `MAP_READ` buffer to the host.
+    pub(crate) fn map_read(&self, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         let slot: Arc<Mutex<Option<std::result::Result<(), wgpu::BufferAsyncError>>>> =
             Arc::default();
         let s2 = slot.clone();

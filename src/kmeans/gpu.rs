@@ -12,10 +12,11 @@
 use std::time::Instant;
 
 use bytemuck::{Pod, Zeroable};
+use rayon::prelude::*;
 
 use super::{LloydBackend, StepStats};
 use crate::error::{Error, Result};
-use crate::gpu::GpuContext;
+use crate::gpu::{Binding, GpuContext};
 use crate::matrix::Matrix;
 
 /// Invocations per workgroup; `WG` in both shaders.
@@ -29,6 +30,20 @@ const MAX_DPT: usize = 4;
 const MAX_GROUPS: usize = 2048;
 /// Centroid floats staged in workgroup memory; `CT_FLOATS` in the shader.
 const CT_FLOATS: usize = 2048;
+
+/// The assign shader's bindings, in order. Explicit rather than derived from the
+/// shader, so a binding a specialisation happens not to touch cannot vanish from
+/// the layout.
+const ASSIGN_BINDINGS: [Binding; 8] = [
+    Binding::Uniform,   // params
+    Binding::Read,      // x
+    Binding::Read,      // cent
+    Binding::Read,      // w
+    Binding::ReadWrite, // labels
+    Binding::ReadWrite, // dist
+    Binding::ReadWrite, // partials
+    Binding::ReadWrite, // changed
+];
 
 const ASSIGN_WGSL: &str = include_str!("../../shaders/kmeans_assign.wgsl");
 const UPDATE_WGSL: &str = include_str!("../../shaders/kmeans_update.wgsl");
@@ -70,11 +85,13 @@ struct Chunk {
 /// Buffers whose size depends on k, rebuilt when k changes.
 struct KBuffers {
     k: usize,
+    assign: wgpu::ComputePipeline,
     stride: usize,
     slots: usize,
     cent: wgpu::Buffer,
     partials: wgpu::Buffer,
     result: wgpu::Buffer,
+    readback: wgpu::Buffer,
     changed: wgpu::Buffer,
     _reduce_params: wgpu::Buffer,
     assign_binds: Vec<wgpu::BindGroup>,
@@ -89,11 +106,16 @@ pub struct GpuLloyd<'a> {
     d4: usize,
     weighted: bool,
     chunks: Vec<Chunk>,
-    assign: wgpu::ComputePipeline,
     reduce: wgpu::ComputePipeline,
     kb: Option<KBuffers>,
     first: bool,
     upload_s: f64,
+    staged: bool,
+    max_groups: usize,
+    /// Timestamp queries (assign begin/end, reduce begin/end) and ns per tick.
+    timer: Option<(wgpu::QuerySet, wgpu::Buffer, f64)>,
+    kernel_log: Vec<(f64, f64)>,
+    probe_skip_sums: bool,
 }
 
 const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -118,15 +140,15 @@ impl<'a> GpuLloyd<'a> {
         let chunk_rows = (by_binding / WORKGROUP_SIZE * WORKGROUP_SIZE).max(WORKGROUP_SIZE);
         let mut chunks = Vec::new();
         let mut start = 0;
-        let mut slot = 0;
         while start < n {
             let rows = chunk_rows.min(n - start);
             let mut col = vec![0.0f32; rows * d];
-            for r in 0..rows {
-                for (j, v) in x.row(start + r).iter().enumerate() {
-                    col[j * rows + r] = *v;
+            let block = &x.data()[start * d..(start + rows) * d];
+            col.par_chunks_mut(rows).enumerate().for_each(|(j, cj)| {
+                for (dst, row) in cj.iter_mut().zip(block.chunks_exact(d)) {
+                    *dst = row[j];
                 }
-            }
+            });
             let data = ctx.buffer_init("x", bytemuck::cast_slice(&col), STORAGE);
             drop(col);
             let weights = match w {
@@ -135,7 +157,6 @@ impl<'a> GpuLloyd<'a> {
                 }
                 None => ctx.buffer("w (unused)", 4, STORAGE),
             };
-            let groups = rows.div_ceil(WORKGROUP_SIZE).min(MAX_GROUPS);
             chunks.push(Chunk {
                 rows,
                 data,
@@ -147,24 +168,41 @@ impl<'a> GpuLloyd<'a> {
                     std::mem::size_of::<AssignParams>() as u64,
                     wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 ),
-                slot,
-                groups,
+                // Set per k by `ensure_k`.
+                slot: 0,
+                groups: 0,
             });
-            slot += groups;
             start += rows;
         }
-        let source = specialise(d4)?;
-        let assign = ctx.pipeline("kmeans_assign", &source, "assign", &[])?;
-        let reduce = ctx.pipeline("kmeans_update", UPDATE_WGSL, "reduce", &[])?;
+        let stage =
+            SHARED_FIXED_BYTES + (WORKGROUP_SIZE + 1) * d4 * 4 <= ctx.max_workgroup_storage();
+        let reduce = ctx.pipeline("kmeans_update", UPDATE_WGSL, "reduce", None)?;
+        let timer = ctx.timestamps().map(|period| {
+            let qs = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("kmeans timer"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 4,
+            });
+            let resolve = ctx.buffer(
+                "kmeans timer resolve",
+                32,
+                wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            );
+            (qs, resolve, period)
+        });
         ctx.wait()?;
         Ok(GpuLloyd {
+            staged: stage,
+            max_groups: ctx.max_groups().unwrap_or(MAX_GROUPS).max(1),
+            timer,
+            kernel_log: Vec::new(),
+            probe_skip_sums: false,
             ctx,
             n,
             d,
             d4,
             weighted: w.is_some(),
             chunks,
-            assign,
             reduce,
             kb: None,
             first: true,
@@ -175,6 +213,25 @@ impl<'a> GpuLloyd<'a> {
     /// Seconds spent uploading the data and building pipelines.
     pub fn upload_seconds(&self) -> f64 {
         self.upload_s
+    }
+
+    /// GPU time of each step's assign and reduce kernels, in seconds, when the
+    /// adapter has timestamp queries (empty otherwise).
+    pub fn kernel_log(&self) -> &[(f64, f64)] {
+        &self.kernel_log
+    }
+
+    /// Timing probe: skip the summing phase of the kernel, so `segmenta bench` can
+    /// split a step's time between assigning and summing. The sums are then zero
+    /// and the fit is meaningless; never set outside timing.
+    pub fn set_probe_skip_sums(&mut self, on: bool) {
+        self.probe_skip_sums = on;
+    }
+
+    /// Whether each tile's rows are staged in workgroup memory for the summing pass
+    /// (true when they fit the adapter's workgroup memory).
+    pub fn staged(&self) -> bool {
+        self.staged
     }
 
     /// Number of chunks the data was split into (one unless it exceeds a binding).
@@ -197,7 +254,7 @@ impl<'a> GpuLloyd<'a> {
             c.groups = c
                 .rows
                 .div_ceil(WORKGROUP_SIZE)
-                .min(MAX_GROUPS)
+                .min(self.max_groups)
                 .min(per_chunk);
             c.slot = slot;
             slot += c.groups;
@@ -214,7 +271,13 @@ impl<'a> GpuLloyd<'a> {
         }
         let cent = ctx.buffer("centroids", (k * self.d4 * 4) as u64, STORAGE);
         let partials = ctx.buffer("partials", (slots * stride * 4) as u64, STORAGE);
-        let result = ctx.buffer("result", ((stride + 1) * 4) as u64, STORAGE);
+        // sums, weights and inertia; the changed count; 4 timestamps (u64).
+        let result = ctx.buffer("result", ((stride + 1 + 8) * 4) as u64, STORAGE);
+        let readback = ctx.buffer(
+            "result readback",
+            ((stride + 1 + 8) * 4) as u64,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
         let changed = ctx.buffer("changed", 4, STORAGE);
         let reduce_params = ctx.buffer_init(
             "reduce params",
@@ -225,7 +288,9 @@ impl<'a> GpuLloyd<'a> {
             }),
             wgpu::BufferUsages::UNIFORM,
         );
-        let layout = self.assign.get_bind_group_layout(0);
+        let source = specialise(self.d, self.d4, self.staged)?;
+        let assign = ctx.pipeline("kmeans_assign", &source, "assign", Some(&ASSIGN_BINDINGS))?;
+        let layout = assign.get_bind_group_layout(0);
         let assign_binds = self
             .chunks
             .iter()
@@ -269,11 +334,13 @@ impl<'a> GpuLloyd<'a> {
         ctx.check()?;
         self.kb = Some(KBuffers {
             k,
+            assign,
             stride,
             slots,
             cent,
             partials,
             result,
+            readback,
             changed,
             _reduce_params: reduce_params,
             assign_binds,
@@ -292,13 +359,93 @@ impl<'a> GpuLloyd<'a> {
     }
 }
 
-/// The assign shader with its row array sized for `d4` features (see the shader).
-fn specialise(d4: usize) -> Result<String> {
-    const LINE: &str = "const D4: u32 = 16u;";
-    if !ASSIGN_WGSL.contains(LINE) {
-        return Err(Error::Gpu(format!("kmeans_assign.wgsl lost its `{LINE}` line")));
+/// Workgroup memory the assign shader uses besides the staged rows, in bytes:
+/// centroid tile, labels, inertia tree, masks and row weights.
+const SHARED_FIXED_BYTES: usize = CT_FLOATS * 4 + WORKGROUP_SIZE * 4 * 3 + 512 * 4;
+
+fn region<'s>(src: &'s str, name: &str) -> Result<(&'s str, &'s str)> {
+    let begin = format!("//@{name} begin");
+    let end = format!("//@{name} end");
+    match (src.find(&begin), src.find(&end)) {
+        (Some(b), Some(e)) if b < e => Ok((&src[..b], &src[e + end.len()..])),
+        _ => Err(Error::Gpu(format!(
+            "kmeans_assign.wgsl lost its {name} markers"
+        ))),
     }
-    Ok(ASSIGN_WGSL.replacen(LINE, &format!("const D4: u32 = {d4}u;"), 1))
+}
+
+/// The assign shader specialised for `d` features (see the shader's header): the
+/// row as `d4 / 4` vec4 registers, the distance unrolled over them, and the rows
+/// staged in workgroup memory when `stage`.
+fn specialise(d: usize, d4: usize, stage: bool) -> Result<String> {
+    let q4 = d4 / 4;
+    let comp = ["x", "y", "z", "w"];
+    let mut load = String::new();
+    for q in 0..q4 {
+        load += &format!("        var x{q} = vec4<f32>(0.0);\n");
+    }
+    load += "        if valid {\n";
+    for q in 0..q4 {
+        let cells: Vec<String> = (0..4)
+            .map(|u| {
+                let j = 4 * q + u;
+                if j < d {
+                    format!("x[{j}u * P.rows + r]")
+                } else {
+                    "0.0".into()
+                }
+            })
+            .collect();
+        load += &format!("            x{q} = vec4<f32>({});\n", cells.join(", "));
+    }
+    if stage {
+        for j in 0..d {
+            load += &format!(
+                "            sx[{j}u * SXS + t] = x{}.{};\n",
+                j / 4,
+                comp[j % 4]
+            );
+        }
+    }
+    load += "        }\n";
+    let mut dist = String::new();
+    for q in 0..q4 {
+        dist += &format!("                    e = x{q} - sc[cq + {q}u];");
+        for (u, c) in comp.iter().enumerate() {
+            if 4 * q + u < d {
+                dist += &format!(" s = fma(e.{c}, e.{c}, s);");
+            }
+        }
+        dist += "\n";
+    }
+    let (head, tail) = region(ASSIGN_WGSL, "ROW_LOAD")?;
+    let src = format!("{head}{load}{tail}");
+    let (head, tail) = region(&src, "ROW_DIST")?;
+    let src = format!("{head}{dist}{tail}");
+    let consts = [
+        ("const D4: u32 = 16u;", format!("const D4: u32 = {d4}u;")),
+        (
+            "const STAGE: bool = true;",
+            format!("const STAGE: bool = {stage};"),
+        ),
+        (
+            "const SX: u32 = 4112u;",
+            format!(
+                "const SX: u32 = {}u;",
+                if stage { (WORKGROUP_SIZE + 1) * d4 } else { 1 }
+            ),
+        ),
+    ];
+    let mut src = src;
+    for (from, to) in consts {
+        if !src.contains(from) {
+            return Err(Error::Gpu(format!(
+                "kmeans_assign.wgsl lost its `{from}` line"
+            )));
+        }
+        src = src.replacen(from, &to, 1);
+    }
+    Ok(src)
 }
 
 impl LloydBackend for GpuLloyd<'_> {
@@ -327,7 +474,9 @@ impl LloydBackend for GpuLloyd<'_> {
         let tile_k = k.min(CT_FLOATS / d4);
         // Enough (cluster, feature-group) summing tasks to keep a workgroup busy.
         let dpt = (k * d).div_ceil(WORKGROUP_SIZE).clamp(1, MAX_DPT);
-        let flags = u32::from(self.weighted) | if self.first { 2 } else { 0 };
+        let flags = u32::from(self.weighted)
+            | if self.first { 2 } else { 0 }
+            | if self.probe_skip_sums { 4 } else { 0 };
         for c in &self.chunks {
             let p = AssignParams {
                 rows: c.rows as u32,
@@ -353,9 +502,15 @@ impl LloydBackend for GpuLloyd<'_> {
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("assign"),
-                timestamp_writes: None,
+                timestamp_writes: self.timer.as_ref().map(|(qs, _, _)| {
+                    wgpu::ComputePassTimestampWrites {
+                        query_set: qs,
+                        beginning_of_pass_write_index: Some(0),
+                        end_of_pass_write_index: Some(1),
+                    }
+                }),
             });
-            pass.set_pipeline(&self.assign);
+            pass.set_pipeline(&kb.assign);
             for (c, bind) in self.chunks.iter().zip(&kb.assign_binds) {
                 pass.set_bind_group(0, bind, &[]);
                 pass.dispatch_workgroups(c.groups as u32, 1, 1);
@@ -364,7 +519,13 @@ impl LloydBackend for GpuLloyd<'_> {
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("reduce"),
-                timestamp_writes: None,
+                timestamp_writes: self.timer.as_ref().map(|(qs, _, _)| {
+                    wgpu::ComputePassTimestampWrites {
+                        query_set: qs,
+                        beginning_of_pass_write_index: Some(2),
+                        end_of_pass_write_index: Some(3),
+                    }
+                }),
             });
             pass.set_pipeline(&self.reduce);
             pass.set_bind_group(0, &kb.reduce_bind, &[]);
@@ -372,10 +533,25 @@ impl LloydBackend for GpuLloyd<'_> {
             pass.dispatch_workgroups(x as u32, kb.stride.div_ceil(x) as u32, 1);
         }
         enc.copy_buffer_to_buffer(&kb.changed, 0, &kb.result, (kb.stride * 4) as u64, 4);
+        if let Some((qs, resolve, _)) = &self.timer {
+            enc.resolve_query_set(qs, 0..4, resolve, 0);
+            enc.copy_buffer_to_buffer(resolve, 0, &kb.result, ((kb.stride + 1) * 4) as u64, 32);
+        }
+        let bytes_len = ((kb.stride + 1 + 8) * 4) as u64;
+        enc.copy_buffer_to_buffer(&kb.result, 0, &kb.readback, 0, bytes_len);
         ctx.queue.submit(Some(enc.finish()));
-        let bytes = ctx.read_bytes(&kb.result, 0, ((kb.stride + 1) * 4) as u64)?;
-        let vals: &[f32] = bytemuck::cast_slice(&bytes);
-        let changed = u32::from_le_bytes(bytes[kb.stride * 4..].try_into().expect("4 bytes"));
+        let bytes = ctx.map_read(&kb.readback, bytes_len)?;
+        let vals: &[f32] = bytemuck::cast_slice(&bytes[..kb.stride * 4]);
+        let at = kb.stride * 4;
+        let changed = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        if let Some((_, _, period)) = &self.timer {
+            let t: Vec<u64> = bytes[at + 4..at + 36]
+                .chunks_exact(8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .collect();
+            let secs = |a: u64, b: u64| b.saturating_sub(a) as f64 * period * 1e-9;
+            self.kernel_log.push((secs(t[0], t[1]), secs(t[2], t[3])));
+        }
         self.first = false;
         Ok(StepStats {
             sums: vals[..k * d].iter().map(|v| *v as f64).collect(),

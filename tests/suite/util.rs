@@ -11,12 +11,16 @@ use arrow::datatypes::{Field, Schema};
 /// SEGMENTA_TEST_ROOT points elsewhere (a prebuilt test binary run on another
 /// machine, as scripts/gpu-check.sh does on a lent GPU).
 pub fn root() -> PathBuf {
-    std::env::var_os("SEGMENTA_TEST_ROOT").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+    std::env::var_os("SEGMENTA_TEST_ROOT")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 /// The segmenta binary under test (SEGMENTA_BIN overrides, as for the root).
 fn bin() -> PathBuf {
-    std::env::var_os("SEGMENTA_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_segmenta")), PathBuf::from)
+    std::env::var_os("SEGMENTA_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_segmenta")),
+        PathBuf::from,
+    )
 }
 
 pub fn fixture(name: &str) -> PathBuf {

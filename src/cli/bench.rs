@@ -253,15 +253,15 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
                     gpu.chunks(),
                     gpu.upload_seconds()
                 ));
-                results.push(run_one(
-                    "gpu",
-                    String::new(),
-                    setup,
-                    &mut gpu,
-                    &x,
-                    &init,
-                    a.iters,
-                )?);
+                let mut r = run_one("gpu", String::new(), setup, &mut gpu, &x, &init, a.iters)?;
+                let log = gpu.kernel_log();
+                if !log.is_empty() {
+                    let assign: Vec<f64> = log.iter().map(|t| t.0).collect();
+                    let reduce: Vec<f64> = log.iter().map(|t| t.1).collect();
+                    r.kernel_assign_s = Some(median(&assign));
+                    r.kernel_reduce_s = Some(median(&reduce));
+                }
+                results.push(r);
             }
             other => bail!(segmenta::Error::param(
                 "backends",

@@ -198,12 +198,20 @@ impl<'a> Engine<'a> {
         let engine = match ctx {
             Some(ctx) => match GpuLloyd::new(ctx, x, w) {
                 Ok(g) => {
-                    out.info(&format!(
-                        "uploaded {} rows in {} chunk(s) in {:.3} s",
-                        x.n(),
-                        g.chunks(),
-                        g.upload_seconds()
-                    ));
+                    if g.streaming() {
+                        out.info(&format!(
+                            "the data does not fit in device memory: streaming {} rows from host memory in {} chunks every iteration",
+                            x.n(),
+                            g.chunks()
+                        ));
+                    } else {
+                        out.info(&format!(
+                            "uploaded {} rows in {} chunk(s) in {:.3} s",
+                            x.n(),
+                            g.chunks(),
+                            g.upload_seconds()
+                        ));
+                    }
                     Engine::Gpu(Box::new(g))
                 }
                 Err(e) if args.backend == BackendArg::Auto => {

@@ -26,6 +26,10 @@ pub struct GpuOptions {
     /// Workgroups per dispatch of the K-means kernel (a tuning knob for
     /// `segmenta bench`); `None` uses the built-in default.
     pub max_groups: Option<usize>,
+    /// Device memory the data may occupy, in bytes. Larger data is streamed from
+    /// host memory every iteration. `None` keeps all data on the device unless the
+    /// device runs out of memory, which also switches to streaming.
+    pub max_device_bytes: Option<u64>,
 }
 
 /// The kind of one buffer binding in an explicit layout.
@@ -106,6 +110,7 @@ pub struct GpuContext {
     max_buffer: u64,
     max_shared: usize,
     max_groups: Option<usize>,
+    max_device_bytes: Option<u64>,
     timestamps: bool,
     error: Arc<Mutex<Option<String>>>,
 }
@@ -193,6 +198,7 @@ impl GpuContext {
             max_buffer: limits.max_buffer_size,
             max_shared: limits.max_compute_workgroup_storage_size as usize,
             max_groups: opts.max_groups,
+            max_device_bytes: opts.max_device_bytes,
             timestamps,
             error,
         })
@@ -211,6 +217,11 @@ impl GpuContext {
     /// Workgroup memory available to one workgroup, in bytes.
     pub fn max_workgroup_storage(&self) -> usize {
         self.max_shared
+    }
+
+    /// The device-memory budget for data, if any.
+    pub fn max_device_bytes(&self) -> Option<u64> {
+        self.max_device_bytes
     }
 
     /// The workgroup-count override, if any.

@@ -73,7 +73,10 @@ struct ReduceParams {
 
 struct Chunk {
     rows: usize,
+    /// The chunk's rows on the device; in streaming mode one buffer shared by all
+    /// chunks, refilled from `host` before each chunk's dispatch.
     data: wgpu::Buffer,
+    host: Option<Vec<f32>>,
     labels: wgpu::Buffer,
     dist: wgpu::Buffer,
     weights: wgpu::Buffer,
@@ -135,45 +138,27 @@ impl<'a> GpuLloyd<'a> {
         let d4 = d.next_multiple_of(4);
         let t = Instant::now();
         // Rows per chunk: the largest multiple of the workgroup size whose column
-        // block fits one binding.
+        // block fits one binding (and, when streaming, the memory budget).
         let by_binding = (ctx.max_binding() / (4 * d as u64)) as usize;
-        let chunk_rows = (by_binding / WORKGROUP_SIZE * WORKGROUP_SIZE).max(WORKGROUP_SIZE);
-        let mut chunks = Vec::new();
-        let mut start = 0;
-        while start < n {
-            let rows = chunk_rows.min(n - start);
-            let mut col = vec![0.0f32; rows * d];
-            let block = &x.data()[start * d..(start + rows) * d];
-            col.par_chunks_mut(rows).enumerate().for_each(|(j, cj)| {
-                for (dst, row) in cj.iter_mut().zip(block.chunks_exact(d)) {
-                    *dst = row[j];
-                }
-            });
-            let data = ctx.buffer_init("x", bytemuck::cast_slice(&col), STORAGE);
-            drop(col);
-            let weights = match w {
-                Some(w) => {
-                    ctx.buffer_init("w", bytemuck::cast_slice(&w[start..start + rows]), STORAGE)
-                }
-                None => ctx.buffer("w (unused)", 4, STORAGE),
-            };
-            chunks.push(Chunk {
-                rows,
-                data,
-                labels: ctx.buffer("labels", 4 * rows as u64, STORAGE),
-                dist: ctx.buffer("dist", 4 * rows as u64, STORAGE),
-                weights,
-                params: ctx.buffer(
-                    "assign params",
-                    std::mem::size_of::<AssignParams>() as u64,
-                    wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                ),
-                // Set per k by `ensure_k`.
-                slot: 0,
-                groups: 0,
-            });
-            start += rows;
+        let round = |rows: usize| (rows / WORKGROUP_SIZE * WORKGROUP_SIZE).max(WORKGROUP_SIZE);
+        let data_bytes = (n * d * 4) as u64;
+        let over_budget = ctx.max_device_bytes().is_some_and(|b| data_bytes > b);
+        let mut chunks = if over_budget {
+            None
+        } else {
+            match upload(ctx, x, w, round(by_binding), false) {
+                Ok(c) => Some(c),
+                // Out of device memory: fall back to streaming.
+                Err(Error::Gpu(msg)) if msg.to_lowercase().contains("memory") => None,
+                Err(e) => return Err(e),
+            }
+        };
+        if chunks.is_none() {
+            let budget = ctx.max_device_bytes().unwrap_or(STREAM_CHUNK_BYTES);
+            let rows = round(by_binding.min((budget / (4 * d as u64)) as usize));
+            chunks = Some(upload(ctx, x, w, rows, true)?);
         }
+        let chunks = chunks.expect("set above");
         let stage =
             SHARED_FIXED_BYTES + (WORKGROUP_SIZE + 1) * d4 * 4 <= ctx.max_workgroup_storage();
         let reduce = ctx.pipeline("kmeans_update", UPDATE_WGSL, "reduce", None)?;
@@ -208,6 +193,12 @@ impl<'a> GpuLloyd<'a> {
             first: true,
             upload_s: t.elapsed().as_secs_f64(),
         })
+    }
+
+    /// True when the data did not fit the device and is streamed from host memory
+    /// on every iteration.
+    pub fn streaming(&self) -> bool {
+        self.chunks.first().is_some_and(|c| c.host.is_some())
     }
 
     /// Seconds spent uploading the data and building pipelines.
@@ -359,6 +350,68 @@ impl<'a> GpuLloyd<'a> {
     }
 }
 
+/// Rows in `rows`-row chunks, column-major within each chunk, uploaded to the
+/// device (`stream` false), or kept on the host with one shared device buffer that
+/// each step refills chunk by chunk (`stream` true).
+fn upload(
+    ctx: &GpuContext,
+    x: &Matrix,
+    w: Option<&[f32]>,
+    chunk_rows: usize,
+    stream: bool,
+) -> Result<Vec<Chunk>> {
+    let (n, d) = (x.n(), x.d());
+    let shared =
+        stream.then(|| ctx.buffer("x (streamed)", (chunk_rows.min(n) * d * 4) as u64, STORAGE));
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let rows = chunk_rows.min(n - start);
+        let mut col = vec![0.0f32; rows * d];
+        let block = &x.data()[start * d..(start + rows) * d];
+        col.par_chunks_mut(rows).enumerate().for_each(|(j, cj)| {
+            for (dst, row) in cj.iter_mut().zip(block.chunks_exact(d)) {
+                *dst = row[j];
+            }
+        });
+        let (data, host) = match &shared {
+            Some(buf) => (buf.clone(), Some(col)),
+            None => (
+                ctx.buffer_init("x", bytemuck::cast_slice(&col), STORAGE),
+                None,
+            ),
+        };
+        let weights = match w {
+            Some(w) => ctx.buffer_init("w", bytemuck::cast_slice(&w[start..start + rows]), STORAGE),
+            None => ctx.buffer("w (unused)", 4, STORAGE),
+        };
+        chunks.push(Chunk {
+            rows,
+            data,
+            host,
+            labels: ctx.buffer("labels", 4 * rows as u64, STORAGE),
+            dist: ctx.buffer("dist", 4 * rows as u64, STORAGE),
+            weights,
+            params: ctx.buffer(
+                "assign params",
+                std::mem::size_of::<AssignParams>() as u64,
+                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            ),
+            // Set per k by `ensure_k`.
+            slot: 0,
+            groups: 0,
+        });
+        start += rows;
+        // Surface an out-of-memory error before uploading more.
+        ctx.check()?;
+    }
+    Ok(chunks)
+}
+
+/// Device memory per streamed chunk when streaming was forced by running out of
+/// device memory (no budget given).
+const STREAM_CHUNK_BYTES: u64 = 256 << 20;
+
 /// Workgroup memory the assign shader uses besides the staged rows, in bytes:
 /// centroid tile, labels, inertia tree, masks and row weights.
 const SHARED_FIXED_BYTES: usize = CT_FLOATS * 4 + WORKGROUP_SIZE * 4 * 3 + 512 * 4;
@@ -492,29 +545,42 @@ impl LloydBackend for GpuLloyd<'_> {
             };
             ctx.queue.write_buffer(&c.params, 0, bytemuck::bytes_of(&p));
         }
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("lloyd step"),
-            });
+        let encoder = || {
+            ctx.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("lloyd step"),
+                })
+        };
+        let mut enc = encoder();
         enc.clear_buffer(&kb.partials, 0, Some((kb.slots * kb.stride * 4) as u64));
         enc.clear_buffer(&kb.changed, 0, None);
-        {
+        let last = self.chunks.len() - 1;
+        for (i, (c, bind)) in self.chunks.iter().zip(&kb.assign_binds).enumerate() {
+            if let Some(host) = &c.host {
+                // Streaming: the shared buffer is refilled for this chunk. A write
+                // lands before the next submission, so first submit the work that
+                // reads the previous chunk.
+                if i > 0 {
+                    ctx.queue
+                        .submit(Some(std::mem::replace(&mut enc, encoder()).finish()));
+                }
+                ctx.queue
+                    .write_buffer(&c.data, 0, bytemuck::cast_slice(host));
+            }
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("assign"),
-                timestamp_writes: self.timer.as_ref().map(|(qs, _, _)| {
-                    wgpu::ComputePassTimestampWrites {
+                // The first chunk's pass opens the timer and the last one closes it.
+                timestamp_writes: self.timer.as_ref().filter(|_| i == 0 || i == last).map(
+                    |(qs, _, _)| wgpu::ComputePassTimestampWrites {
                         query_set: qs,
-                        beginning_of_pass_write_index: Some(0),
-                        end_of_pass_write_index: Some(1),
-                    }
-                }),
+                        beginning_of_pass_write_index: (i == 0).then_some(0),
+                        end_of_pass_write_index: (i == last).then_some(1),
+                    },
+                ),
             });
             pass.set_pipeline(&kb.assign);
-            for (c, bind) in self.chunks.iter().zip(&kb.assign_binds) {
-                pass.set_bind_group(0, bind, &[]);
-                pass.dispatch_workgroups(c.groups as u32, 1, 1);
-            }
+            pass.set_bind_group(0, bind, &[]);
+            pass.dispatch_workgroups(c.groups as u32, 1, 1);
         }
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {

@@ -265,7 +265,32 @@ fn chunked_upload_gives_the_same_answer() {
     let data = blobs(BlobsSpec::new(3_000, 4, 5, 15));
     let g = GpuLloyd::new(&ctx, &data.x, None).unwrap();
     assert_eq!(g.chunks(), 12);
+    assert!(!g.streaming());
     assert_parity(&ctx, &data.x, None, &first_rows(&data.x, 5), "chunked");
+}
+
+#[test]
+fn data_over_the_device_budget_is_streamed_with_the_same_answer() {
+    // 3,000 x 4 floats (48 KB) against an 8 KB budget: 512-row chunks refilled from
+    // host memory on every step.
+    let opts = GpuOptions {
+        max_device_bytes: Some(8192),
+        ..GpuOptions::default()
+    };
+    let Some(ctx) = gpu_with(opts) else { return };
+    let data = blobs(BlobsSpec::new(3_000, 4, 5, 16));
+    let g = GpuLloyd::new(&ctx, &data.x, None).unwrap();
+    assert!(g.streaming());
+    assert_eq!(g.chunks(), 6);
+    assert_parity(&ctx, &data.x, None, &first_rows(&data.x, 5), "streamed");
+    let w: Vec<f32> = (0..3_000).map(|i| 1.0 + (i % 3) as f32).collect();
+    assert_parity(
+        &ctx,
+        &data.x,
+        Some(&w),
+        &first_rows(&data.x, 5),
+        "streamed, weighted",
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Float32Type, Float64Type, Int64Type};
 use rayon::slice::ParallelSliceMut;
 use serde::{Deserialize, Serialize};
 
@@ -276,11 +276,9 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
         // numeric features, written straight into their row-major slots
         data.resize((row0 + m) * d_num, 0.0);
         for (j, name) in feature_names.iter().enumerate() {
-            let values = to_f64(path, name, col(name), row0)?;
             let dst = &mut data[row0 * d_num..];
             let mut bad = (0usize, 0usize);
-            for (r, v) in values.values().iter().enumerate() {
-                let f = *v as f32;
+            let mut put = |r: usize, f: f32| {
                 if !f.is_finite() {
                     if bad.0 == 0 {
                         bad.1 = row0 + r + 1;
@@ -288,6 +286,19 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
                     bad.0 += 1;
                 }
                 dst[r * d_num + j] = f;
+            };
+            let a = col(name);
+            if a.data_type() == &DataType::Float32 {
+                // The common case (and what gen_blobs writes): no conversion needed.
+                missing(path, name, a.as_ref(), row0)?;
+                for (r, v) in a.as_primitive::<Float32Type>().values().iter().enumerate() {
+                    put(r, *v);
+                }
+            } else {
+                let values = to_f64(path, name, a, row0)?;
+                for (r, v) in values.values().iter().enumerate() {
+                    put(r, *v as f32);
+                }
             }
             if bad.0 > 0 {
                 return Err(Error::NonFinite {

@@ -162,6 +162,21 @@ impl Error {
         }
     }
 
+    /// An I/O error while opening or reading `path`, with a missing file reported
+    /// as [`Error::NotFound`].
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound {
+                path: path.to_path_buf(),
+            }
+        } else {
+            Error::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    }
+
     /// True when the error comes from the GPU environment rather than the input.
     pub fn is_environment(&self) -> bool {
         matches!(self, Error::NoAdapter(_) | Error::Gpu(_))

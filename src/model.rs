@@ -84,18 +84,7 @@ pub struct KMeansModel {
 impl Model {
     /// Reads and checks a model file.
     pub fn load(path: &Path) -> Result<Model> {
-        let text = std::fs::read_to_string(path).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                Error::NotFound {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                Error::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            }
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::io(path, source))?;
         let bad = |message: String| Error::Model {
             path: path.to_path_buf(),
             message,

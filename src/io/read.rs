@@ -150,18 +150,7 @@ impl Source {
 }
 
 fn open_file(path: &Path) -> Result<File> {
-    File::open(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            Error::NotFound {
-                path: path.to_path_buf(),
-            }
-        } else {
-            Error::Io {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    })
+    File::open(path).map_err(|source| Error::io(path, source))
 }
 
 fn csv_reader(mut file: File, format: Format) -> Box<dyn Read> {

@@ -6,6 +6,7 @@
 //! module translates flags into the validated parameters used here.
 #![warn(missing_docs)]
 
+pub mod dbscan;
 pub mod error;
 pub mod generate;
 pub mod gpu;

@@ -24,7 +24,7 @@ pub struct Model {
     pub version: u32,
     /// `segmenta` version that wrote it.
     pub segmenta: String,
-    /// The algorithm: `kmeans`.
+    /// The algorithm: `kmeans` or `dbscan`.
     pub kind: String,
     /// The training input.
     pub input: String,
@@ -42,8 +42,40 @@ pub struct Model {
     pub weight_col: Option<String>,
     /// The fitted scaler.
     pub scaler: Scaler,
-    /// The K-means part.
-    pub kmeans: KMeansModel,
+    /// The K-means part (kind `kmeans`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kmeans: Option<KMeansModel>,
+    /// The DBSCAN part (kind `dbscan`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dbscan: Option<DbscanModel>,
+}
+
+/// The DBSCAN part of a model: enough to assign new rows (nearest core point within
+/// eps, else noise).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DbscanModel {
+    /// Radius, in scaled units.
+    pub eps: f64,
+    /// Whether eps was chosen from the k-distance curve.
+    pub eps_auto: bool,
+    /// Neighbours (itself included) that make a core point.
+    pub min_samples: usize,
+    /// Clusters found.
+    pub clusters: usize,
+    /// Rows per cluster.
+    pub sizes: Vec<u64>,
+    /// Rows labelled noise.
+    pub noise: usize,
+    /// The core points, scaled units, one row each.
+    pub core_points: Vec<Vec<f32>>,
+    /// The cluster of each core point.
+    pub core_labels: Vec<i32>,
+    /// Spatial index used: `grid` or `kd-tree`.
+    pub index: String,
+    /// The k-distance curve, when eps was automatic.
+    pub kdistance: Option<crate::dbscan::KDistance>,
+    /// Timings in seconds.
+    pub timings: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The K-means part of a model.
@@ -105,15 +137,35 @@ impl Model {
         let m: Model =
             serde_json::from_value(head).map_err(|e| bad(format!("malformed model ({e})")))?;
         let d = m.features.len();
-        if m.kmeans.centroids_scaled.len() != m.kmeans.k
-            || m.kmeans.centroids_scaled.iter().any(|c| c.len() != d)
-            || m.scaler.offset.len() != d
-            || m.scaler.scale.len() != d
-        {
+        if m.scaler.offset.len() != d || m.scaler.scale.len() != d {
             return Err(bad(
-                "centroids or scaler do not match the feature list (rule: k rows of d values)"
-                    .into(),
+                "the scaler does not match the feature list (rule: d values)".into(),
             ));
+        }
+        match (m.kind.as_str(), &m.kmeans, &m.dbscan) {
+            ("kmeans", Some(k), _) => {
+                if k.centroids_scaled.len() != k.k
+                    || k.centroids_scaled.iter().any(|c| c.len() != d)
+                {
+                    return Err(bad(
+                        "centroids do not match the feature list (rule: k rows of d values)".into(),
+                    ));
+                }
+            }
+            ("dbscan", _, Some(db)) => {
+                if db.core_points.len() != db.core_labels.len()
+                    || db.core_points.iter().any(|c| c.len() != d)
+                {
+                    return Err(bad(
+                        "core points do not match the feature list (rule: one label and d values each)".into(),
+                    ));
+                }
+            }
+            (kind, _, _) => {
+                return Err(bad(format!(
+                    "kind `{kind}` has no matching section (rule: `kmeans` or `dbscan`)"
+                )))
+            }
         }
         Ok(m)
     }

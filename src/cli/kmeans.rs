@@ -180,7 +180,8 @@ pub fn run(a: KmeansArgs) -> Result<ExitCode> {
         categorical: table.categorical.clone(),
         weight_col: a.input.weight_col.clone(),
         scaler,
-        kmeans: KMeansModel {
+        dbscan: None,
+        kmeans: Some(KMeansModel {
             k,
             centroids_scaled,
             centroids,
@@ -199,7 +200,7 @@ pub fn run(a: KmeansArgs) -> Result<ExitCode> {
             seed: params.seed,
             backend: fit.backend.clone(),
             timings,
-        },
+        }),
     };
     write_json(&mut staged, &model_path, &model)?;
     staged.commit()?;

@@ -9,6 +9,7 @@
 mod adapters;
 mod bench;
 mod common;
+mod dbscan;
 mod kmeans;
 mod predict;
 
@@ -28,6 +29,8 @@ pub struct Cli {
 enum Command {
     /// Cluster a customer feature table with K-means; writes assignments.parquet and model.json.
     Kmeans(kmeans::KmeansArgs),
+    /// Cluster a customer feature table with exact DBSCAN; writes assignments.parquet and model.json.
+    Dbscan(dbscan::DbscanArgs),
     /// Assign new customers to the segments of a saved model.
     Predict(predict::PredictArgs),
     /// Time the CPU and GPU backends side by side on the same data and initial centroids.
@@ -41,6 +44,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Kmeans(a) => kmeans::run(a),
+        Command::Dbscan(a) => dbscan::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Adapters(a) => adapters::run(a),

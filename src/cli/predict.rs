@@ -1,4 +1,6 @@
-//! `segmenta predict`: assign new customers to a saved model's segments.
+//! `segmenta predict`: assign new customers to a saved model's segments — the
+//! nearest centroid for K-means; for DBSCAN the cluster of the nearest core point
+//! within eps, else noise (−1).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,13 +12,14 @@ use clap::Args;
 use segmenta::io::{read_features, write_table, ReadSpec, Staged};
 use segmenta::kmeans::{CpuLloyd, LloydBackend};
 use segmenta::model::Model;
+use segmenta::Matrix;
 use serde_json::json;
 
 use super::common::{warn_duplicates, OutputArgs};
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// model.json written by `segmenta kmeans`.
+    /// model.json written by `segmenta kmeans` or `segmenta dbscan`.
     #[arg(long, short = 'm')]
     pub model: PathBuf,
     /// Customers to assign: .parquet, .csv or .csv.gz with the model's feature columns.
@@ -48,17 +51,25 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
     let mut table = read_features(&a.input, &spec)?;
     warn_duplicates(&out, &table);
     model.scaler.transform(&mut table.x);
-    let centroids: Vec<f32> = model.kmeans.centroids_scaled.concat();
-    let mut backend = CpuLloyd::new(&table.x, None);
-    backend.step(&centroids)?;
-    let labels = backend.labels()?;
-    let dist = backend.distances()?;
-    let mut sizes = vec![0u64; model.kmeans.k];
-    for l in &labels {
-        sizes[*l as usize] += 1;
-    }
-    let segments: Int32Array = labels.iter().map(|l| *l as i32).collect();
-    let distance: Float32Array = dist.iter().map(|v| v.sqrt()).collect();
+    let (labels, dist): (Vec<i32>, Vec<f32>) = match (&model.kmeans, &model.dbscan) {
+        (Some(km), _) => {
+            let centroids: Vec<f32> = km.centroids_scaled.concat();
+            let mut backend = CpuLloyd::new(&table.x, None);
+            backend.step(&centroids)?;
+            let labels = backend.labels()?.iter().map(|l| *l as i32).collect();
+            let dist = backend.distances()?.iter().map(|v| v.sqrt()).collect();
+            (labels, dist)
+        }
+        (None, Some(db)) => {
+            let d = model.features.len();
+            let cores = Matrix::new(db.core_points.len(), d, db.core_points.concat());
+            segmenta::dbscan::predict(&cores, &db.core_labels, db.eps, &table.x)
+        }
+        (None, None) => unreachable!("Model::load checks that the kind has its section"),
+    };
+    let noise = labels.iter().filter(|l| **l < 0).count();
+    let segments: Int32Array = labels.iter().copied().collect();
+    let distance: Float32Array = dist.iter().map(|v| (!v.is_nan()).then_some(*v)).collect();
     let mut staged = Staged::new();
     write_table(
         &mut staged,
@@ -71,13 +82,14 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
     )?;
     staged.commit()?;
     if out.json {
-        let s = json!({"command": "predict", "rows": table.x.n(), "sizes": sizes, "output": a.out});
+        let s = json!({"command": "predict", "kind": model.kind, "rows": table.x.n(), "noise": noise, "output": a.out});
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
         println!(
-            "assigned {} rows to {} segments; wrote {}",
+            "assigned {} rows with the {} model ({} noise); wrote {}",
             table.x.n(),
-            model.kmeans.k,
+            model.kind,
+            noise,
             a.out.display()
         );
     }

@@ -1,5 +1,6 @@
 mod bad_input;
 mod cli;
+mod dbscan;
 mod determinism;
 mod gpu;
 mod oracle;

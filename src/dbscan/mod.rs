@@ -234,7 +234,7 @@ pub fn fit(x: &Matrix, params: &ValidDbscanParams) -> Result<DbscanFit> {
         Eps::Value(e) => (e, None),
         Eps::Auto => {
             let kd = kdistance(x, params.min_samples, params.seed);
-            if !(kd.eps > 0.0) {
+            if kd.eps.is_nan() || kd.eps <= 0.0 {
                 return Err(Error::param(
                     "eps",
                     "eps auto found a zero k-distance knee (many identical rows); give --eps",

@@ -75,12 +75,8 @@ fn matches_scikit_learn_on_every_case() {
             .collect();
         let ours_core: HashSet<usize> = (0..x.n()).filter(|i| f.core[*i]).collect();
         assert_eq!(ours_core, want_core, "{name}: core points");
-        for i in 0..x.n() {
-            assert_eq!(
-                f.labels[i] == NOISE,
-                want[i] == -1,
-                "{name}: noise at row {i}"
-            );
+        for (i, (ours, theirs)) in f.labels.iter().zip(&want).enumerate() {
+            assert_eq!(*ours == NOISE, *theirs == -1, "{name}: noise at row {i}");
         }
         // Core partition identical up to relabelling: a bijection on core rows.
         let mut fwd: HashMap<i32, i64> = HashMap::new();

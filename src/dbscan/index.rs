@@ -5,6 +5,7 @@
 //! neighbourhood is streamed to a callback and never stored.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rayon::prelude::*;
 
@@ -61,13 +62,52 @@ impl<'a> Index<'a> {
     }
 }
 
-/// Uniform grid: rows sorted by cell, a map from cell to its row range.
+/// A fast hasher for cell keys (small integer vectors): one multiply and rotate per
+/// word, as rustc's FxHasher. HashDoS is no concern for grid cells of our own.
+#[derive(Default)]
+pub struct CellHasher(u64);
+
+impl Hasher for CellHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..b.len()].copy_from_slice(b);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_i64(&mut self, v: i64) {
+        self.write_u64(v as u64);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+type CellMap = HashMap<Vec<i64>, u32, BuildHasherDefault<CellHasher>>;
+
+/// Uniform grid with cell side `eps / √d`: any two rows in one cell are within eps
+/// of each other, which lets DBSCAN decide whole cells at once. Rows are sorted by
+/// cell; a query visits the cells whose nearest corner is within eps.
 pub struct Grid<'a> {
     x: &'a Matrix,
     side: f64,
     order: Vec<u32>,
-    cells: HashMap<Vec<i64>, (u32, u32)>,
+    /// Cell `c` holds `order[starts[c]..starts[c + 1]]`.
+    starts: Vec<u32>,
+    keys: Vec<Vec<i64>>,
+    cells: CellMap,
+    /// The cell of each row.
+    cell_of_row: Vec<u32>,
     offsets: Vec<Vec<i64>>,
+    /// The offsets that sort after zero: since cells are numbered in key order,
+    /// exactly the neighbour cells with a larger index.
+    after: Vec<Vec<i64>>,
 }
 
 fn cell_of(row: &[f32], side: f64) -> Vec<i64> {
@@ -79,13 +119,17 @@ fn cell_of(row: &[f32], side: f64) -> Vec<i64> {
 impl<'a> Grid<'a> {
     fn new(x: &'a Matrix, eps: f64) -> Self {
         let d = x.d();
+        let side = eps / (d as f64).sqrt();
         let keys: Vec<Vec<i64>> = (0..x.n())
             .into_par_iter()
-            .map(|i| cell_of(x.row(i), eps))
+            .map(|i| cell_of(x.row(i), side))
             .collect();
         let mut order: Vec<u32> = (0..x.n() as u32).collect();
         order.par_sort_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]).then(a.cmp(b)));
-        let mut cells = HashMap::new();
+        let mut cells = CellMap::default();
+        let mut starts = Vec::new();
+        let mut cell_keys = Vec::new();
+        let mut cell_of_row = vec![0u32; x.n()];
         let mut s = 0;
         while s < order.len() {
             let key = &keys[order[s] as usize];
@@ -93,15 +137,25 @@ impl<'a> Grid<'a> {
             while e < order.len() && &keys[order[e] as usize] == key {
                 e += 1;
             }
-            cells.insert(key.clone(), (s as u32, e as u32));
+            let c = starts.len() as u32;
+            for &i in &order[s..e] {
+                cell_of_row[i as usize] = c;
+            }
+            cells.insert(key.clone(), c);
+            cell_keys.push(key.clone());
+            starts.push(s as u32);
             s = e;
         }
+        starts.push(order.len() as u32);
+        // Offsets of the cells that can hold a row within eps of some row of the
+        // centre cell: the gap between the cells, |o| - 1 cells per axis, is ≤ eps.
+        let reach = (d as f64).sqrt().ceil() as i64;
         let mut offsets = vec![Vec::new()];
         for _ in 0..d {
             offsets = offsets
                 .into_iter()
                 .flat_map(|o| {
-                    (-1..=1).map(move |step| {
+                    (-reach..=reach).map(move |step| {
                         let mut v = o.clone();
                         v.push(step);
                         v
@@ -109,12 +163,55 @@ impl<'a> Grid<'a> {
                 })
                 .collect();
         }
+        offsets.retain(|o| {
+            let gap: i64 = o.iter().map(|v| (v.abs() - 1).max(0).pow(2)).sum();
+            (gap as f64) * side * side <= eps * eps * (1.0 + 1e-12)
+        });
+        // Nearest cells first, so counting a neighbourhood up to min_samples stops
+        // early; ties in a fixed (lexicographic) order.
+        offsets.sort_by_key(|o| (o.iter().map(|v| v * v).sum::<i64>(), o.clone()));
+        let zero = vec![0i64; d];
+        let after = offsets.iter().filter(|o| **o > zero).cloned().collect();
         Grid {
             x,
-            side: eps,
+            side,
             order,
+            starts,
+            keys: cell_keys,
             cells,
+            cell_of_row,
             offsets,
+            after,
+        }
+    }
+
+    /// Number of non-empty cells.
+    pub fn cells(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The rows of cell `c`, ascending.
+    pub fn rows(&self, c: u32) -> &[u32] {
+        &self.order[self.starts[c as usize] as usize..self.starts[c as usize + 1] as usize]
+    }
+
+    /// The cell of row `i`.
+    pub fn cell(&self, i: u32) -> u32 {
+        self.cell_of_row[i as usize]
+    }
+
+    /// Calls `f` for every non-empty cell with an index above `c` that may hold
+    /// rows within eps of cell `c`: each neighbouring pair is visited once.
+    pub fn later_neighbour_cells(&self, c: u32, f: &mut dyn FnMut(u32)) {
+        let base = &self.keys[c as usize];
+        let mut key = base.clone();
+        for off in &self.after {
+            for (k, (b, o)) in key.iter_mut().zip(base.iter().zip(off)) {
+                *k = b + o;
+            }
+            if let Some(&n) = self.cells.get(&key) {
+                f(n);
+            }
         }
     }
 
@@ -126,8 +223,8 @@ impl<'a> Grid<'a> {
             for (k, (b, o)) in key.iter_mut().zip(base.iter().zip(off)) {
                 *k = b + o;
             }
-            if let Some(&(s, e)) = self.cells.get(&key) {
-                for &j in &self.order[s as usize..e as usize] {
+            if let Some(&c) = self.cells.get(&key) {
+                for &j in self.rows(c) {
                     if sqdist64(q, self.x.row(j as usize)) <= eps2 && !f(j) {
                         return;
                     }

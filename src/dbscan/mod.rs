@@ -225,6 +225,44 @@ pub fn kdistance(x: &Matrix, k: usize, seed: u64) -> KDistance {
     }
 }
 
+/// Merges core points cell by cell: the cores of one cell are all within eps of
+/// each other, and two neighbouring cells' cores are joined as soon as one pair of
+/// them is within eps (or they already share a root).
+fn merge_cells(x: &Matrix, g: &index::Grid<'_>, eps: f64, core: &[bool], uf: &UnionFind) {
+    let eps2 = eps * eps;
+    // The core rows of each cell, flattened: cell c's are list[start[c]..start[c + 1]].
+    let mut start = Vec::with_capacity(g.cells() + 1);
+    let mut list = Vec::new();
+    for c in 0..g.cells() as u32 {
+        start.push(list.len());
+        list.extend(g.rows(c).iter().copied().filter(|i| core[*i as usize]));
+    }
+    start.push(list.len());
+    let cores = |c: u32| &list[start[c as usize]..start[c as usize + 1]];
+    (0..g.cells() as u32).into_par_iter().for_each(|c| {
+        let mine = cores(c);
+        let Some(&first) = mine.first() else { return };
+        for &i in &mine[1..] {
+            uf.union(first, i);
+        }
+        g.later_neighbour_cells(c, &mut |c2| {
+            let theirs = cores(c2);
+            let Some(&other) = theirs.first() else { return };
+            if uf.find(first) == uf.find(other) {
+                return;
+            }
+            let linked = mine.iter().any(|&p| {
+                theirs
+                    .iter()
+                    .any(|&q| sqdist64(x.row(p as usize), x.row(q as usize)) <= eps2)
+            });
+            if linked {
+                uf.union(first, other);
+            }
+        });
+    });
+}
+
 /// Runs DBSCAN on `x` (already scaled).
 pub fn fit(x: &Matrix, params: &ValidDbscanParams) -> Result<DbscanFit> {
     let n = x.n();
@@ -248,12 +286,18 @@ pub fn fit(x: &Matrix, params: &ValidDbscanParams) -> Result<DbscanFit> {
     let index = Index::new(x, eps);
     timings.push(("index", t.elapsed().as_secs_f64()));
 
-    // 1. core points: count neighbours, stopping at min_samples.
+    // 1. core points: count neighbours, stopping at min_samples. On the grid a
+    //    cell holding min_samples rows makes all of them core at once.
     let t = Instant::now();
     let m = params.min_samples;
     let core: Vec<bool> = (0..n)
         .into_par_iter()
         .map(|i| {
+            if let Index::Grid(g) = &index {
+                if g.rows(g.cell(i as u32)).len() >= m {
+                    return true;
+                }
+            }
             let mut c = 0usize;
             index.within(x.row(i), eps, &mut |_| {
                 c += 1;
@@ -267,15 +311,18 @@ pub fn fit(x: &Matrix, params: &ValidDbscanParams) -> Result<DbscanFit> {
     // 2. merge core points within eps of each other.
     let t = Instant::now();
     let uf = UnionFind::new(n);
-    (0..n).into_par_iter().filter(|&i| core[i]).for_each(|i| {
-        let i32_ = i as u32;
-        index.within(x.row(i), eps, &mut |j| {
-            if j < i32_ && core[j as usize] {
-                uf.union(i32_, j);
-            }
-            true
-        });
-    });
+    match &index {
+        Index::Grid(g) => merge_cells(x, g, eps, &core, &uf),
+        Index::Tree(_) => (0..n).into_par_iter().filter(|&i| core[i]).for_each(|i| {
+            let iu = i as u32;
+            index.within(x.row(i), eps, &mut |j| {
+                if j < iu && core[j as usize] {
+                    uf.union(iu, j);
+                }
+                true
+            });
+        }),
+    }
     timings.push(("merge", t.elapsed().as_secs_f64()));
 
     // 3. borders: the cluster of the smallest-indexed core neighbour.

@@ -89,6 +89,18 @@ pub fn warn_duplicates(out: &OutputArgs, t: &FeatureTable) {
     }
 }
 
+/// Prints segment sizes and the files written (the text summary's tail).
+pub fn print_sizes(sizes: &[u64], n: usize, written: &[&std::path::Path]) {
+    for (c, s) in sizes.iter().enumerate() {
+        println!(
+            "  segment {c}: {s} rows ({:.1}%)",
+            100.0 * *s as f64 / n as f64
+        );
+    }
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    println!("wrote {}", names.join(" and "));
+}
+
 /// A progress bar on stderr that appears only for work that lasts over a second,
 /// and never when quiet or when stderr is not a terminal.
 pub struct Progress {

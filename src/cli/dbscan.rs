@@ -15,7 +15,7 @@ use segmenta::model::{DbscanModel, Model, MODEL_FORMAT, MODEL_VERSION};
 use segmenta::scale::Scaler;
 use serde_json::json;
 
-use super::common::{warn_duplicates, InputArgs, OutputArgs};
+use super::common::{print_sizes, warn_duplicates, InputArgs, OutputArgs};
 use super::kmeans::ScaleArg;
 
 #[derive(Args, Debug)]
@@ -148,17 +148,7 @@ pub fn run(a: DbscanArgs) -> Result<ExitCode> {
             total_s,
             fit.index
         );
-        for (c, s) in sizes.iter().enumerate() {
-            println!(
-                "  segment {c}: {s} rows ({:.1}%)",
-                100.0 * *s as f64 / n as f64
-            );
-        }
-        println!(
-            "wrote {} and {}",
-            assignments.display(),
-            model_path.display()
-        );
+        print_sizes(&sizes, n, &[&assignments, &model_path]);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,7 +14,9 @@ use segmenta::model::{KMeansModel, Model, MODEL_FORMAT, MODEL_VERSION};
 use segmenta::scale::{ScaleMethod, Scaler};
 use serde_json::json;
 
-use super::common::{warn_duplicates, BackendArgs, Engine, InputArgs, OutputArgs, Progress};
+use super::common::{
+    print_sizes, warn_duplicates, BackendArgs, Engine, InputArgs, OutputArgs, Progress,
+};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum InitArg {
@@ -238,17 +240,7 @@ pub fn run(a: KmeansArgs) -> Result<ExitCode> {
             if fit.converged { "" } else { " (not converged: raise --max-iter)" },
             total_s
         );
-        for (c, s) in sizes.iter().enumerate() {
-            println!(
-                "  segment {c}: {s} rows ({:.1}%)",
-                100.0 * *s as f64 / n as f64
-            );
-        }
-        println!(
-            "wrote {} and {}",
-            assignments.display(),
-            model_path.display()
-        );
+        print_sizes(&sizes, n, &[&assignments, &model_path]);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -247,6 +247,20 @@ struct Node {
     left: u32,
 }
 
+impl Node {
+    /// The child on `q`'s side of the split, the other one, and the squared
+    /// distance from `q` to the split plane (a lower bound for the other child).
+    /// Left holds values ≤ split, right values ≥ split (ties may sit on both sides).
+    fn children(&self, q: &[f32]) -> (u32, u32, f64) {
+        let diff = q[self.dim as usize] as f64 - self.split as f64;
+        if diff <= 0.0 {
+            (self.left, self.left + 1, diff * diff)
+        } else {
+            (self.left + 1, self.left, diff * diff)
+        }
+    }
+}
+
 /// A kd-tree split at the median of the widest dimension.
 pub struct KdTree<'a> {
     x: &'a Matrix,
@@ -336,14 +350,8 @@ impl<'a> KdTree<'a> {
                 }
                 continue;
             }
-            // Left holds values <= split, right values >= split (ties on both sides).
-            let diff = q[n.dim as usize] as f64 - n.split as f64;
-            let (near, far) = if diff <= 0.0 {
-                (n.left, n.left + 1)
-            } else {
-                (n.left + 1, n.left)
-            };
-            if diff * diff <= eps2 {
+            let (near, far, gap2) = n.children(q);
+            if gap2 <= eps2 {
                 stack.push(far as usize);
             }
             stack.push(near as usize);
@@ -371,13 +379,8 @@ impl<'a> KdTree<'a> {
                 }
                 continue;
             }
-            let diff = q[n.dim as usize] as f64 - n.split as f64;
-            let (near, far) = if diff <= 0.0 {
-                (n.left, n.left + 1)
-            } else {
-                (n.left + 1, n.left)
-            };
-            stack.push((far as usize, bound.max(diff * diff)));
+            let (near, far, gap2) = n.children(q);
+            stack.push((far as usize, bound.max(gap2)));
             stack.push((near as usize, bound));
         }
         best

@@ -14,6 +14,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid" on every instance
+    // when it is unset (headless servers, CI). segmenta never opens a window; give
+    // the driver a directory so the first line a user sees is ours. Done before any
+    // thread starts.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     match cli::run() {
         Ok(code) => code,
         Err(err) => {

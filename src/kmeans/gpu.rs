@@ -1,6 +1,8 @@
 //! The GPU Lloyd backend: the data is uploaded once (column-major, in chunks that fit
 //! the device's largest storage binding) and stays on the device for every
-//! iteration and restart. A step uploads the centroids, runs the fused
+//! iteration and restart. Data beyond the device's memory (or a given budget) stays
+//! on the host instead and is streamed chunk by chunk into one device buffer on
+//! every step, which works but gives up most of the GPU's advantage. A step uploads the centroids, runs the fused
 //! assign-and-sum kernel over every chunk and a reduction kernel, and reads back one
 //! row of `k·d + k + 1` floats (sums, weights, inertia) plus the changed-label count.
 //! Everything else of the iteration happens in the shared driver (`kmeans::lloyd`),

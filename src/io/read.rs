@@ -62,7 +62,8 @@ pub struct Source {
     rows: Option<usize>,
 }
 
-type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch>>>;
+/// A stream of record batches; `Send` so several can be decoded in parallel.
+pub type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
 
 impl Source {
     /// Opens `path` and reads its schema (inferring it for CSV).
@@ -113,6 +114,20 @@ impl Source {
         self.format
     }
 
+    /// Streams the columns at `indices` as up to `ways` streams over disjoint column
+    /// groups whose batches line up row for row, so they can be decoded in
+    /// parallel. Parquet only; other formats (and `ways` ≤ 1) give one stream.
+    pub fn batches_split(&self, indices: &[usize], ways: usize) -> Result<Vec<BatchIter>> {
+        if self.format != Format::Parquet || ways <= 1 || indices.len() < 2 {
+            return Ok(vec![self.batches(indices)?]);
+        }
+        let ways = ways.min(indices.len());
+        let groups: Vec<Vec<usize>> = (0..ways)
+            .map(|g| indices.iter().copied().skip(g).step_by(ways).collect())
+            .collect();
+        groups.iter().map(|g| self.batches(g)).collect()
+    }
+
     /// Streams batches holding only the columns at `indices` of [`Source::schema`].
     /// Look columns up by name in each batch: their order follows the file.
     pub fn batches(&self, indices: &[usize]) -> Result<BatchIter> {
@@ -153,7 +168,7 @@ fn open_file(path: &Path) -> Result<File> {
     File::open(path).map_err(|source| Error::io(path, source))
 }
 
-fn csv_reader(mut file: File, format: Format) -> Box<dyn Read> {
+fn csv_reader(mut file: File, format: Format) -> Box<dyn Read + Send> {
     // Rewind is infallible for a freshly opened file; ignore the position.
     let _ = file.rewind();
     match format {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float32Type, Float64Type, Int64Type};
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::read::Source;
@@ -256,12 +256,28 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
     let mut cat_maps: Vec<HashMap<String, u32>> = vec![HashMap::new(); cat_idx.len()];
     let mut row0 = 0usize;
 
-    for batch in source.batches(&projection)? {
-        let batch = batch?;
-        let m = batch.num_rows();
+    // Parquet decoding is the bulk of the time: decode column groups in parallel,
+    // one batch at a time, so memory stays one batch per group.
+    let mut streams = source.batches_split(&projection, rayon::current_num_threads())?;
+    loop {
+        let parts: Vec<Option<Result<arrow::array::RecordBatch>>> =
+            streams.par_iter_mut().map(|s| s.next()).collect();
+        if parts.iter().any(|p| p.is_none()) {
+            break;
+        }
+        let parts: Vec<arrow::array::RecordBatch> =
+            parts.into_iter().map(|p| p.expect("checked above")).collect::<Result<_>>()?;
+        let m = parts[0].num_rows();
+        if parts.iter().any(|p| p.num_rows() != m) {
+            return Err(Error::Parquet {
+                path: path.to_path_buf(),
+                message: "column groups returned batches of different lengths".into(),
+            });
+        }
         let col = |name: &str| -> &ArrayRef {
-            batch
-                .column_by_name(name)
+            parts
+                .iter()
+                .find_map(|b| b.column_by_name(name))
                 .expect("projected column is present in every batch")
         };
         // ids

@@ -265,8 +265,10 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
         if parts.iter().any(|p| p.is_none()) {
             break;
         }
-        let parts: Vec<arrow::array::RecordBatch> =
-            parts.into_iter().map(|p| p.expect("checked above")).collect::<Result<_>>()?;
+        let parts: Vec<arrow::array::RecordBatch> = parts
+            .into_iter()
+            .map(|p| p.expect("checked above"))
+            .collect::<Result<_>>()?;
         let m = parts[0].num_rows();
         if parts.iter().any(|p| p.num_rows() != m) {
             return Err(Error::Parquet {

@@ -120,29 +120,35 @@ impl<'a> Grid<'a> {
     fn new(x: &'a Matrix, eps: f64) -> Self {
         let d = x.d();
         let side = eps / (d as f64).sqrt();
-        let keys: Vec<Vec<i64>> = (0..x.n())
-            .into_par_iter()
-            .map(|i| cell_of(x.row(i), side))
-            .collect();
+        // Every row's cell key in one flat buffer (no allocation per row).
+        let mut flat = vec![0i64; x.n() * d];
+        flat.par_chunks_mut(d.max(1))
+            .enumerate()
+            .for_each(|(i, k)| {
+                for (kj, v) in k.iter_mut().zip(x.row(i)) {
+                    *kj = (*v as f64 / side).floor() as i64;
+                }
+            });
+        let key = |i: u32| &flat[i as usize * d..(i as usize + 1) * d];
         let mut order: Vec<u32> = (0..x.n() as u32).collect();
-        order.par_sort_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]).then(a.cmp(b)));
+        order.par_sort_by(|a, b| key(*a).cmp(key(*b)).then(a.cmp(b)));
         let mut cells = CellMap::default();
         let mut starts = Vec::new();
         let mut cell_keys = Vec::new();
         let mut cell_of_row = vec![0u32; x.n()];
         let mut s = 0;
         while s < order.len() {
-            let key = &keys[order[s] as usize];
+            let here = key(order[s]);
             let mut e = s + 1;
-            while e < order.len() && &keys[order[e] as usize] == key {
+            while e < order.len() && key(order[e]) == here {
                 e += 1;
             }
             let c = starts.len() as u32;
             for &i in &order[s..e] {
                 cell_of_row[i as usize] = c;
             }
-            cells.insert(key.clone(), c);
-            cell_keys.push(key.clone());
+            cells.insert(here.to_vec(), c);
+            cell_keys.push(here.to_vec());
             starts.push(s as u32);
             s = e;
         }

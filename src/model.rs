@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::io::CategoricalLevels;
+use crate::io::{CategoricalLevels, FeatureTable};
 use crate::scale::Scaler;
 
 /// The value of [`Model::format`].
@@ -114,6 +114,32 @@ pub struct KMeansModel {
 }
 
 impl Model {
+    /// A model of `kind` for data read as `table` and scaled by `scaler`, with no
+    /// algorithm section yet (set `kmeans` or `dbscan`).
+    pub fn for_table(
+        kind: &str,
+        table: &FeatureTable,
+        scaler: Scaler,
+        weight_col: Option<String>,
+    ) -> Model {
+        Model {
+            format: MODEL_FORMAT.into(),
+            version: MODEL_VERSION,
+            segmenta: env!("CARGO_PKG_VERSION").into(),
+            kind: kind.into(),
+            input: table.path.display().to_string(),
+            rows: table.x.n(),
+            id_col: table.id_col.clone(),
+            features: table.features.clone(),
+            numeric_features: table.features[..table.numeric].to_vec(),
+            categorical: table.categorical.clone(),
+            weight_col,
+            scaler,
+            kmeans: None,
+            dbscan: None,
+        }
+    }
+
     /// Reads and checks a model file.
     pub fn load(path: &Path) -> Result<Model> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::io(path, source))?;

@@ -11,7 +11,7 @@ use arrow::array::{BooleanArray, Int32Array};
 use clap::Args;
 use segmenta::dbscan::{self, DbscanParams, Eps};
 use segmenta::io::{read_features, write_json, write_table, Staged};
-use segmenta::model::{DbscanModel, Model, MODEL_FORMAT, MODEL_VERSION};
+use segmenta::model::{DbscanModel, Model};
 use segmenta::scale::Scaler;
 use serde_json::json;
 
@@ -82,19 +82,6 @@ pub fn run(a: DbscanArgs) -> Result<ExitCode> {
         timings.insert(format!("{k}_s"), json!(v));
     }
     let model = Model {
-        format: MODEL_FORMAT.into(),
-        version: MODEL_VERSION,
-        segmenta: env!("CARGO_PKG_VERSION").into(),
-        kind: "dbscan".into(),
-        input: a.input.input.display().to_string(),
-        rows: n,
-        id_col: table.id_col.clone(),
-        features: table.features.clone(),
-        numeric_features: table.features[..table.numeric].to_vec(),
-        categorical: table.categorical.clone(),
-        weight_col: None,
-        scaler,
-        kmeans: None,
         dbscan: Some(DbscanModel {
             eps: fit.eps,
             eps_auto: eps == Eps::Auto,
@@ -108,6 +95,7 @@ pub fn run(a: DbscanArgs) -> Result<ExitCode> {
             kdistance: fit.kdistance.clone(),
             timings,
         }),
+        ..Model::for_table("dbscan", &table, scaler, None)
     };
     let assignments = a.out.join("assignments.parquet");
     let model_path = a.out.join("model.json");

@@ -10,7 +10,7 @@ use arrow::array::{Float32Array, Int32Array};
 use clap::{Args, ValueEnum};
 use segmenta::io::{read_features, write_json, write_table, Staged};
 use segmenta::kmeans::{self, Event, Init, KMeansParams};
-use segmenta::model::{KMeansModel, Model, MODEL_FORMAT, MODEL_VERSION};
+use segmenta::model::{KMeansModel, Model};
 use segmenta::scale::{ScaleMethod, Scaler};
 use serde_json::json;
 
@@ -170,19 +170,6 @@ pub fn run(a: KmeansArgs) -> Result<ExitCode> {
     timings.insert("lloyd_s".into(), json!(fit.timings.lloyd_s));
     timings.insert("per_iteration_s".into(), json!(fit.timings.per_iteration_s));
     let model = Model {
-        format: MODEL_FORMAT.into(),
-        version: MODEL_VERSION,
-        segmenta: env!("CARGO_PKG_VERSION").into(),
-        kind: "kmeans".into(),
-        input: a.input.input.display().to_string(),
-        rows: n,
-        id_col: table.id_col.clone(),
-        features: table.features.clone(),
-        numeric_features: table.features[..table.numeric].to_vec(),
-        categorical: table.categorical.clone(),
-        weight_col: a.input.weight_col.clone(),
-        scaler,
-        dbscan: None,
         kmeans: Some(KMeansModel {
             k,
             centroids_scaled,
@@ -203,6 +190,7 @@ pub fn run(a: KmeansArgs) -> Result<ExitCode> {
             backend: fit.backend.clone(),
             timings,
         }),
+        ..Model::for_table("kmeans", &table, scaler, a.input.weight_col.clone())
     };
     write_json(&mut staged, &model_path, &model)?;
     staged.commit()?;

@@ -10,7 +10,7 @@ use arrow::array::{Float64Array, Int64Array};
 use super::util::*;
 
 /// Asserts the failure contract and returns the message.
-fn fails(o: &Output, out: &Path, needles: &[&str]) -> String {
+fn assert_fails(o: &Output, out: &Path, needles: &[&str]) -> String {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(1), "stderr: {err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -40,7 +40,7 @@ fn csv(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 fn missing_file() {
     let d = tempdir();
     let o = kmeans(&d.path().join("nope.parquet"), &d.path().join("out"), &[]);
-    fails(&o, &d.path().join("out"), &["nope.parquet", "no such file"]);
+    assert_fails(&o, &d.path().join("out"), &["nope.parquet", "no such file"]);
 }
 
 #[test]
@@ -48,7 +48,7 @@ fn missing_column() {
     let d = tempdir();
     let f = csv(d.path(), "a.csv", "customer_id,x\n1,2\n2,3\n");
     let o = kmeans(&f, &d.path().join("out"), &["--columns", "x,y"]);
-    fails(
+    assert_fails(
         &o,
         &d.path().join("out"),
         &["a.csv", "no column `y`", "customer_id, x"],
@@ -60,7 +60,7 @@ fn missing_id_column() {
     let d = tempdir();
     let f = csv(d.path(), "a.csv", "id,x\n1,2\n2,3\n");
     let o = kmeans(&f, &d.path().join("out"), &[]);
-    fails(
+    assert_fails(
         &o,
         &d.path().join("out"),
         &["a.csv", "no column `customer_id`"],
@@ -72,7 +72,7 @@ fn non_numeric_column() {
     let d = tempdir();
     let f = csv(d.path(), "a.csv", "customer_id,x,g\n1,2,a\n2,3,b\n");
     let o = kmeans(&f, &d.path().join("out"), &["--columns", "x,g"]);
-    fails(
+    assert_fails(
         &o,
         &d.path().join("out"),
         &["a.csv", "column `g`", "not numeric", "--categorical"],
@@ -84,7 +84,7 @@ fn mistyped_csv_cell_is_named_with_its_row() {
     let d = tempdir();
     let f = csv(d.path(), "a.csv", "customer_id,x\n1,2\n2,3\n3,abc\n4,5\n");
     let o = kmeans(&f, &d.path().join("out"), &["--columns", "x"]);
-    fails(
+    assert_fails(
         &o,
         &d.path().join("out"),
         &["a.csv", "column `x`", "\"abc\" at data row 3"],
@@ -103,7 +103,7 @@ fn nan_in_a_feature() {
         ],
     );
     let o = kmeans(&f, &d.path().join("out"), &[]);
-    fails(
+    assert_fails(
         &o,
         &d.path().join("out"),
         &[
@@ -121,7 +121,7 @@ fn inf_and_f32_overflow_in_csv() {
     let d = tempdir();
     let f = csv(d.path(), "inf.csv", "customer_id,x\n1,2\n2,1e39\n3,4\n");
     let o = kmeans(&f, &d.path().join("out"), &[]);
-    fails(
+    assert_fails(
         &o,
         &d.path().join("out"),
         &["inf.csv", "column `x`", "NaN/Inf"],
@@ -133,7 +133,7 @@ fn missing_value_in_a_feature() {
     let d = tempdir();
     let f = csv(d.path(), "gap.csv", "customer_id,x,y\n1,2,1\n2,,1\n3,4,1\n");
     let o = kmeans(&f, &d.path().join("out"), &[]);
-    fails(
+    assert_fails(
         &o,
         &d.path().join("out"),
         &["gap.csv", "column `x`", "missing", "data row 2"],
@@ -145,7 +145,7 @@ fn empty_csv_table() {
     let d = tempdir();
     let f = csv(d.path(), "empty.csv", "customer_id,x\n");
     let o = kmeans(&f, &d.path().join("out"), &[]);
-    fails(&o, &d.path().join("out"), &["empty.csv", "no rows"]);
+    assert_fails(&o, &d.path().join("out"), &["empty.csv", "no rows"]);
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn empty_parquet_table() {
         ],
     );
     let o = kmeans(&f, &d.path().join("out"), &[]);
-    fails(&o, &d.path().join("out"), &["empty.parquet", "no rows"]);
+    assert_fails(&o, &d.path().join("out"), &["empty.parquet", "no rows"]);
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn k_zero() {
         "-k",
         "0",
     ]);
-    fails(&o, &d.path().join("out"), &["k cannot be 0"]);
+    assert_fails(&o, &d.path().join("out"), &["k cannot be 0"]);
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn k_exceeds_rows() {
         "-k",
         "3",
     ]);
-    fails(
+    assert_fails(
         &o,
         &d.path().join("out"),
         &["k (3) cannot exceed the number of rows (2)"],
@@ -212,7 +212,7 @@ fn duplicate_id_warns_and_strict_rejects() {
     );
     let strict_out = d.path().join("strict");
     let o = kmeans(&f, &strict_out, &["--strict"]);
-    fails(
+    assert_fails(
         &o,
         &strict_out,
         &["dup.csv", "id 1", "data row 3", "unique"],
@@ -226,7 +226,7 @@ fn truncated_parquet() {
     let f = d.path().join("cut.parquet");
     std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
     let o = kmeans(&f, &d.path().join("out"), &["--columns", "f0"]);
-    fails(
+    assert_fails(
         &o,
         &d.path().join("out"),
         &["cut.parquet", "unreadable Parquet"],
@@ -245,7 +245,7 @@ fn corrupt_parquet_footer() {
     let f = d.path().join("bad.parquet");
     std::fs::write(&f, &bytes).unwrap();
     let o = kmeans(&f, &d.path().join("out"), &["--columns", "f0"]);
-    fails(
+    assert_fails(
         &o,
         &d.path().join("out"),
         &["bad.parquet", "unreadable Parquet"],
@@ -261,7 +261,7 @@ fn ragged_csv_row() {
         "customer_id,x,y\n1,2,3\n2,3\n3,4,5\n",
     );
     let o = kmeans(&f, &d.path().join("out"), &[]);
-    fails(&o, &d.path().join("out"), &["ragged.csv", "unreadable CSV"]);
+    assert_fails(&o, &d.path().join("out"), &["ragged.csv", "unreadable CSV"]);
 }
 
 #[test]
@@ -269,7 +269,7 @@ fn unsupported_extension() {
     let d = tempdir();
     let f = csv(d.path(), "a.xlsx", "x");
     let o = kmeans(&f, &d.path().join("out"), &[]);
-    fails(
+    assert_fails(
         &o,
         &d.path().join("out"),
         &["a.xlsx", ".parquet, .csv or .csv.gz"],
@@ -281,7 +281,7 @@ fn negative_weight() {
     let d = tempdir();
     let f = csv(d.path(), "w.csv", "customer_id,x,w\n1,2,1\n2,3,-1\n");
     let o = kmeans(&f, &d.path().join("out"), &["--weight-col", "w"]);
-    fails(
+    assert_fails(
         &o,
         &d.path().join("out"),
         &["w.csv", "column `w`", "data row 2", ">= 0"],
@@ -315,7 +315,7 @@ fn predict_with_an_unseen_level() {
         "-o",
         p(&out.join("p.parquet")),
     ]);
-    fails(
+    assert_fails(
         &o,
         &out,
         &["n.csv", "column `g`", "level `c`", "known: a, b"],
@@ -336,7 +336,7 @@ fn predict_with_a_non_model_file() {
         "-o",
         p(&out.join("p.parquet")),
     ]);
-    fails(&o, &out, &["m.json", "not a segmenta model"]);
+    assert_fails(&o, &out, &["m.json", "not a segmenta model"]);
 }
 
 #[test]

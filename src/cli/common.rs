@@ -89,6 +89,33 @@ pub fn warn_duplicates(out: &OutputArgs, t: &FeatureTable) {
     }
 }
 
+/// Stages and commits a clustering command's two outputs together:
+/// `DIR/assignments.parquet` (the id, `segment`, and one more column) and
+/// `DIR/model.json`. Returns their paths.
+pub fn write_run(
+    dir: &std::path::Path,
+    table: &segmenta::io::FeatureTable,
+    segments: arrow::array::Int32Array,
+    extra: (&str, arrow::array::ArrayRef),
+    model: &segmenta::model::Model,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let assignments = dir.join("assignments.parquet");
+    let model_path = dir.join("model.json");
+    let mut staged = segmenta::io::Staged::new();
+    segmenta::io::write_table(
+        &mut staged,
+        &assignments,
+        vec![
+            (table.id_col.as_str(), table.ids.to_arrow()),
+            ("segment", std::sync::Arc::new(segments)),
+            extra,
+        ],
+    )?;
+    segmenta::io::write_json(&mut staged, &model_path, model)?;
+    staged.commit()?;
+    Ok((assignments, model_path))
+}
+
 /// Prints segment sizes and the files written (the text summary's tail).
 pub fn print_sizes(sizes: &[u64], n: usize, written: &[&std::path::Path]) {
     for (c, s) in sizes.iter().enumerate() {

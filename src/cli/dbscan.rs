@@ -10,12 +10,12 @@ use anyhow::{bail, Result};
 use arrow::array::{BooleanArray, Int32Array};
 use clap::Args;
 use segmenta::dbscan::{self, DbscanParams, Eps};
-use segmenta::io::{read_features, write_json, write_table, Staged};
+use segmenta::io::read_features;
 use segmenta::model::{DbscanModel, Model};
 use segmenta::scale::Scaler;
 use serde_json::json;
 
-use super::common::{print_sizes, warn_duplicates, InputArgs, OutputArgs};
+use super::common::{print_sizes, warn_duplicates, write_run, InputArgs, OutputArgs};
 use super::kmeans::ScaleArg;
 
 #[derive(Args, Debug)]
@@ -97,22 +97,15 @@ pub fn run(a: DbscanArgs) -> Result<ExitCode> {
         }),
         ..Model::for_table("dbscan", &table, scaler, None)
     };
-    let assignments = a.out.join("assignments.parquet");
-    let model_path = a.out.join("model.json");
-    let mut staged = Staged::new();
     let segments: Int32Array = fit.labels.iter().copied().collect();
     let is_core: BooleanArray = fit.core.iter().map(|c| Some(*c)).collect();
-    write_table(
-        &mut staged,
-        &assignments,
-        vec![
-            (table.id_col.as_str(), table.ids.to_arrow()),
-            ("segment", Arc::new(segments)),
-            ("is_core", Arc::new(is_core)),
-        ],
+    let (assignments, model_path) = write_run(
+        &a.out,
+        &table,
+        segments,
+        ("is_core", Arc::new(is_core)),
+        &model,
     )?;
-    write_json(&mut staged, &model_path, &model)?;
-    staged.commit()?;
     let total_s = t_all.elapsed().as_secs_f64();
     if out.json {
         let s = json!({

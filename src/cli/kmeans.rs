@@ -8,14 +8,14 @@ use std::time::Instant;
 use anyhow::Result;
 use arrow::array::{Float32Array, Int32Array};
 use clap::{Args, ValueEnum};
-use segmenta::io::{read_features, write_json, write_table, Staged};
+use segmenta::io::read_features;
 use segmenta::kmeans::{self, Event, Init, KMeansParams};
 use segmenta::model::{KMeansModel, Model};
 use segmenta::scale::{ScaleMethod, Scaler};
 use serde_json::json;
 
 use super::common::{
-    print_sizes, warn_duplicates, BackendArgs, Engine, InputArgs, OutputArgs, Progress,
+    print_sizes, warn_duplicates, write_run, BackendArgs, Engine, InputArgs, OutputArgs, Progress,
 };
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -151,18 +151,6 @@ pub fn run(a: KmeansArgs) -> Result<ExitCode> {
     let segments: Int32Array = fit.labels.iter().map(|l| *l as i32).collect();
     let distance: Float32Array = fit.sq_distances.iter().map(|v| v.sqrt()).collect();
 
-    let assignments = a.out.join("assignments.parquet");
-    let model_path = a.out.join("model.json");
-    let mut staged = Staged::new();
-    write_table(
-        &mut staged,
-        &assignments,
-        vec![
-            (table.id_col.as_str(), table.ids.to_arrow()),
-            ("segment", Arc::new(segments)),
-            ("distance", Arc::new(distance)),
-        ],
-    )?;
     let mut timings = serde_json::Map::new();
     timings.insert("read_s".into(), json!(read_s));
     timings.insert("scale_s".into(), json!(scale_s));
@@ -192,8 +180,13 @@ pub fn run(a: KmeansArgs) -> Result<ExitCode> {
         }),
         ..Model::for_table("kmeans", &table, scaler, a.input.weight_col.clone())
     };
-    write_json(&mut staged, &model_path, &model)?;
-    staged.commit()?;
+    let (assignments, model_path) = write_run(
+        &a.out,
+        &table,
+        segments,
+        ("distance", Arc::new(distance)),
+        &model,
+    )?;
     let write_s = t.elapsed().as_secs_f64();
     let total_s = t_all.elapsed().as_secs_f64();
 

@@ -145,6 +145,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A source or SQL problem reported with the file (or SQL) it concerns.
+    #[error("{}: {message}", path.display())]
+    Source {
+        /// The file, folder or SQL file involved.
+        path: PathBuf,
+        /// What is wrong, naming the column and the rule where one applies.
+        message: String,
+    },
     /// No GPU adapter could be found or opened.
     #[error("no GPU adapter: {0} (rule: --backend gpu needs a Vulkan, Metal or DX12 adapter; use --backend cpu or auto)")]
     NoAdapter(String),

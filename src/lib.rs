@@ -6,8 +6,11 @@
 //! module translates flags into the validated parameters used here.
 #![warn(missing_docs)]
 
+pub mod clean;
+pub mod dates;
 pub mod dbscan;
 pub mod error;
+pub mod features;
 pub mod generate;
 pub mod gpu;
 pub mod io;

@@ -8,8 +8,11 @@
 
 mod adapters;
 mod bench;
+mod clean;
 mod common;
 mod dbscan;
+mod features;
+mod generate;
 mod kmeans;
 mod predict;
 
@@ -17,7 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Customer segmentation for shopping malls: K-means on CPU or GPU, from Parquet or CSV.
+/// Customer segmentation for shopping malls: raw history → features → clean → K-means (CPU or GPU) or DBSCAN.
 #[derive(Parser, Debug)]
 #[command(name = "segmenta", version, about, long_about = None)]
 pub struct Cli {
@@ -27,6 +30,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Generate a synthetic mall: raw tables with planted personas and dirt, and the truth.
+    Generate(generate::GenerateArgs),
+    /// Raw sources (Parquet/CSV) → one feature row per customer, with DataFusion SQL.
+    Features(features::FeaturesArgs),
+    /// Clean a feature table: impute, reject impossible values and outliers, keep every rejected row.
+    Clean(clean::CleanArgs),
     /// Cluster a customer feature table with K-means; writes assignments.parquet and model.json.
     Kmeans(kmeans::KmeansArgs),
     /// Cluster a customer feature table with exact DBSCAN; writes assignments.parquet and model.json.
@@ -43,6 +52,9 @@ enum Command {
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Generate(a) => generate::run(a),
+        Command::Features(a) => features::run(a),
+        Command::Clean(a) => clean::run(a),
         Command::Kmeans(a) => kmeans::run(a),
         Command::Dbscan(a) => dbscan::run(a),
         Command::Predict(a) => predict::run(a),

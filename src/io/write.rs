@@ -37,6 +37,17 @@ impl Staged {
         path: &Path,
         fill: impl FnOnce(&mut BufWriter<&mut File>) -> Result<()>,
     ) -> Result<()> {
+        let mut file = self.create(path)?;
+        let mut w = BufWriter::new(&mut file);
+        fill(&mut w)?;
+        w.flush().map_err(|e| Error::io(path, e))?;
+        Ok(())
+    }
+
+    /// Creates `path`'s temporary and returns a handle to it, for outputs written
+    /// piece by piece (e.g. Parquet row groups); the temporary is synced and renamed
+    /// on [`Staged::commit`] like the others.
+    pub fn create(&mut self, path: &Path) -> Result<File> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -46,25 +57,21 @@ impl Staged {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&dir).map_err(io)?;
-        let mut tmp = tempfile::Builder::new()
+        let tmp = tempfile::Builder::new()
             .prefix(".segmenta-")
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(io)?;
-        {
-            let mut w = BufWriter::new(tmp.as_file_mut());
-            fill(&mut w)?;
-            w.flush().map_err(io)?;
-        }
-        tmp.as_file().sync_all().map_err(io)?;
+        let handle = tmp.as_file().try_clone().map_err(io)?;
         self.files.push((tmp, path.to_path_buf()));
-        Ok(())
+        Ok(handle)
     }
 
     /// Renames every temporary into place.
     pub fn commit(self) -> Result<Vec<PathBuf>> {
         let mut done = Vec::with_capacity(self.files.len());
         for (tmp, path) in self.files {
+            tmp.as_file().sync_all().map_err(|e| Error::io(&path, e))?;
             tmp.persist(&path).map_err(|e| Error::Io {
                 path: path.clone(),
                 source: e.error,

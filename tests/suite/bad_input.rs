@@ -353,3 +353,99 @@ fn string_ids_are_kept() {
         &arrow::datatypes::DataType::Utf8
     );
 }
+
+fn features(out: &Path, args: &[&str]) -> Output {
+    let mut a = vec!["features", "-o", p(out)];
+    a.extend_from_slice(args);
+    segmenta(&a)
+}
+
+#[test]
+fn features_mapped_column_missing() {
+    let d = tempdir();
+    let tx = csv(
+        d.path(),
+        "tx.csv",
+        "CustomerID,InvoiceDate,Quantity,UnitPrice\n1,2011-01-02 10:00:00,2,3.5\n",
+    );
+    let out = d.path().join("out");
+    let o = features(
+        &out,
+        &[
+            "--transactions",
+            p(&tx),
+            "--map",
+            "customer_id=CustomerID,ts=InvoiceDate,amount=Quantity*Price",
+        ],
+    );
+    assert_fails(&o, &out, &["tx.csv", "`Price`", "rule"]);
+}
+
+#[test]
+fn features_timestamp_does_not_parse() {
+    let d = tempdir();
+    let tx = csv(
+        d.path(),
+        "tx.csv",
+        "customer_id,ts,amount\n1,2011-01-02 10:00:00,3\n2,31/02/2011 10:00,4\n",
+    );
+    let out = d.path().join("out");
+    let o = features(&out, &["--transactions", p(&tx)]);
+    assert_fails(&o, &out, &["tx.csv", "`ts`", "timestamp", "rule"]);
+}
+
+#[test]
+fn features_sql_error() {
+    let d = tempdir();
+    let tx = csv(
+        d.path(),
+        "tx.csv",
+        "customer_id,ts,amount\n1,2011-01-02 10:00:00,3\n",
+    );
+    let sql = csv(
+        d.path(),
+        "bad.sql",
+        "SELECT customer_id, no_such_column FROM transactions",
+    );
+    let out = d.path().join("out");
+    let o = features(&out, &["--transactions", p(&tx), "--sql", p(&sql)]);
+    assert_fails(&o, &out, &["bad.sql", "no_such_column"]);
+}
+
+#[test]
+fn features_empty_source() {
+    let d = tempdir();
+    let tx = csv(d.path(), "tx.csv", "");
+    let out = d.path().join("out");
+    let o = features(&out, &["--transactions", p(&tx)]);
+    assert_fails(&o, &out, &["tx.csv", "no rows"]);
+    // A header and no rows is empty too.
+    let tx = csv(d.path(), "tx2.csv", "customer_id,ts,amount\n");
+    let o = features(&out, &["--transactions", p(&tx)]);
+    assert_fails(&o, &out, &["tx2.csv"]);
+}
+
+#[test]
+fn features_required_column_absent() {
+    let d = tempdir();
+    let tx = csv(
+        d.path(),
+        "tx.csv",
+        "customer_id,ts\n1,2011-01-02 10:00:00\n",
+    );
+    let out = d.path().join("out");
+    let o = features(&out, &["--transactions", p(&tx)]);
+    assert_fails(&o, &out, &["tx.csv", "`amount`", "--map"]);
+}
+
+#[test]
+fn clean_bad_outlier_rule_and_empty_input() {
+    let d = tempdir();
+    let t = csv(d.path(), "f.csv", "customer_id,a\n1,2\n");
+    let out = d.path().join("out");
+    let o = segmenta(&["clean", "-i", p(&t), "-o", p(&out), "--outliers", "iqr:-1"]);
+    assert_fails(&o, &out, &["--outliers", "positive"]);
+    let e = csv(d.path(), "e.csv", "customer_id,a\n");
+    let o = segmenta(&["clean", "-i", p(&e), "-o", p(&out)]);
+    assert_fails(&o, &out, &["e.csv"]);
+}

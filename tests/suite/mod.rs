@@ -1,7 +1,10 @@
 mod bad_input;
+mod clean;
 mod cli;
 mod dbscan;
 mod determinism;
 mod gpu;
+mod mall;
 mod oracle;
+mod real;
 mod util;

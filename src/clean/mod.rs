@@ -1,0 +1,828 @@
+//! Cleaning a customer feature table: rules with reasons, nothing lost.
+//!
+//! Each rule is a small type with a reason code. They run in a fixed order, and a
+//! row is rejected by the first rule it breaks:
+//!
+//! 1. [`MissingId`] (`missing_id`): the id is empty;
+//! 2. [`DuplicateIds`] (`duplicate_id`): the id repeats an earlier row's;
+//! 3. [`Range`] (`impossible_age`, `negative_spend`, `share_out_of_range`,
+//!    `negative_value`): a value no customer can have;
+//! 4. [`Missing`] (`missing_value`): an empty or non-finite cell of a column whose
+//!    policy is `drop`; under `median` or `mode` the cell is imputed and counted;
+//! 5. [`Outliers`] (`outlier_iqr`, `outlier_zscore`, `outlier_mad`, `dbscan_noise`):
+//!    with the `drop` action; `clip` bounds the cell and counts it, `flag` keeps the
+//!    row and sets the boolean column `outlier`.
+//!
+//! Rejected rows are written unchanged to `rejects.parquet` with `reason` and
+//! `rule` columns. The invariant rows in = rows kept + rows rejected is checked
+//! before anything is written.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray,
+};
+use arrow::compute::{cast, concat_batches, filter_record_batch};
+use arrow::datatypes::{DataType, Float64Type};
+use serde::{Deserialize, Serialize};
+
+use crate::dbscan::{DbscanParams, Eps};
+use crate::error::{Error, Result};
+use crate::io::{write_json, write_table, Source, Staged};
+use crate::matrix::Matrix;
+
+/// Computes a column's outlier fences `(low, high)` from its sorted values.
+type Fences = Box<dyn Fn(&[f64]) -> (f64, f64)>;
+
+/// What to do with a missing (empty, NaN or infinite) cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Missing {
+    /// Replace with the column's median over the rows that survive rules 1–3.
+    Median,
+    /// Replace with the column's most frequent value (smallest on a tie).
+    Mode,
+    /// Reject the row (`missing_value`).
+    Drop,
+}
+
+/// How outliers are detected.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "method")]
+pub enum OutlierMethod {
+    /// Outside [Q1 − k·IQR, Q3 + k·IQR] (numpy's linear quantiles).
+    Iqr {
+        /// Fence multiplier (1.5 by default).
+        k: f64,
+    },
+    /// |x − mean| > t · std (population).
+    Zscore {
+        /// Threshold (3 by default).
+        t: f64,
+    },
+    /// |x − median| > t · 1.4826 · MAD.
+    Mad {
+        /// Threshold (3.5 by default).
+        t: f64,
+    },
+    /// DBSCAN noise on the standard-scaled features.
+    Dbscan {
+        /// Radius in scaled units; `None` picks it from the k-distance knee.
+        eps: Option<f64>,
+        /// Core-point threshold.
+        min_samples: usize,
+    },
+    /// No outlier rule.
+    None,
+}
+
+/// What happens to an outlier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutlierAction {
+    /// Reject the row.
+    Drop,
+    /// Bound the cell to the fence (not available for DBSCAN).
+    Clip,
+    /// Keep the row and mark it in the column `outlier`.
+    Flag,
+}
+
+/// A value range rule for one column.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Range {
+    /// Column.
+    pub column: String,
+    /// Smallest allowed value.
+    pub min: Option<f64>,
+    /// Largest allowed value.
+    pub max: Option<f64>,
+    /// Reason code of a rejection.
+    pub reason: String,
+}
+
+/// The cleaning configuration (flags, or a TOML file with the same fields).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CleanConfig {
+    /// Id column.
+    pub id_col: String,
+    /// Default policy for missing cells.
+    pub missing: Missing,
+    /// Per-column policies overriding `missing`.
+    pub missing_by_column: BTreeMap<String, Missing>,
+    /// Reject repeated ids (the first row is kept).
+    pub duplicates: bool,
+    /// Range rules; `None` means the defaults for the columns present
+    /// ([`default_ranges`]).
+    pub ranges: Option<Vec<Range>>,
+    /// Outlier detection.
+    pub outliers: OutlierMethod,
+    /// Outlier action.
+    pub action: OutlierAction,
+    /// Columns the outlier rule looks at (default: every feature).
+    pub outlier_columns: Option<Vec<String>>,
+    /// Seed (DBSCAN's eps-auto sample).
+    pub seed: u64,
+}
+
+impl Default for CleanConfig {
+    fn default() -> Self {
+        CleanConfig {
+            id_col: "customer_id".into(),
+            missing: Missing::Median,
+            missing_by_column: BTreeMap::new(),
+            duplicates: true,
+            ranges: None,
+            outliers: OutlierMethod::Iqr { k: 1.5 },
+            action: OutlierAction::Flag,
+            outlier_columns: None,
+            seed: 0,
+        }
+    }
+}
+
+impl CleanConfig {
+    /// Reads a TOML file; fields left out keep their defaults.
+    pub fn from_toml(path: &Path) -> Result<CleanConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Source {
+            path: path.to_path_buf(),
+            message: format!("bad cleaning config: {}", e.message()),
+        })
+    }
+}
+
+/// The default range rules for the features present (names of ARCHITECTURE.md).
+pub fn default_ranges(columns: &[String]) -> Vec<Range> {
+    let mut out = Vec::new();
+    for c in columns {
+        let r = |min: Option<f64>, max: Option<f64>, reason: &str| Range {
+            column: c.clone(),
+            min,
+            max,
+            reason: reason.into(),
+        };
+        if c == "age" {
+            out.push(r(Some(0.0), Some(110.0), "impossible_age"));
+        } else if c.ends_with("_share") {
+            out.push(r(Some(0.0), Some(1.0), "share_out_of_range"));
+        } else if c == "monetary_total" || c == "avg_ticket" || c.contains("spend") {
+            out.push(r(Some(0.0), None, "negative_spend"));
+        } else if c.ends_with("_per_month")
+            || matches!(
+                c.as_str(),
+                "recency_days"
+                    | "coupon_redemptions"
+                    | "category_diversity"
+                    | "avg_dwell_minutes"
+                    | "income_monthly"
+            )
+        {
+            out.push(r(Some(0.0), None, "negative_value"));
+        }
+    }
+    out
+}
+
+/// Counts of one rule.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RuleCount {
+    /// Rows rejected.
+    pub rows_rejected: u64,
+    /// Cells changed (imputed or clipped) or rows flagged, per column.
+    pub cells: BTreeMap<String, u64>,
+    /// Rows rejected per column (the column that triggered it).
+    pub rows_by_column: BTreeMap<String, u64>,
+}
+
+/// A column summary, before or after.
+#[derive(Clone, Debug, Serialize)]
+pub struct ColumnSummary {
+    /// Non-missing cells.
+    pub count: u64,
+    /// Missing cells.
+    pub missing: u64,
+    /// Mean.
+    pub mean: Option<f64>,
+    /// Minimum.
+    pub min: Option<f64>,
+    /// Median.
+    pub median: Option<f64>,
+    /// Maximum.
+    pub max: Option<f64>,
+}
+
+/// `clean.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct CleanReport {
+    /// Always "segmenta-clean".
+    pub format: &'static str,
+    /// Layout version.
+    pub version: u32,
+    /// Input table.
+    pub input: PathBuf,
+    /// Rows read.
+    pub rows_in: u64,
+    /// Rows written to clean.parquet.
+    pub rows_kept: u64,
+    /// Rows written to rejects.parquet.
+    pub rows_rejected: u64,
+    /// Rows flagged as outliers (kept).
+    pub rows_flagged: u64,
+    /// Counts per reason code.
+    pub rules: BTreeMap<String, RuleCount>,
+    /// The configuration that ran.
+    pub config: CleanConfig,
+    /// Range rules applied.
+    pub ranges: Vec<Range>,
+    /// Imputation values used, per column.
+    pub imputed_with: BTreeMap<String, f64>,
+    /// Outlier fences used, per column (`[low, high]`).
+    pub fences: BTreeMap<String, (f64, f64)>,
+    /// DBSCAN's eps when it was the outlier rule.
+    pub dbscan_eps: Option<f64>,
+    /// Per column, before cleaning.
+    pub before: BTreeMap<String, ColumnSummary>,
+    /// Per column, after cleaning.
+    pub after: BTreeMap<String, ColumnSummary>,
+}
+
+/// The reason codes and rules (`rule` column of rejects.parquet).
+fn rule_text(reason: &str, ranges: &[Range], cfg: &CleanConfig) -> String {
+    if let Some(r) = ranges.iter().find(|r| r.reason == reason) {
+        let lo = r.min.map_or("-inf".to_string(), |v| v.to_string());
+        let hi = r.max.map_or("+inf".to_string(), |v| v.to_string());
+        return format!("value must lie in [{lo}, {hi}]");
+    }
+    match reason {
+        "missing_id" => "the id must be present".into(),
+        "duplicate_id" => "ids must be unique (first row kept)".into(),
+        "missing_value" => "cells must be present and finite (policy: drop)".into(),
+        "outlier_iqr" => match cfg.outliers {
+            OutlierMethod::Iqr { k } => {
+                format!("value must lie within Q1 - {k} IQR .. Q3 + {k} IQR")
+            }
+            _ => String::new(),
+        },
+        "outlier_zscore" => match cfg.outliers {
+            OutlierMethod::Zscore { t } => format!("|z| must be <= {t}"),
+            _ => String::new(),
+        },
+        "outlier_mad" => match cfg.outliers {
+            OutlierMethod::Mad { t } => format!("|x - median| must be <= {t} * 1.4826 * MAD"),
+            _ => String::new(),
+        },
+        "dbscan_noise" => "the row must belong to a DBSCAN cluster of the scaled features".into(),
+        _ => String::new(),
+    }
+}
+
+fn summary(v: &[Option<f64>]) -> ColumnSummary {
+    let mut x: Vec<f64> = v.iter().flatten().copied().collect();
+    let missing = (v.len() - x.len()) as u64;
+    if x.is_empty() {
+        return ColumnSummary {
+            count: 0,
+            missing,
+            mean: None,
+            min: None,
+            median: None,
+            max: None,
+        };
+    }
+    let mean = x.iter().sum::<f64>() / x.len() as f64;
+    x.sort_by(f64::total_cmp);
+    ColumnSummary {
+        count: x.len() as u64,
+        missing,
+        mean: Some(mean),
+        min: Some(x[0]),
+        median: Some(quantile(&x, 0.5)),
+        max: Some(x[x.len() - 1]),
+    }
+}
+
+/// numpy's linear quantile of sorted data.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let h = (sorted.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+fn mode(values: &[f64]) -> f64 {
+    let mut x = values.to_vec();
+    x.sort_by(f64::total_cmp);
+    let (mut best, mut best_n) = (x[0], 0usize);
+    let mut i = 0;
+    while i < x.len() {
+        let mut j = i;
+        while j < x.len() && x[j] == x[i] {
+            j += 1;
+        }
+        if j - i > best_n {
+            best = x[i];
+            best_n = j - i;
+        }
+        i = j;
+    }
+    best
+}
+
+/// Cleans the table at `input` and writes `clean.parquet`, `rejects.parquet` and
+/// `clean.json` into `out`, all together.
+pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport> {
+    let source = Source::open(input)?;
+    let schema = source.schema().clone();
+    let all: Vec<usize> = (0..schema.fields().len()).collect();
+    let batches: Vec<RecordBatch> = source.batches(&all)?.collect::<Result<_>>()?;
+    let batch = concat_batches(&schema, &batches).map_err(|e| Error::Source {
+        path: input.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let n = batch.num_rows();
+    if n == 0 {
+        return Err(Error::Empty {
+            path: input.to_path_buf(),
+        });
+    }
+    let id_idx = schema
+        .index_of(&cfg.id_col)
+        .map_err(|_| Error::MissingColumn {
+            path: input.to_path_buf(),
+            column: cfg.id_col.clone(),
+            available: schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let feat_idx: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| *i != id_idx && (f.data_type().is_numeric()) && f.name() != "outlier")
+        .map(|(i, _)| i)
+        .collect();
+    let names: Vec<String> = feat_idx
+        .iter()
+        .map(|&i| schema.field(i).name().clone())
+        .collect();
+    for k in cfg.missing_by_column.keys() {
+        if !names.contains(k) {
+            return Err(Error::param(
+                "--missing",
+                format!(
+                    "column `{k}` is not a numeric column of {}",
+                    input.display()
+                ),
+            ));
+        }
+    }
+    let ranges = match &cfg.ranges {
+        Some(r) => r.clone(),
+        None => default_ranges(&names),
+    };
+    for r in &ranges {
+        if !names.contains(&r.column) {
+            return Err(Error::param(
+                "ranges",
+                format!(
+                    "column `{}` is not a numeric column of {}",
+                    r.column,
+                    input.display()
+                ),
+            ));
+        }
+    }
+    // Columns as Option<f64>; NaN and ±Inf count as missing.
+    let mut cols: Vec<Vec<Option<f64>>> = Vec::with_capacity(feat_idx.len());
+    for &i in &feat_idx {
+        let a = cast(batch.column(i), &DataType::Float64).map_err(|e| Error::Source {
+            path: input.to_path_buf(),
+            message: format!("column `{}`: {e}", schema.field(i).name()),
+        })?;
+        let a = a.as_primitive::<Float64Type>();
+        cols.push(a.iter().map(|v| v.filter(|x| x.is_finite())).collect());
+    }
+    let before: BTreeMap<String, ColumnSummary> = names
+        .iter()
+        .cloned()
+        .zip(cols.iter().map(|c| summary(c)))
+        .collect();
+
+    let mut reason_owned: Vec<Option<String>> = vec![None; n];
+    let mut rules: BTreeMap<String, RuleCount> = BTreeMap::new();
+    let reject = |row: usize,
+                  code: &str,
+                  col: Option<&str>,
+                  reason_owned: &mut Vec<Option<String>>,
+                  rules: &mut BTreeMap<String, RuleCount>| {
+        reason_owned[row] = Some(code.to_string());
+        let rc = rules.entry(code.to_string()).or_default();
+        rc.rows_rejected += 1;
+        if let Some(c) = col {
+            *rc.rows_by_column.entry(c.to_string()).or_default() += 1;
+        }
+    };
+
+    // 1–2: ids.
+    let ids = batch.column(id_idx);
+    let id_text = cast(ids, &DataType::Utf8).map_err(|e| Error::Source {
+        path: input.to_path_buf(),
+        message: format!("column `{}`: {e}", cfg.id_col),
+    })?;
+    let id_text = id_text.as_string::<i32>();
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    for row in 0..n {
+        if id_text.is_null(row) || id_text.value(row).is_empty() {
+            reject(
+                row,
+                "missing_id",
+                Some(&cfg.id_col),
+                &mut reason_owned,
+                &mut rules,
+            );
+        } else if cfg.duplicates && !seen.insert(id_text.value(row)) {
+            reject(
+                row,
+                "duplicate_id",
+                Some(&cfg.id_col),
+                &mut reason_owned,
+                &mut rules,
+            );
+        }
+    }
+    // 3: ranges.
+    for r in &ranges {
+        let c = names
+            .iter()
+            .position(|x| *x == r.column)
+            .expect("checked above");
+        for row in 0..n {
+            if reason_owned[row].is_some() {
+                continue;
+            }
+            if let Some(v) = cols[c][row] {
+                if r.min.is_some_and(|m| v < m) || r.max.is_some_and(|m| v > m) {
+                    reject(
+                        row,
+                        &r.reason,
+                        Some(&r.column),
+                        &mut reason_owned,
+                        &mut rules,
+                    );
+                }
+            }
+        }
+    }
+    // 4: missing cells.
+    let mut imputed_with = BTreeMap::new();
+    for (c, name) in names.iter().enumerate() {
+        let policy = cfg
+            .missing_by_column
+            .get(name)
+            .copied()
+            .unwrap_or(cfg.missing);
+        let holes: Vec<usize> = (0..n)
+            .filter(|&r| reason_owned[r].is_none() && cols[c][r].is_none())
+            .collect();
+        if holes.is_empty() {
+            continue;
+        }
+        match policy {
+            Missing::Drop => {
+                for row in holes {
+                    reject(
+                        row,
+                        "missing_value",
+                        Some(name),
+                        &mut reason_owned,
+                        &mut rules,
+                    );
+                }
+            }
+            Missing::Median | Missing::Mode => {
+                let mut present: Vec<f64> = (0..n)
+                    .filter(|&r| reason_owned[r].is_none())
+                    .filter_map(|r| cols[c][r])
+                    .collect();
+                if present.is_empty() {
+                    return Err(Error::Source {
+                        path: input.to_path_buf(),
+                        message: format!("column `{name}` has no value to impute from (rule: drop the column or use --missing drop)"),
+                    });
+                }
+                let v = if policy == Missing::Median {
+                    present.sort_by(f64::total_cmp);
+                    quantile(&present, 0.5)
+                } else {
+                    mode(&present)
+                };
+                imputed_with.insert(name.clone(), v);
+                let code = if policy == Missing::Median {
+                    "impute_median"
+                } else {
+                    "impute_mode"
+                };
+                *rules
+                    .entry(code.into())
+                    .or_default()
+                    .cells
+                    .entry(name.clone())
+                    .or_default() += holes.len() as u64;
+                for row in holes {
+                    cols[c][row] = Some(v);
+                }
+            }
+        }
+    }
+    // 5: outliers, on the rows still in.
+    let outlier_cols: Vec<usize> = match &cfg.outlier_columns {
+        Some(list) => list
+            .iter()
+            .map(|c| {
+                names.iter().position(|x| x == c).ok_or_else(|| {
+                    Error::param(
+                        "--outlier-columns",
+                        format!(
+                            "column `{c}` is not a numeric column of {}",
+                            input.display()
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?,
+        None => (0..names.len()).collect(),
+    };
+    let mut flagged = vec![false; n];
+    let mut fences = BTreeMap::new();
+    let mut dbscan_eps = None;
+    let alive: Vec<usize> = (0..n).filter(|&r| reason_owned[r].is_none()).collect();
+    let (code, per_col_bounds): (&str, Option<Fences>) = match cfg.outliers {
+        OutlierMethod::Iqr { k } => (
+            "outlier_iqr",
+            Some(Box::new(move |s: &[f64]| {
+                let (q1, q3) = (quantile(s, 0.25), quantile(s, 0.75));
+                (q1 - k * (q3 - q1), q3 + k * (q3 - q1))
+            })),
+        ),
+        OutlierMethod::Zscore { t } => (
+            "outlier_zscore",
+            Some(Box::new(move |s: &[f64]| {
+                let m = s.iter().sum::<f64>() / s.len() as f64;
+                let sd = (s.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / s.len() as f64).sqrt();
+                (m - t * sd, m + t * sd)
+            })),
+        ),
+        OutlierMethod::Mad { t } => (
+            "outlier_mad",
+            Some(Box::new(move |s: &[f64]| {
+                let med = quantile(s, 0.5);
+                let mut dev: Vec<f64> = s.iter().map(|x| (x - med).abs()).collect();
+                dev.sort_by(f64::total_cmp);
+                let mad = 1.4826 * quantile(&dev, 0.5);
+                (med - t * mad, med + t * mad)
+            })),
+        ),
+        OutlierMethod::Dbscan { .. } => ("dbscan_noise", None),
+        OutlierMethod::None => ("", None),
+    };
+    if cfg.action == OutlierAction::Clip && matches!(cfg.outliers, OutlierMethod::Dbscan { .. }) {
+        return Err(Error::param(
+            "--outlier-action",
+            "clip does not apply to dbscan (rule: use drop or flag)",
+        ));
+    }
+    if let Some(bounds) = per_col_bounds {
+        if !alive.is_empty() {
+            let mut is_out = vec![None::<usize>; n];
+            for &c in &outlier_cols {
+                let mut s: Vec<f64> = alive.iter().filter_map(|&r| cols[c][r]).collect();
+                s.sort_by(f64::total_cmp);
+                let (lo, hi) = bounds(&s);
+                fences.insert(names[c].clone(), (lo, hi));
+                for &r in &alive {
+                    let v = cols[c][r].expect("imputed or rejected above");
+                    if v < lo || v > hi {
+                        match cfg.action {
+                            OutlierAction::Clip => {
+                                cols[c][r] = Some(v.clamp(lo, hi));
+                                *rules
+                                    .entry("clip".into())
+                                    .or_default()
+                                    .cells
+                                    .entry(names[c].clone())
+                                    .or_default() += 1;
+                            }
+                            _ => {
+                                if is_out[r].is_none() {
+                                    is_out[r] = Some(c);
+                                }
+                                if cfg.action == OutlierAction::Flag {
+                                    *rules
+                                        .entry(code.into())
+                                        .or_default()
+                                        .cells
+                                        .entry(names[c].clone())
+                                        .or_default() += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for &r in &alive {
+                if let Some(c) = is_out[r] {
+                    match cfg.action {
+                        OutlierAction::Drop => {
+                            reject(r, code, Some(&names[c]), &mut reason_owned, &mut rules)
+                        }
+                        _ => flagged[r] = true,
+                    }
+                }
+            }
+        }
+    } else if let OutlierMethod::Dbscan { eps, min_samples } = cfg.outliers {
+        if !alive.is_empty() {
+            let d = outlier_cols.len();
+            let mut data = Vec::with_capacity(alive.len() * d);
+            for &r in &alive {
+                for &c in &outlier_cols {
+                    data.push(cols[c][r].expect("imputed or rejected above") as f32);
+                }
+            }
+            let mut x = Matrix::new(alive.len(), d, data);
+            let scaler = crate::scale::Scaler::fit(crate::scale::ScaleMethod::Standard, &x, d);
+            scaler.transform(&mut x);
+            let params = DbscanParams {
+                eps: eps.map_or(Eps::Auto, Eps::Value),
+                min_samples,
+                seed: cfg.seed,
+            }
+            .check(x.n())?;
+            let fit = crate::dbscan::fit(&x, &params)?;
+            dbscan_eps = Some(fit.eps);
+            for (i, &r) in alive.iter().enumerate() {
+                if fit.labels[i] == crate::dbscan::NOISE {
+                    match cfg.action {
+                        OutlierAction::Drop => reject(r, code, None, &mut reason_owned, &mut rules),
+                        _ => {
+                            flagged[r] = true;
+                            *rules
+                                .entry(code.into())
+                                .or_default()
+                                .cells
+                                .entry("(row)".into())
+                                .or_default() += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Accounting.
+    let keep: Vec<bool> = reason_owned.iter().map(Option::is_none).collect();
+    let rows_kept = keep.iter().filter(|&&k| k).count() as u64;
+    let rows_rejected = reason_owned.iter().filter(|r| r.is_some()).count() as u64;
+    let by_rule: u64 = rules.values().map(|r| r.rows_rejected).sum();
+    if rows_kept + rows_rejected != n as u64 || by_rule != rows_rejected {
+        return Err(Error::Source {
+            path: input.to_path_buf(),
+            message: format!("internal accounting error: {n} in, {rows_kept} kept, {rows_rejected} rejected ({by_rule} by rule)"),
+        });
+    }
+    if rows_kept == 0 {
+        return Err(Error::Source {
+            path: input.to_path_buf(),
+            message: format!("every row was rejected ({}); nothing to write (rule: at least one row must survive cleaning)", summary_of(&rules)),
+        });
+    }
+
+    // Outputs.
+    let keep_mask = BooleanArray::from(keep.clone());
+    let rej_mask = BooleanArray::from(keep.iter().map(|k| !k).collect::<Vec<_>>());
+    let mut clean_cols: Vec<(String, ArrayRef)> = Vec::new();
+    let changed: Vec<bool> = (0..names.len())
+        .map(|c| {
+            rules.iter().any(|(k, r)| {
+                (k.starts_with("impute") || k == "clip") && r.cells.contains_key(&names[c])
+            })
+        })
+        .collect();
+    let filt = |a: &ArrayRef, m: &BooleanArray| {
+        arrow::compute::filter(a, m).map_err(|e| Error::io(out, std::io::Error::other(e)))
+    };
+    for (i, f) in schema.fields().iter().enumerate() {
+        if let Some(c) = feat_idx.iter().position(|&j| j == i) {
+            if changed[c] {
+                let v: Float64Array = (0..n).filter(|&r| keep[r]).map(|r| cols[c][r]).collect();
+                clean_cols.push((f.name().clone(), Arc::new(v)));
+                continue;
+            }
+        }
+        clean_cols.push((f.name().clone(), filt(batch.column(i), &keep_mask)?));
+    }
+    let rows_flagged = flagged
+        .iter()
+        .zip(&keep)
+        .filter(|(f, k)| **f && **k)
+        .count() as u64;
+    if cfg.action == OutlierAction::Flag && cfg.outliers != OutlierMethod::None {
+        let v: BooleanArray = (0..n)
+            .filter(|&r| keep[r])
+            .map(|r| Some(flagged[r]))
+            .collect();
+        clean_cols.retain(|(n, _)| n != "outlier");
+        clean_cols.push(("outlier".into(), Arc::new(v)));
+    }
+    let mut after = BTreeMap::new();
+    for (c, name) in names.iter().enumerate() {
+        let v: Vec<Option<f64>> = (0..n).filter(|&r| keep[r]).map(|r| cols[c][r]).collect();
+        after.insert(name.clone(), summary(&v));
+    }
+    let mut staged = Staged::new();
+    write_table(
+        &mut staged,
+        &out.join("clean.parquet"),
+        clean_cols
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.clone()))
+            .collect(),
+    )?;
+    let rejected = filter_record_batch(&batch, &rej_mask)
+        .map_err(|e| Error::io(out, std::io::Error::other(e)))?;
+    let reasons: StringArray = reason_owned
+        .iter()
+        .flatten()
+        .map(|s| Some(s.as_str()))
+        .collect();
+    let rule_col: StringArray = reason_owned
+        .iter()
+        .flatten()
+        .map(|s| Some(rule_text(s, &ranges, cfg)))
+        .collect();
+    let mut rej_cols: Vec<(String, ArrayRef)> = schema
+        .fields()
+        .iter()
+        .zip(rejected.columns())
+        .map(|(f, a)| (f.name().clone(), a.clone()))
+        .collect();
+    rej_cols.push(("reason".into(), Arc::new(reasons)));
+    rej_cols.push(("rule".into(), Arc::new(rule_col)));
+    write_table(
+        &mut staged,
+        &out.join("rejects.parquet"),
+        rej_cols
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.clone()))
+            .collect(),
+    )?;
+    let report = CleanReport {
+        format: "segmenta-clean",
+        version: 1,
+        input: input.to_path_buf(),
+        rows_in: n as u64,
+        rows_kept,
+        rows_rejected,
+        rows_flagged,
+        rules,
+        config: cfg.clone(),
+        ranges,
+        imputed_with,
+        fences,
+        dbscan_eps,
+        before,
+        after,
+    };
+    write_json(&mut staged, &out.join("clean.json"), &report)?;
+    staged.commit()?;
+    Ok(report)
+}
+
+fn summary_of(rules: &BTreeMap<String, RuleCount>) -> String {
+    rules
+        .iter()
+        .filter(|(_, r)| r.rows_rejected > 0)
+        .map(|(k, r)| format!("{k}: {}", r.rows_rejected))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_match_numpy_linear() {
+        let s = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&s, 0.25), 1.75);
+        assert_eq!(quantile(&s, 0.5), 2.5);
+        assert_eq!(mode(&[3.0, 1.0, 3.0, 1.0, 2.0]), 1.0);
+    }
+}

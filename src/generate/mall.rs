@@ -1,0 +1,976 @@
+//! A synthetic mall: six planted personas with overlapping, realistic behaviour,
+//! written as the canonical raw tables of ARCHITECTURE.md, with planted dirt counted
+//! exactly and the truth kept.
+//!
+//! Realism, so that the engine is tuned on something honest: tickets are log-normal,
+//! visit counts negative binomial (a gamma-distributed personal rate, then Poisson),
+//! weekends, evenings and December are busier, about one customer in eight churns
+//! mid-window and one in seven signs up during it, and every customer's habits are
+//! jittered around their persona's, so personas overlap.
+//!
+//! Determinism: customer `i` draws everything from its own stream
+//! `Rng::stream(seed, i)`, and chunks of customers are generated in parallel but
+//! written in order, so the files are identical for a seed whatever the thread count.
+//! Memory is bounded by a few chunks in flight.
+//!
+//! Dirt never corrupts a real row: each dirty row is an *extra* row (a copied
+//! transaction, a refund with a negative amount, a visit that ends before it starts…),
+//! so the clean data is exactly what the personas produced and every planted row can
+//! be counted.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::dates::{add_months, days_from_civil, format_date, weekday, DAY_US};
+use crate::error::{Error, Result};
+use crate::io::Staged;
+use crate::rng::Rng;
+
+/// Customers generated per chunk (one random stream each; one Parquet batch).
+const CHUNK: usize = 16_384;
+
+/// Product categories. `luxury` and `food` feed the spend-share features.
+pub const CATEGORIES: [&str; 9] = [
+    "luxury",
+    "fashion",
+    "food",
+    "entertainment",
+    "electronics",
+    "home",
+    "kids",
+    "beauty",
+    "grocery",
+];
+
+/// The streaming packages of SHOPPING x STREAMING.
+pub const PACKAGES: [&str; 7] = [
+    "Filmes & Séries",
+    "Esportes",
+    "Infantil",
+    "Novelas",
+    "Notícias",
+    "Cultura & Variedades",
+    "Rádio & Músicas",
+];
+
+const ENTRANCES: [&str; 5] = ["North", "South", "East", "West", "Parking"];
+const ZONES: [&str; 6] = [
+    "Food Court",
+    "Fashion Wing",
+    "Entertainment",
+    "Luxury Hall",
+    "Kids Zone",
+    "Hypermarket",
+];
+
+/// A planted persona: its name and the parameters of its behaviour.
+#[derive(Clone, Debug)]
+pub struct Persona {
+    /// Planted name (the one `profile` should find).
+    pub name: &'static str,
+    /// Share of customers.
+    pub share: f64,
+    visits_pm: f64,
+    weekend_p: f64,
+    evening_p: f64,
+    dwell_min: f64,
+    buy_p: f64,
+    extra_buys: f64,
+    ticket: f64,
+    ticket_sigma: f64,
+    cats: [f64; 9],
+    discount_p: f64,
+    app_pm: f64,
+    coupon_p: f64,
+    wifi_p: f64,
+    wifi_stretch: f64,
+    age: (f64, f64),
+    income: f64,
+    female_p: f64,
+    streaming: [f64; 7],
+}
+
+/// The six planted personas, in truth-id order.
+pub fn personas() -> Vec<Persona> {
+    vec![
+        Persona {
+            name: "Frequent Weekend Visitor",
+            share: 0.20,
+            visits_pm: 5.0,
+            weekend_p: 0.82,
+            evening_p: 0.40,
+            dwell_min: 150.0,
+            buy_p: 0.55,
+            extra_buys: 0.3,
+            ticket: 32.0,
+            ticket_sigma: 0.7,
+            cats: [0.01, 0.10, 0.28, 0.36, 0.06, 0.05, 0.04, 0.05, 0.05],
+            discount_p: 0.15,
+            app_pm: 1.0,
+            coupon_p: 0.10,
+            wifi_p: 0.45,
+            wifi_stretch: 0.5,
+            age: (31.0, 8.0),
+            income: 4_500.0,
+            female_p: 0.5,
+            streaming: [3.0, 3.0, 1.0, 1.0, 1.0, 1.0, 2.0],
+        },
+        Persona {
+            name: "Premium Luxury Seeker",
+            share: 0.07,
+            visits_pm: 1.3,
+            weekend_p: 0.40,
+            evening_p: 0.30,
+            dwell_min: 80.0,
+            buy_p: 0.90,
+            extra_buys: 0.4,
+            ticket: 520.0,
+            ticket_sigma: 0.8,
+            cats: [0.55, 0.20, 0.03, 0.02, 0.04, 0.03, 0.0, 0.13, 0.0],
+            discount_p: 0.03,
+            app_pm: 0.8,
+            coupon_p: 0.02,
+            wifi_p: 0.25,
+            wifi_stretch: 0.4,
+            age: (46.0, 10.0),
+            income: 24_000.0,
+            female_p: 0.55,
+            streaming: [2.0, 1.0, 0.5, 1.0, 3.0, 3.0, 1.0],
+        },
+        Persona {
+            name: "Deal Explorer",
+            share: 0.22,
+            visits_pm: 2.6,
+            weekend_p: 0.35,
+            evening_p: 0.25,
+            dwell_min: 70.0,
+            buy_p: 0.90,
+            extra_buys: 1.5,
+            ticket: 17.0,
+            ticket_sigma: 0.6,
+            cats: [0.0, 0.20, 0.06, 0.04, 0.10, 0.20, 0.08, 0.07, 0.25],
+            discount_p: 0.70,
+            app_pm: 3.0,
+            coupon_p: 0.55,
+            wifi_p: 0.40,
+            wifi_stretch: 0.4,
+            age: (39.0, 12.0),
+            income: 3_300.0,
+            female_p: 0.6,
+            streaming: [2.0, 2.0, 1.0, 3.0, 1.0, 0.5, 1.0],
+        },
+        Persona {
+            name: "Family Food-Court Regular",
+            share: 0.18,
+            visits_pm: 3.0,
+            weekend_p: 0.50,
+            evening_p: 0.08,
+            dwell_min: 110.0,
+            buy_p: 0.85,
+            extra_buys: 0.8,
+            ticket: 42.0,
+            ticket_sigma: 0.6,
+            cats: [0.0, 0.04, 0.50, 0.04, 0.02, 0.03, 0.30, 0.02, 0.05],
+            discount_p: 0.25,
+            app_pm: 1.2,
+            coupon_p: 0.15,
+            wifi_p: 0.35,
+            wifi_stretch: 0.4,
+            age: (40.0, 7.0),
+            income: 6_000.0,
+            female_p: 0.62,
+            streaming: [2.0, 1.0, 5.0, 2.0, 1.0, 0.5, 1.0],
+        },
+        Persona {
+            name: "Occasional Window Shopper",
+            share: 0.21,
+            visits_pm: 1.4,
+            weekend_p: 0.45,
+            evening_p: 0.30,
+            dwell_min: 190.0,
+            buy_p: 0.15,
+            extra_buys: 0.1,
+            ticket: 28.0,
+            ticket_sigma: 0.7,
+            cats: [0.03, 0.40, 0.10, 0.07, 0.05, 0.05, 0.02, 0.22, 0.06],
+            discount_p: 0.20,
+            app_pm: 0.4,
+            coupon_p: 0.05,
+            wifi_p: 0.90,
+            wifi_stretch: 0.85,
+            age: (28.0, 10.0),
+            income: 2_600.0,
+            female_p: 0.5,
+            streaming: [3.0, 1.0, 0.5, 2.0, 0.5, 1.0, 3.0],
+        },
+        Persona {
+            name: "Digital App Enthusiast",
+            share: 0.12,
+            visits_pm: 2.0,
+            weekend_p: 0.40,
+            evening_p: 0.60,
+            dwell_min: 55.0,
+            buy_p: 0.60,
+            extra_buys: 0.3,
+            ticket: 60.0,
+            ticket_sigma: 0.6,
+            cats: [0.02, 0.20, 0.06, 0.20, 0.40, 0.04, 0.0, 0.04, 0.04],
+            discount_p: 0.35,
+            app_pm: 11.0,
+            coupon_p: 0.25,
+            wifi_p: 0.80,
+            wifi_stretch: 0.5,
+            age: (26.0, 6.0),
+            income: 5_000.0,
+            female_p: 0.45,
+            streaming: [4.0, 3.0, 0.5, 0.5, 1.0, 1.0, 3.0],
+        },
+    ]
+}
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct MallSpec {
+    /// Customers.
+    pub customers: usize,
+    /// Length of the history, in calendar months.
+    pub months: u32,
+    /// First day of the window (days since 1970-01-01).
+    pub start: i32,
+    /// Seed.
+    pub seed: u64,
+    /// Rate of planted dirt (see [`DirtCounts`]).
+    pub dirt: f64,
+}
+
+impl MallSpec {
+    /// `customers` over 12 months from 2025-01-01, 1% dirt.
+    pub fn new(customers: usize, seed: u64) -> Self {
+        MallSpec {
+            customers,
+            months: 12,
+            start: days_from_civil(2025, 1, 1),
+            seed,
+            dirt: 0.01,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.customers == 0 {
+            return Err(Error::param("--customers", "must be at least 1"));
+        }
+        if self.customers > i64::MAX as usize / 4 {
+            return Err(Error::param("--customers", "is too large"));
+        }
+        if !(1..=120).contains(&self.months) {
+            return Err(Error::param("--months", "must be 1..=120"));
+        }
+        if !(0.0..=0.5).contains(&self.dirt) || self.dirt.is_nan() {
+            return Err(Error::param("--dirt", "must be a rate in [0, 0.5]"));
+        }
+        Ok(())
+    }
+}
+
+/// Planted dirt, counted exactly. Every count is a number of extra rows (or, for
+/// birth years, of customer rows) in the raw tables.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct DirtCounts {
+    /// Exact copies of a real transaction line.
+    pub duplicate_transactions: u64,
+    /// Transactions with a negative amount.
+    pub negative_amounts: u64,
+    /// Transactions with an absurd amount (≥ 1,000,000).
+    pub absurd_amounts: u64,
+    /// Transactions dated outside the window (before its start or after its end).
+    pub transactions_out_of_window: u64,
+    /// Transactions of a customer id that is not in `customers`.
+    pub unknown_customer_transactions: u64,
+    /// Visits whose `left_at` comes before `entered_at`.
+    pub visits_exit_before_entry: u64,
+    /// Customers whose birth year is missing.
+    pub missing_birth_years: u64,
+    /// Customers whose birth year gives an age outside 0–110.
+    pub impossible_birth_years: u64,
+}
+
+impl DirtCounts {
+    fn add(&mut self, o: &DirtCounts) {
+        self.duplicate_transactions += o.duplicate_transactions;
+        self.negative_amounts += o.negative_amounts;
+        self.absurd_amounts += o.absurd_amounts;
+        self.transactions_out_of_window += o.transactions_out_of_window;
+        self.unknown_customer_transactions += o.unknown_customer_transactions;
+        self.visits_exit_before_entry += o.visits_exit_before_entry;
+        self.missing_birth_years += o.missing_birth_years;
+        self.impossible_birth_years += o.impossible_birth_years;
+    }
+}
+
+/// Rows written per table.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TableRows {
+    /// customers.parquet
+    pub customers: u64,
+    /// transactions.parquet
+    pub transactions: u64,
+    /// visits.parquet
+    pub visits: u64,
+    /// wifi_sessions.parquet
+    pub wifi_sessions: u64,
+    /// app_events.parquet
+    pub app_events: u64,
+    /// streaming.parquet
+    pub streaming: u64,
+    /// truth.parquet
+    pub truth: u64,
+}
+
+/// The generator's manifest, written as `mall.json` beside the tables.
+#[derive(Clone, Debug, Serialize)]
+pub struct MallManifest {
+    /// Always "segmenta-mall".
+    pub format: &'static str,
+    /// Manifest version.
+    pub version: u32,
+    /// Seed.
+    pub seed: u64,
+    /// Customers.
+    pub customers: u64,
+    /// Months of history.
+    pub months: u32,
+    /// First day of the window, `YYYY-MM-DD`.
+    pub window_start: String,
+    /// First day after the window, `YYYY-MM-DD` (the natural `--as-of`).
+    pub window_end: String,
+    /// Dirt rate asked for.
+    pub dirt_rate: f64,
+    /// Planted dirt, counted.
+    pub dirt: DirtCounts,
+    /// Rows per table.
+    pub rows: TableRows,
+    /// Planted personas with their customer counts, in truth-id order.
+    pub personas: Vec<(String, u64)>,
+    /// Customers who stop coming before the window ends.
+    pub churned: u64,
+}
+
+/// Rows of one chunk, column by column.
+#[derive(Default)]
+struct Chunk {
+    cust_id: Vec<i64>,
+    cust_birth: Vec<Option<i32>>,
+    cust_gender: Vec<&'static str>,
+    cust_income: Vec<f64>,
+    cust_signup: Vec<i32>,
+    truth_persona: Vec<i32>,
+    truth_churned: Vec<bool>,
+    tx_id: Vec<i64>,
+    tx_ts: Vec<i64>,
+    tx_store: Vec<i32>,
+    tx_cat: Vec<&'static str>,
+    tx_amount: Vec<f64>,
+    tx_discount: Vec<f64>,
+    vi_id: Vec<i64>,
+    vi_in: Vec<i64>,
+    vi_out: Vec<i64>,
+    vi_entrance: Vec<&'static str>,
+    wi_id: Vec<i64>,
+    wi_start: Vec<i64>,
+    wi_end: Vec<i64>,
+    wi_zone: Vec<&'static str>,
+    ap_id: Vec<i64>,
+    ap_ts: Vec<i64>,
+    ap_event: Vec<&'static str>,
+    st_id: Vec<i64>,
+    st_pkg: Vec<&'static str>,
+    st_since: Vec<i32>,
+    dirt: DirtCounts,
+}
+
+fn normal(r: &mut Rng) -> f64 {
+    let u = 1.0 - r.next_f64();
+    let v = r.next_f64();
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+}
+
+/// Gamma(shape, 1) by Marsaglia–Tsang (with the boost for shape < 1).
+fn gamma(r: &mut Rng, shape: f64) -> f64 {
+    if shape < 1.0 {
+        let u = 1.0 - r.next_f64();
+        return gamma(r, shape + 1.0) * u.powf(1.0 / shape);
+    }
+    let d = shape - 1.0 / 3.0;
+    let c = 1.0 / (9.0 * d).sqrt();
+    loop {
+        let x = normal(r);
+        let v = 1.0 + c * x;
+        if v <= 0.0 {
+            continue;
+        }
+        let v = v * v * v;
+        let u = 1.0 - r.next_f64();
+        if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+            return d * v;
+        }
+    }
+}
+
+/// Poisson(lambda): inversion for small means, a rounded normal above 40.
+fn poisson(r: &mut Rng, lambda: f64) -> u64 {
+    if lambda <= 0.0 {
+        return 0;
+    }
+    if lambda > 40.0 {
+        return (lambda + lambda.sqrt() * normal(r)).round().max(0.0) as u64;
+    }
+    let l = (-lambda).exp();
+    let mut k = 0u64;
+    let mut p = 1.0;
+    loop {
+        p *= r.next_f64();
+        if p <= l {
+            return k;
+        }
+        k += 1;
+    }
+}
+
+fn pick(r: &mut Rng, weights: &[f64]) -> usize {
+    let total: f64 = weights.iter().sum();
+    let mut u = r.next_f64() * total;
+    for (i, w) in weights.iter().enumerate() {
+        if u < *w {
+            return i;
+        }
+        u -= w;
+    }
+    weights.len() - 1
+}
+
+fn jitter_p(r: &mut Rng, p: f64, sd: f64) -> f64 {
+    (p + sd * normal(r)).clamp(0.0, 1.0)
+}
+
+fn age_band_weights(age: f64) -> [f64; 7] {
+    // Filmes, Esportes, Infantil, Novelas, Notícias, Cultura, Rádio
+    if age < 36.0 {
+        [1.4, 1.2, 1.0, 0.6, 0.6, 0.8, 1.5]
+    } else if age < 61.0 {
+        [1.0, 1.0, 1.0, 1.0, 1.5, 1.1, 0.9]
+    } else {
+        [0.6, 0.8, 0.6, 2.0, 2.0, 1.3, 1.0]
+    }
+}
+
+struct Window {
+    start: i32,
+    end: i32, // exclusive
+}
+
+fn gen_customer(spec: &MallSpec, ps: &[Persona], w: &Window, idx: usize, c: &mut Chunk) {
+    let mut r = Rng::stream(spec.seed, idx as u64);
+    let id = idx as i64 + 1;
+    let shares: Vec<f64> = ps.iter().map(|p| p.share).collect();
+    let pi = pick(&mut r, &shares);
+    let p = &ps[pi];
+    let window_days = w.end - w.start;
+    let end_year = crate::dates::civil_from_days(w.end).0;
+
+    // Demographics.
+    let age = (p.age.0 + p.age.1 * normal(&mut r)).clamp(18.0, 88.0);
+    let mut birth = Some(end_year - age.round() as i32);
+    if r.next_f64() < spec.dirt {
+        birth = None;
+        c.dirt.missing_birth_years += 1;
+    } else if r.next_f64() < spec.dirt / 4.0 {
+        birth = Some(if r.next_f64() < 0.5 {
+            1850 + r.below(40) as i32
+        } else {
+            end_year + 1 + r.below(30) as i32
+        });
+        c.dirt.impossible_birth_years += 1;
+    }
+    let gender = if r.next_f64() < p.female_p { "F" } else { "M" };
+    let income = (p.income * (0.45 * normal(&mut r)).exp() / 10.0).round() * 10.0;
+    let signup = if r.next_f64() < 0.15 {
+        w.start + r.below(window_days as u64 * 3 / 4) as i32
+    } else {
+        w.start - 1 - r.below(5 * 365) as i32
+    };
+    let active_from = signup.max(w.start);
+    let churned = r.next_f64() < 0.12;
+    let active_to = if churned {
+        active_from + 1 + r.below(((w.end - active_from) as u64).max(2) - 1) as i32
+    } else {
+        w.end
+    };
+    let active_days = (active_to - active_from).max(1);
+    let active_months = active_days as f64 / 30.436875;
+
+    // Personal habits around the persona's: this is where personas overlap.
+    let rate = p.visits_pm * gamma(&mut r, 4.0) / 4.0;
+    let weekend_p = jitter_p(&mut r, p.weekend_p, 0.10).clamp(0.05, 0.95);
+    let evening_p = jitter_p(&mut r, p.evening_p, 0.08);
+    let buy_p = jitter_p(&mut r, p.buy_p, 0.08);
+    let discount_p = jitter_p(&mut r, p.discount_p, 0.08);
+    let coupon_p = jitter_p(&mut r, p.coupon_p, 0.06);
+    let wifi_p = jitter_p(&mut r, p.wifi_p, 0.10);
+    let ticket_mu = p.ticket.ln() + 0.30 * normal(&mut r);
+    let dwell = p.dwell_min * (0.25 * normal(&mut r)).exp();
+    let app_rate = p.app_pm * gamma(&mut r, 5.0) / 5.0;
+    let mut cats = p.cats;
+    for v in cats.iter_mut() {
+        *v *= (0.25 * normal(&mut r)).exp();
+    }
+
+    c.cust_id.push(id);
+    c.cust_birth.push(birth);
+    c.cust_gender.push(gender);
+    c.cust_income.push(income);
+    c.cust_signup.push(signup);
+    c.truth_persona.push(pi as i32);
+    c.truth_churned.push(churned);
+
+    // Visits: negative binomial count, days weighted by weekday and December.
+    let n_visits = poisson(&mut r, rate * active_months).max(1);
+    let day_weight = |d: i32| {
+        let wd = weekday(d);
+        let base = if wd == 0 || wd == 6 {
+            weekend_p / 2.0
+        } else {
+            (1.0 - weekend_p) / 5.0
+        };
+        let (_, m, _) = crate::dates::civil_from_days(d);
+        base * if m == 12 { 1.5 } else { 1.0 }
+    };
+    let wmax = (weekend_p / 2.0).max((1.0 - weekend_p) / 5.0) * 1.5;
+    for _ in 0..n_visits {
+        // Rejection sampling, bounded: a short active spell may hold no weekend.
+        let mut day = active_from + r.below(active_days as u64) as i32;
+        for _ in 0..64 {
+            if r.next_f64() * wmax <= day_weight(day) {
+                break;
+            }
+            day = active_from + r.below(active_days as u64) as i32;
+        }
+        let minute = if r.next_f64() < evening_p {
+            18 * 60 + r.below(3 * 60 + 30)
+        } else {
+            10 * 60 + r.below(8 * 60)
+        } as i64;
+        let entered = day as i64 * DAY_US + minute * 60_000_000 + r.below(60) as i64 * 1_000_000;
+        let stay_min = (dwell * (0.35 * normal(&mut r)).exp()).clamp(5.0, 600.0);
+        let left = entered + (stay_min * 60.0) as i64 * 1_000_000;
+        c.vi_id.push(id);
+        c.vi_in.push(entered);
+        c.vi_out.push(left);
+        c.vi_entrance
+            .push(ENTRANCES[r.below(ENTRANCES.len() as u64) as usize]);
+        if r.next_f64() < spec.dirt {
+            // An extra, impossible visit: the exit is logged before the entry.
+            c.vi_id.push(id);
+            c.vi_in.push(left);
+            c.vi_out.push(entered);
+            c.vi_entrance
+                .push(ENTRANCES[r.below(ENTRANCES.len() as u64) as usize]);
+            c.dirt.visits_exit_before_entry += 1;
+        }
+        if r.next_f64() < wifi_p {
+            let s = entered + (stay_min * 0.1 * r.next_f64() * 60.0) as i64 * 1_000_000;
+            let len = stay_min * p.wifi_stretch * (0.6 + 0.4 * r.next_f64());
+            c.wi_id.push(id);
+            c.wi_start.push(s);
+            c.wi_end.push(s + (len * 60.0) as i64 * 1_000_000);
+            c.wi_zone.push(ZONES[r.below(ZONES.len() as u64) as usize]);
+        }
+        if r.next_f64() < buy_p {
+            let n_tx = 1 + poisson(&mut r, p.extra_buys);
+            for _ in 0..n_tx {
+                // Paid the same day (the window ends at a midnight).
+                let ts = (entered + (r.next_f64() * stay_min * 60.0) as i64 * 1_000_000)
+                    .min((day as i64 + 1) * DAY_US - 2_000_000);
+                let cat = pick(&mut r, &cats);
+                let paid = ((ticket_mu + p.ticket_sigma * normal(&mut r)).exp()).max(0.5);
+                let amount = (paid * 100.0).round() / 100.0;
+                let discount = if r.next_f64() < discount_p {
+                    (amount * (0.1 + 0.3 * r.next_f64()) * 100.0).round() / 100.0
+                } else {
+                    0.0
+                };
+                let store = (cat as i32) * 100 + 1 + r.below(12) as i32;
+                push_tx(c, id, ts, store, CATEGORIES[cat], amount, discount);
+                if r.next_f64() < spec.dirt {
+                    plant_tx_dirt(
+                        &mut r,
+                        spec,
+                        w,
+                        c,
+                        id,
+                        ts,
+                        store,
+                        CATEGORIES[cat],
+                        amount,
+                        discount,
+                    );
+                }
+            }
+        }
+    }
+
+    // App sessions: an open, sometimes a coupon view, sometimes a redemption.
+    let n_sessions = poisson(&mut r, app_rate * active_months);
+    for _ in 0..n_sessions {
+        let day = active_from + r.below(active_days as u64) as i32;
+        let ts = day as i64 * DAY_US + r.below(86_400 - 120) as i64 * 1_000_000;
+        c.ap_id.push(id);
+        c.ap_ts.push(ts);
+        c.ap_event.push("open");
+        if r.next_f64() < 0.5 {
+            c.ap_id.push(id);
+            c.ap_ts.push(ts + 30_000_000);
+            c.ap_event.push("coupon_view");
+        }
+        if r.next_f64() < coupon_p {
+            c.ap_id.push(id);
+            c.ap_ts.push(ts + 90_000_000);
+            c.ap_event.push("coupon_redeem");
+        }
+    }
+
+    // Streaming packages, by persona and age band.
+    let n_pkg = pick(&mut r, &[0.35, 0.35, 0.2, 0.1]);
+    let band = age_band_weights(age);
+    let mut weights: Vec<f64> = (0..7).map(|i| p.streaming[i] * band[i]).collect();
+    for _ in 0..n_pkg {
+        let k = pick(&mut r, &weights);
+        weights[k] = 0.0;
+        c.st_id.push(id);
+        c.st_pkg.push(PACKAGES[k]);
+        c.st_since.push(w.end - 1 - r.below(3 * 365) as i32);
+        if weights.iter().all(|v| *v == 0.0) {
+            break;
+        }
+    }
+}
+
+fn push_tx(
+    c: &mut Chunk,
+    id: i64,
+    ts: i64,
+    store: i32,
+    cat: &'static str,
+    amount: f64,
+    discount: f64,
+) {
+    c.tx_id.push(id);
+    c.tx_ts.push(ts);
+    c.tx_store.push(store);
+    c.tx_cat.push(cat);
+    c.tx_amount.push(amount);
+    c.tx_discount.push(discount);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plant_tx_dirt(
+    r: &mut Rng,
+    spec: &MallSpec,
+    w: &Window,
+    c: &mut Chunk,
+    id: i64,
+    ts: i64,
+    store: i32,
+    cat: &'static str,
+    amount: f64,
+    discount: f64,
+) {
+    match r.below(5) {
+        0 => {
+            push_tx(c, id, ts, store, cat, amount, discount);
+            c.dirt.duplicate_transactions += 1;
+        }
+        1 => {
+            push_tx(c, id, ts + 1_000_000, store, cat, -amount, 0.0);
+            c.dirt.negative_amounts += 1;
+        }
+        2 => {
+            let absurd = 1_000_000.0 + (r.below(9_000_000) as f64);
+            push_tx(c, id, ts + 1_000_000, store, cat, absurd, 0.0);
+            c.dirt.absurd_amounts += 1;
+        }
+        3 => {
+            let day = if r.next_f64() < 0.5 {
+                w.start - 1 - r.below(3650) as i32
+            } else {
+                w.end + r.below(3650) as i32
+            };
+            let t = day as i64 * DAY_US + r.below(86_400) as i64 * 1_000_000;
+            push_tx(c, id, t, store, cat, amount, discount);
+            c.dirt.transactions_out_of_window += 1;
+        }
+        _ => {
+            let unknown = spec.customers as i64 + 1 + r.below(1_000_000) as i64;
+            push_tx(c, unknown, ts, store, cat, amount, discount);
+            c.dirt.unknown_customer_transactions += 1;
+        }
+    }
+}
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, None)
+}
+
+struct Table {
+    name: &'static str,
+    schema: SchemaRef,
+}
+
+fn tables() -> Vec<Table> {
+    let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
+    let id = || f("customer_id", DataType::Int64, false);
+    let s = |fields: Vec<Field>| Arc::new(Schema::new(fields));
+    vec![
+        Table {
+            name: "customers",
+            schema: s(vec![
+                id(),
+                f("birth_year", DataType::Int32, true),
+                f("gender", DataType::Utf8, false),
+                f("income_monthly", DataType::Float64, false),
+                f("signup_date", DataType::Date32, false),
+            ]),
+        },
+        Table {
+            name: "transactions",
+            schema: s(vec![
+                id(),
+                f("ts", ts_type(), false),
+                f("store_id", DataType::Int32, false),
+                f("category", DataType::Utf8, false),
+                f("amount", DataType::Float64, false),
+                f("discount", DataType::Float64, false),
+            ]),
+        },
+        Table {
+            name: "visits",
+            schema: s(vec![
+                id(),
+                f("entered_at", ts_type(), false),
+                f("left_at", ts_type(), false),
+                f("entrance", DataType::Utf8, false),
+            ]),
+        },
+        Table {
+            name: "wifi_sessions",
+            schema: s(vec![
+                id(),
+                f("started_at", ts_type(), false),
+                f("ended_at", ts_type(), false),
+                f("zone", DataType::Utf8, false),
+            ]),
+        },
+        Table {
+            name: "app_events",
+            schema: s(vec![
+                id(),
+                f("ts", ts_type(), false),
+                f("event", DataType::Utf8, false),
+            ]),
+        },
+        Table {
+            name: "streaming",
+            schema: s(vec![
+                id(),
+                f("package", DataType::Utf8, false),
+                f("since", DataType::Date32, false),
+            ]),
+        },
+        Table {
+            name: "truth",
+            schema: s(vec![
+                id(),
+                f("persona_id", DataType::Int32, false),
+                f("persona", DataType::Utf8, false),
+                f("churned", DataType::Boolean, false),
+            ]),
+        },
+    ]
+}
+
+fn strs(v: &[&'static str]) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(v.iter().copied()))
+}
+fn ints(v: Vec<i64>) -> ArrayRef {
+    Arc::new(Int64Array::from(v))
+}
+fn tss(v: Vec<i64>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from(v))
+}
+
+impl Chunk {
+    fn batches(self, ps: &[Persona]) -> Vec<Vec<ArrayRef>> {
+        let names: Vec<&'static str> = self
+            .truth_persona
+            .iter()
+            .map(|&p| ps[p as usize].name)
+            .collect();
+        vec![
+            vec![
+                ints(self.cust_id.clone()),
+                Arc::new(Int32Array::from(self.cust_birth)),
+                strs(&self.cust_gender),
+                Arc::new(Float64Array::from(self.cust_income)),
+                Arc::new(Date32Array::from(self.cust_signup)),
+            ],
+            vec![
+                ints(self.tx_id),
+                tss(self.tx_ts),
+                Arc::new(Int32Array::from(self.tx_store)),
+                strs(&self.tx_cat),
+                Arc::new(Float64Array::from(self.tx_amount)),
+                Arc::new(Float64Array::from(self.tx_discount)),
+            ],
+            vec![
+                ints(self.vi_id),
+                tss(self.vi_in),
+                tss(self.vi_out),
+                strs(&self.vi_entrance),
+            ],
+            vec![
+                ints(self.wi_id),
+                tss(self.wi_start),
+                tss(self.wi_end),
+                strs(&self.wi_zone),
+            ],
+            vec![ints(self.ap_id), tss(self.ap_ts), strs(&self.ap_event)],
+            vec![
+                ints(self.st_id),
+                strs(&self.st_pkg),
+                Arc::new(Date32Array::from(self.st_since)),
+            ],
+            vec![
+                ints(self.cust_id),
+                Arc::new(Int32Array::from(self.truth_persona)),
+                strs(&names),
+                Arc::new(BooleanArray::from(self.truth_churned)),
+            ],
+        ]
+    }
+}
+
+/// Generates the mall into `dir` (customers.parquet, transactions.parquet, …,
+/// truth.parquet and mall.json). All files appear together when every one is
+/// complete. `progress` is called with the customers done so far.
+pub fn generate_mall(
+    spec: &MallSpec,
+    dir: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<MallManifest> {
+    spec.validate()?;
+    let ps = personas();
+    let w = Window {
+        start: spec.start,
+        end: add_months(spec.start, spec.months),
+    };
+    let ts = tables();
+    let mut staged = Staged::new();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("zstd level 1 is valid"),
+        ))
+        .set_max_row_group_row_count(Some(1 << 20))
+        .build();
+    let mut writers: Vec<(PathBuf, ArrowWriter<File>)> = Vec::new();
+    for t in &ts {
+        let path = dir.join(format!("{}.parquet", t.name));
+        let file = staged.create(&path)?;
+        let writer = ArrowWriter::try_new(file, t.schema.clone(), Some(props.clone()))
+            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+        writers.push((path, writer));
+    }
+    let n_chunks = spec.customers.div_ceil(CHUNK);
+    let in_flight = rayon::current_num_threads().max(1) * 2;
+    let mut dirt = DirtCounts::default();
+    let mut rows = [0u64; 7];
+    let mut persona_counts = vec![0u64; ps.len()];
+    let mut churned = 0u64;
+    let mut done = 0u64;
+    for group in (0..n_chunks).collect::<Vec<_>>().chunks(in_flight) {
+        let chunks: Vec<Chunk> = group
+            .par_iter()
+            .map(|&ci| {
+                let mut c = Chunk::default();
+                let lo = ci * CHUNK;
+                let hi = ((ci + 1) * CHUNK).min(spec.customers);
+                for idx in lo..hi {
+                    gen_customer(spec, &ps, &w, idx, &mut c);
+                }
+                c
+            })
+            .collect();
+        for c in chunks {
+            dirt.add(&c.dirt);
+            for &p in &c.truth_persona {
+                persona_counts[p as usize] += 1;
+            }
+            churned += c.truth_churned.iter().filter(|&&b| b).count() as u64;
+            done += c.cust_id.len() as u64;
+            for (i, cols) in c.batches(&ps).into_iter().enumerate() {
+                let (path, writer) = &mut writers[i];
+                let batch = RecordBatch::try_new(ts[i].schema.clone(), cols)
+                    .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+                rows[i] += batch.num_rows() as u64;
+                writer
+                    .write(&batch)
+                    .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+            }
+            progress(done);
+        }
+    }
+    for (path, writer) in writers {
+        writer
+            .close()
+            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+    }
+    let manifest = MallManifest {
+        format: "segmenta-mall",
+        version: 1,
+        seed: spec.seed,
+        customers: spec.customers as u64,
+        months: spec.months,
+        window_start: format_date(w.start),
+        window_end: format_date(w.end),
+        dirt_rate: spec.dirt,
+        dirt,
+        rows: TableRows {
+            customers: rows[0],
+            transactions: rows[1],
+            visits: rows[2],
+            wifi_sessions: rows[3],
+            app_events: rows[4],
+            streaming: rows[5],
+            truth: rows[6],
+        },
+        personas: ps
+            .iter()
+            .zip(&persona_counts)
+            .map(|(p, &n)| (p.name.to_string(), n))
+            .collect(),
+        churned,
+    };
+    crate::io::write_json(&mut staged, &dir.join("mall.json"), &manifest)?;
+    staged.commit()?;
+    Ok(manifest)
+}

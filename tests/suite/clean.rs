@@ -1,0 +1,177 @@
+//! `segmenta clean` on small hand-made tables whose answers are known.
+
+use std::path::Path;
+
+use super::util::*;
+
+fn table(dir: &Path) -> std::path::PathBuf {
+    // 12 rows: row 3 has no id, row 5 repeats id 4, row 6 is 150 years old, row 7 has a
+    // share above 1, row 8 a negative spend, row 9 a missing age, row 10 an extreme
+    // monetary_total (an IQR outlier), the others are ordinary.
+    let text = "customer_id,age,weekend_visit_share,monetary_total\n\
+        1,30,0.5,100\n2,40,0.4,120\n,35,0.5,110\n4,45,0.6,90\n4,46,0.6,95\n6,150,0.5,100\n\
+        7,33,1.2,100\n8,28,0.3,-5\n9,,0.5,105\n10,50,0.5,100000\n11,38,0.45,115\n12,41,0.55,98\n";
+    let p = dir.join("f.csv");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn reasons(dir: &Path) -> Vec<(i64, String)> {
+    use arrow::array::AsArray;
+    let f = std::fs::File::open(dir.join("rejects.parquet")).unwrap();
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for b in r {
+        let b = b.unwrap();
+        let ids = arrow::compute::cast(
+            b.column_by_name("customer_id").unwrap(),
+            &arrow::datatypes::DataType::Int64,
+        )
+        .unwrap();
+        let ids = ids.as_primitive::<arrow::datatypes::Int64Type>();
+        let rs = b.column_by_name("reason").unwrap().as_string::<i32>();
+        assert!(b.column_by_name("rule").is_some());
+        for i in 0..b.num_rows() {
+            out.push((
+                if ids.is_null(i) { -1 } else { ids.value(i) },
+                rs.value(i).to_string(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_rule_with_its_reason_and_nothing_lost() {
+    let d = tempdir();
+    let input = table(d.path());
+    let out = d.path().join("out");
+    let o = segmenta(&[
+        "clean",
+        "-i",
+        p(&input),
+        "-o",
+        p(&out),
+        "--outliers",
+        "iqr",
+        "--outlier-action",
+        "drop",
+        "--outlier-columns",
+        "monetary_total",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = reasons(&out);
+    let want: Vec<(i64, String)> = [
+        (-1, "missing_id"),
+        (4, "duplicate_id"),
+        (6, "impossible_age"),
+        (7, "share_out_of_range"),
+        (8, "negative_spend"),
+        (10, "outlier_iqr"),
+    ]
+    .iter()
+    .map(|(i, s)| (*i, s.to_string()))
+    .collect();
+    assert_eq!(r, want);
+    let c = read_json(&out.join("clean.json"));
+    assert_eq!(c["rows_in"], 12);
+    assert_eq!(c["rows_kept"], 6);
+    assert_eq!(c["rows_rejected"], 6);
+    // Row 9's age is imputed with the median of the surviving rows' ages
+    // (30, 40, 45, 50, 38, 41 → rows 1,2,4,10,11,12; 10 is still in when imputing).
+    assert_eq!(c["rules"]["impute_median"]["cells"]["age"], 1);
+    assert_eq!(c["imputed_with"]["age"].as_f64().unwrap(), 40.5);
+    let ids = read_i64(&out.join("clean.parquet"), "customer_id");
+    assert_eq!(ids, vec![1, 2, 4, 9, 11, 12]);
+}
+
+#[test]
+fn clip_and_flag_keep_the_rows() {
+    let d = tempdir();
+    let input = table(d.path());
+    for (action, kept, extra) in [("clip", 7, "clip"), ("flag", 7, "outlier_iqr")] {
+        let out = d.path().join(action);
+        let o = segmenta(&[
+            "clean",
+            "-i",
+            p(&input),
+            "-o",
+            p(&out),
+            "--outliers",
+            "iqr",
+            "--outlier-action",
+            action,
+            "--outlier-columns",
+            "monetary_total",
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let c = read_json(&out.join("clean.json"));
+        assert_eq!(c["rows_kept"], kept, "{action}");
+        assert_eq!(
+            c["rules"][extra]["cells"]["monetary_total"], 1,
+            "{action}: {c}"
+        );
+        let m = read_i64(&out.join("clean.parquet"), "monetary_total");
+        if action == "clip" {
+            assert!(m.iter().all(|v| *v < 1000), "{m:?}");
+        } else {
+            assert!(m.contains(&100000));
+        }
+    }
+}
+
+/// `--outliers dbscan`: DBSCAN noise on the scaled features becomes rejects with
+/// reason dbscan_noise; the counts equal those of `segmenta dbscan` on the same rows.
+#[test]
+fn dbscan_noise_becomes_rejects() {
+    let d = tempdir();
+    let input = fixture("blobs_outliers_3k.parquet");
+    let out = d.path().join("out");
+    let o = segmenta(&[
+        "clean",
+        "-i",
+        p(&input),
+        "-o",
+        p(&out),
+        "--outliers",
+        "dbscan:0.3",
+        "--min-samples",
+        "10",
+        "--outlier-columns",
+        "f0,f1,f2,f3",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = read_json(&out.join("clean.json"));
+    let noise = c["rules"]["dbscan_noise"]["rows_rejected"]
+        .as_u64()
+        .unwrap();
+    let db = d.path().join("db");
+    let o = segmenta(&[
+        "dbscan",
+        "-i",
+        p(&input),
+        "--columns",
+        "f0,f1,f2,f3",
+        "--eps",
+        "0.3",
+        "--min-samples",
+        "10",
+        "-o",
+        p(&db),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let seg = read_i64(&db.join("assignments.parquet"), "segment");
+    let want = seg.iter().filter(|s| **s == -1).count() as u64;
+    assert!(want > 0);
+    assert_eq!(noise, want);
+    assert_eq!(c["rows_rejected"].as_u64().unwrap(), want);
+    assert!(reasons(&out).iter().all(|(_, r)| r == "dbscan_noise"));
+    assert_eq!(c["rows_kept"].as_u64().unwrap() + want, 3000);
+}

@@ -70,11 +70,7 @@ pub fn run(a: FeaturesArgs) -> Result<ExitCode> {
     let out_dir = a.out.clone().expect("clap requires --out");
     let mut spec = match &a.input {
         Some(dir) => FeatureSpec::from_dir(dir)?,
-        None => {
-            let mut s = FeatureSpec::new();
-            s.sources.clear();
-            s
-        }
+        None => FeatureSpec::new(),
     };
     if let Some(t) = &a.transactions {
         spec.sources.insert("transactions".into(), t.clone());
@@ -99,7 +95,7 @@ pub fn run(a: FeaturesArgs) -> Result<ExitCode> {
         spec.since = Some(segmenta::dates::parse_date(d, "--since")?);
     }
     spec.ts_format = a.ts_format.clone();
-    if !(a.max_amount > 0.0) {
+    if a.max_amount.is_nan() || a.max_amount <= 0.0 {
         bail!(segmenta::Error::param("--max-amount", "must be > 0"));
     }
     spec.max_amount = a.max_amount;

@@ -362,6 +362,8 @@ struct Registered {
     raw_cols: Vec<(String, DataType)>,
     exprs: BTreeMap<&'static str, String>,
     how: BTreeMap<String, String>,
+    /// Timestamp columns parsed from text or integers (the only casts that can fail).
+    parsed: Vec<&'static str>,
 }
 
 /// Runs the features stage and writes `features.parquet`, `features.json` and
@@ -432,6 +434,7 @@ async fn run_async(
         let names: Vec<String> = raw_cols.iter().map(|c| c.0.clone()).collect();
         let mut exprs = BTreeMap::new();
         let mut how = BTreeMap::new();
+        let mut parsed = Vec::new();
         for &(col, kind, required) in t.columns {
             let mapped = spec
                 .map
@@ -461,7 +464,7 @@ async fn run_async(
             } else {
                 ("NULL".to_string(), "absent".to_string())
             };
-            let typed = typed_expr(
+            let (typed, parses) = typed_expr(
                 &ctx,
                 &raw,
                 path,
@@ -473,6 +476,9 @@ async fn run_async(
             .await?;
             exprs.insert(col, typed);
             how.insert(col.to_string(), desc);
+            if parses {
+                parsed.push(col);
+            }
         }
         regs.push(Registered {
             table: t,
@@ -480,16 +486,14 @@ async fn run_async(
             raw_cols,
             exprs,
             how,
+            parsed,
         });
     }
 
     // Timestamps held as text are checked up front, so a bad value is reported
     // with its file and column instead of failing deep inside the query.
     for r in &regs {
-        for &(col, kind, _) in r.table.columns {
-            if kind != Kind::Ts || r.how[col] == "absent" {
-                continue;
-            }
+        for &col in &r.parsed {
             let q = format!("SELECT COUNT({}) FROM raw_{}", r.exprs[col], r.table.name);
             let res = async { ctx.sql(&q).await?.collect().await }.await;
             if let Err(e) = res {
@@ -853,7 +857,8 @@ fn sql_type(k: Kind) -> &'static str {
     }
 }
 
-/// The canonical, typed expression for one column.
+/// The canonical, typed expression for one column, and whether it parses text or
+/// integers into a timestamp (a cast that can fail on a bad value).
 async fn typed_expr(
     ctx: &SessionContext,
     raw: &str,
@@ -862,11 +867,14 @@ async fn typed_expr(
     kind: Kind,
     expr: &str,
     ts_format: Option<&str>,
-) -> Result<String> {
+) -> Result<(String, bool)> {
     if expr == "NULL" {
-        return Ok(format!(
-            "CAST(NULL AS {})",
-            sql_type(if kind == Kind::Id { Kind::Int } else { kind })
+        return Ok((
+            format!(
+                "CAST(NULL AS {})",
+                sql_type(if kind == Kind::Id { Kind::Int } else { kind })
+            ),
+            false,
         ));
     }
     let probe = format!("SELECT ({expr}) AS v FROM {raw} LIMIT 0");
@@ -883,7 +891,8 @@ async fn typed_expr(
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
     );
     let numeric = dt.is_numeric();
-    Ok(match kind {
+    let parses = kind == Kind::Ts && (text || numeric);
+    let typed = match kind {
         Kind::Id if numeric => format!("CAST(({expr}) AS BIGINT)"),
         Kind::Id => format!("CAST(({expr}) AS VARCHAR)"),
         Kind::Ts => match (ts_format, text, numeric) {
@@ -905,7 +914,8 @@ async fn typed_expr(
             })
         }
         k => format!("CAST(({expr}) AS {})", sql_type(k)),
-    })
+    };
+    Ok((typed, parses))
 }
 
 async fn customer_id_type(ctx: &SessionContext, tx: &Registered) -> Result<String> {
@@ -1193,29 +1203,6 @@ fn tmp_props() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build()
-}
-
-#[allow(dead_code)]
-async fn stream_to_parquet(
-    ctx: &SessionContext,
-    q: &str,
-    staged: &mut Staged,
-    out: &Path,
-    src: &Path,
-) -> Result<u64> {
-    let df = ctx.sql(q).await.map_err(|e| df_err(src, e))?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let mut stream = df.execute_stream().await.map_err(|e| df_err(src, e))?;
-    let file = staged.create(out)?;
-    let mut w = ArrowWriter::try_new(file, schema, Some(props())).map_err(|e| df_err(out, e))?;
-    let mut n = 0u64;
-    while let Some(b) = stream.next().await {
-        let b: RecordBatch = b.map_err(|e| df_err(src, e))?;
-        n += b.num_rows() as u64;
-        w.write(&b).map_err(|e| df_err(out, e))?;
-    }
-    w.close().map_err(|e| df_err(out, e))?;
-    Ok(n)
 }
 
 fn summarise(

@@ -480,11 +480,18 @@ struct Window {
     end: i32, // exclusive
 }
 
-fn gen_customer(spec: &MallSpec, ps: &[Persona], w: &Window, idx: usize, c: &mut Chunk) {
+/// Draws customer `idx` and their rows; `shares` are the personas' shares.
+fn gen_customer(
+    spec: &MallSpec,
+    ps: &[Persona],
+    shares: &[f64],
+    w: &Window,
+    idx: usize,
+    c: &mut Chunk,
+) {
     let mut r = Rng::stream(spec.seed, idx as u64);
     let id = idx as i64 + 1;
-    let shares: Vec<f64> = ps.iter().map(|p| p.share).collect();
-    let pi = pick(&mut r, &shares);
+    let pi = pick(&mut r, shares);
     let p = &ps[pi];
     let window_days = w.end - w.start;
     let end_year = crate::dates::civil_from_days(w.end).0;
@@ -880,6 +887,7 @@ pub fn generate_mall(
 ) -> Result<MallManifest> {
     spec.validate()?;
     let ps = personas();
+    let shares: Vec<f64> = ps.iter().map(|p| p.share).collect();
     let w = Window {
         start: spec.start,
         end: add_months(spec.start, spec.months),
@@ -915,7 +923,7 @@ pub fn generate_mall(
                 let lo = ci * CHUNK;
                 let hi = ((ci + 1) * CHUNK).min(spec.customers);
                 for idx in lo..hi {
-                    gen_customer(spec, &ps, &w, idx, &mut c);
+                    gen_customer(spec, &ps, &shares, &w, idx, &mut c);
                 }
                 c
             })

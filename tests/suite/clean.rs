@@ -17,15 +17,9 @@ fn table(dir: &Path) -> std::path::PathBuf {
 }
 
 fn reasons(dir: &Path) -> Vec<(i64, String)> {
-    use arrow::array::AsArray;
-    let f = std::fs::File::open(dir.join("rejects.parquet")).unwrap();
-    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap();
+    use arrow::array::{Array, AsArray};
     let mut out = Vec::new();
-    for b in r {
-        let b = b.unwrap();
+    for b in read_batches(&dir.join("rejects.parquet")) {
         let ids = arrow::compute::cast(
             b.column_by_name("customer_id").unwrap(),
             &arrow::datatypes::DataType::Int64,

@@ -16,14 +16,8 @@ fn expected() -> serde_json::Value {
 /// Column `name` of `features.parquet` as (id, value).
 fn column(path: &Path, name: &str) -> Vec<(i64, f64)> {
     let ids = read_i64(path, "customer_id");
-    let f = std::fs::File::open(path).unwrap();
-    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap();
     let mut v = Vec::new();
-    for b in r {
-        let b = b.unwrap();
+    for b in read_batches(path) {
         let c = arrow::compute::cast(
             b.column_by_name(name).unwrap(),
             &arrow::datatypes::DataType::Float64,

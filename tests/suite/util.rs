@@ -89,17 +89,22 @@ pub fn write_parquet(path: &Path, cols: Vec<(&str, ArrayRef)>) {
     w.close().unwrap();
 }
 
+/// Every batch of a Parquet file.
+pub fn read_batches(path: &Path) -> Vec<RecordBatch> {
+    let f = std::fs::File::open(path).unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
 /// Reads column `name` of a Parquet file as i64 (segment, ids) values.
 pub fn read_i64(path: &Path, name: &str) -> Vec<i64> {
     use arrow::array::AsArray;
-    let f = std::fs::File::open(path).unwrap();
-    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap();
     let mut out = Vec::new();
-    for b in r {
-        let b = b.unwrap();
+    for b in read_batches(path) {
         let c = arrow::compute::cast(
             b.column_by_name(name).unwrap(),
             &arrow::datatypes::DataType::Int64,

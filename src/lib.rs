@@ -18,8 +18,11 @@ pub mod kmeans;
 pub mod matrix;
 pub mod metrics;
 pub mod model;
+pub mod profile;
+pub mod report;
 pub mod rng;
 pub mod scale;
+pub mod select;
 
 pub use error::{Error, Result};
 pub use matrix::Matrix;

@@ -48,6 +48,9 @@ pub struct Model {
     /// The DBSCAN part (kind `dbscan`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dbscan: Option<DbscanModel>,
+    /// A decision tree (original units) that mimics the segmentation, to explain it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surrogate: Option<crate::profile::tree::Surrogate>,
 }
 
 /// The DBSCAN part of a model: enough to assign new rows (nearest core point within
@@ -137,6 +140,7 @@ impl Model {
             scaler,
             kmeans: None,
             dbscan: None,
+            surrogate: None,
         }
     }
 

@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 use segmenta::io::read_features;
 use segmenta::kmeans::{self, Event, Init, KMeansParams};
 use segmenta::model::{KMeansModel, Model};
+use segmenta::profile::tree::{Surrogate, TreeParams};
 use segmenta::scale::{ScaleMethod, Scaler};
 use serde_json::json;
 
@@ -74,6 +75,10 @@ pub struct KmeansArgs {
     /// Seed for every random choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Depth of the surrogate decision tree stored in the model (explains the
+    /// segments; `predict --explain` uses it). 0: no tree.
+    #[arg(long, default_value_t = 6)]
+    pub surrogate_depth: usize,
     #[command(flatten)]
     pub backend: BackendArgs,
     #[command(flatten)]
@@ -101,6 +106,13 @@ pub fn run(a: KmeansArgs) -> Result<ExitCode> {
         params = params.n_init(ni);
     }
     let params = params.check(n, d)?;
+
+    // The surrogate tree learns from original units: keep a seeded sample of rows
+    // before scaling.
+    let tree_rows = surrogate_rows(n, a.seed);
+    let tree_cols: Vec<Vec<f32>> = (0..d)
+        .map(|j| tree_rows.iter().map(|&i| table.x.row(i)[j]).collect())
+        .collect();
 
     let t = Instant::now();
     let scaler = Scaler::fit(a.scale.into(), &table.x, table.numeric);
@@ -157,7 +169,20 @@ pub fn run(a: KmeansArgs) -> Result<ExitCode> {
     timings.insert("init_s".into(), json!(fit.timings.init_s));
     timings.insert("lloyd_s".into(), json!(fit.timings.lloyd_s));
     timings.insert("per_iteration_s".into(), json!(fit.timings.per_iteration_s));
+    let t_tree = Instant::now();
+    let surrogate = (a.surrogate_depth > 0 && k > 1).then(|| {
+        let y: Vec<u32> = tree_rows.iter().map(|&i| fit.labels[i]).collect();
+        let params = TreeParams {
+            max_depth: a.surrogate_depth,
+            min_leaf: (tree_rows.len() / 500).max(5),
+            seed: a.seed,
+            ..TreeParams::default()
+        };
+        Surrogate::fit(&table.features, &tree_cols, &y, k, params)
+    });
+    timings.insert("surrogate_s".into(), json!(t_tree.elapsed().as_secs_f64()));
     let model = Model {
+        surrogate,
         kmeans: Some(KMeansModel {
             k,
             centroids_scaled,
@@ -224,4 +249,9 @@ pub fn run(a: KmeansArgs) -> Result<ExitCode> {
         print_sizes(&sizes, n, &[&assignments, &model_path]);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rows the surrogate tree learns from: all up to 200,000, else a seeded sample.
+fn surrogate_rows(n: usize, seed: u64) -> Vec<usize> {
+    segmenta::select::silhouette_rows(n, 200_000, seed).unwrap_or_else(|| (0..n).collect())
 }

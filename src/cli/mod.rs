@@ -15,6 +15,9 @@ mod features;
 mod generate;
 mod kmeans;
 mod predict;
+mod profile;
+mod run;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -30,6 +33,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Generate a 200k-customer mall and run the whole pipeline on it; prints the report's path.
+    Demo(run::DemoArgs),
+    /// The whole pipeline on a folder of raw sources: features → clean → sweep → kmeans → profile → report.
+    Run(run::RunArgs),
+    /// Render a run folder's report again, as HTML, Markdown or JSON.
+    Report(run::ReportArgs),
     /// Generate a synthetic mall: raw tables with planted personas and dirt, and the truth.
     Generate(generate::GenerateArgs),
     /// Raw sources (Parquet/CSV) → one feature row per customer, with DataFusion SQL.
@@ -38,8 +47,12 @@ enum Command {
     Clean(clean::CleanArgs),
     /// Cluster a customer feature table with K-means; writes assignments.parquet and model.json.
     Kmeans(kmeans::KmeansArgs),
+    /// Run K-means for a range of k and recommend one (elbow, silhouette, Davies–Bouldin, Calinski–Harabasz).
+    Sweep(sweep::SweepArgs),
     /// Cluster a customer feature table with exact DBSCAN; writes assignments.parquet and model.json.
     Dbscan(dbscan::DbscanArgs),
+    /// Explain segments: profiles, persona names, surrogate-tree rules, basket rules, SHOPPING x STREAMING.
+    Profile(profile::ProfileArgs),
     /// Assign new customers to the segments of a saved model.
     Predict(predict::PredictArgs),
     /// Time the CPU and GPU backends side by side on the same data and initial centroids.
@@ -50,13 +63,27 @@ enum Command {
 
 /// Parses argv and runs the chosen subcommand.
 pub fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    execute(Cli::parse())
+}
+
+/// Runs a subcommand from an argument list (`segmenta run` chains its stages so).
+fn dispatch(argv: &[String]) -> anyhow::Result<ExitCode> {
+    let cli = Cli::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim()))?;
+    execute(cli)
+}
+
+fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Demo(a) => run::demo(a),
+        Command::Run(a) => run::run(a),
+        Command::Report(a) => run::report_cmd(a),
         Command::Generate(a) => generate::run(a),
         Command::Features(a) => features::run(a),
         Command::Clean(a) => clean::run(a),
         Command::Kmeans(a) => kmeans::run(a),
+        Command::Sweep(a) => sweep::run(a),
         Command::Dbscan(a) => dbscan::run(a),
+        Command::Profile(a) => profile::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Adapters(a) => adapters::run(a),

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use arrow::array::{Float32Array, Int32Array};
+use arrow::array::{Float32Array, Int32Array, StringArray};
 use clap::Args;
 use segmenta::io::{read_features, write_table, ReadSpec, Staged};
 use segmenta::kmeans::{CpuLloyd, LloydBackend};
@@ -31,6 +31,10 @@ pub struct PredictArgs {
     /// Id column of the input [default: the model's].
     #[arg(long)]
     pub id_col: Option<String>,
+    /// Add an `explanation` column: the surrogate tree's conditions for each row
+    /// (needs a model written by `segmenta kmeans` with its surrogate tree).
+    #[arg(long)]
+    pub explain: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -50,6 +54,23 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
     };
     let mut table = read_features(&a.input, &spec)?;
     warn_duplicates(&out, &table);
+    if a.explain && model.surrogate.is_none() {
+        anyhow::bail!(
+            "{}: the model has no surrogate tree (rule: --explain needs a K-means model fitted with --surrogate-depth > 0)",
+            a.model.display()
+        );
+    }
+    // The tree reads original units: explain before scaling.
+    let explanations: Option<StringArray> =
+        model.surrogate.as_ref().filter(|_| a.explain).map(|t| {
+            (0..table.x.n())
+                .map(|i| {
+                    let row: Vec<f64> = table.x.row(i).iter().map(|v| f64::from(*v)).collect();
+                    let (seg, why) = t.explain(&row);
+                    Some(format!("segment {seg}: {why}"))
+                })
+                .collect()
+        });
     model.scaler.transform(&mut table.x);
     let (labels, dist): (Vec<i32>, Vec<f32>) = match (&model.kmeans, &model.dbscan) {
         (Some(km), _) => {
@@ -71,15 +92,15 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
     let segments: Int32Array = labels.iter().copied().collect();
     let distance: Float32Array = dist.iter().map(|v| (!v.is_nan()).then_some(*v)).collect();
     let mut staged = Staged::new();
-    write_table(
-        &mut staged,
-        &a.out,
-        vec![
-            (spec.id_col.as_str(), table.ids.to_arrow()),
-            ("segment", Arc::new(segments)),
-            ("distance", Arc::new(distance)),
-        ],
-    )?;
+    let mut cols: Vec<(&str, arrow::array::ArrayRef)> = vec![
+        (spec.id_col.as_str(), table.ids.to_arrow()),
+        ("segment", Arc::new(segments)),
+        ("distance", Arc::new(distance)),
+    ];
+    if let Some(e) = explanations {
+        cols.push(("explanation", Arc::new(e)));
+    }
+    write_table(&mut staged, &a.out, cols)?;
     staged.commit()?;
     if out.json {
         let s = json!({"command": "predict", "kind": model.kind, "rows": table.x.n(), "noise": noise, "output": a.out});

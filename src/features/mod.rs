@@ -560,7 +560,7 @@ async fn run_async(
         let rows_in =
             scalar_u64(&ctx, &format!("SELECT COUNT(*) FROM raw_{name}"), &r.path).await?;
         let kept_path = tmp.path().join(format!("kept_{name}.parquet"));
-        let split = split_rows(&ctx, r, &mut staged, out, &kept_path).await?;
+        let split = split_rows(&ctx, r, &mut staged, out, &kept_path, spec.dedup).await?;
         let rows_rejected: u64 = split.rejected.values().sum();
         if rows_in != split.kept + rows_rejected {
             return Err(Error::Source {
@@ -994,11 +994,10 @@ fn tagged_sql(
         .iter()
         .map(|(c, _)| format!("r.{}", quote(c)))
         .collect();
+    // Duplicate transaction lines are found by `split_rows` with a hash of each raw
+    // line: a window function over every raw column cost three quarters of the
+    // rules stage (BENCHMARKS.md).
     match name {
-        "transactions" if spec.dedup => inner.push(format!(
-            "ROW_NUMBER() OVER (PARTITION BY {}) AS __dup",
-            raw_cols.join(", ")
-        )),
         "customers" => inner.push(format!(
             "ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {}) AS __dup",
             r.exprs["customer_id"],
@@ -1067,9 +1066,6 @@ fn tagged_sql(
     if check_known {
         whens.push("WHEN __known IS NULL THEN 'unknown_customer'".into());
     }
-    if name == "transactions" && spec.dedup {
-        whens.push("WHEN __dup > 1 THEN 'duplicate_line'".into());
-    }
     format!(
         "SELECT l2.*, CASE {} END AS __reason FROM ({l2}) l2",
         whens.join(" ")
@@ -1103,8 +1099,10 @@ async fn split_rows(
     staged: &mut Staged,
     out: &Path,
     kept: &Path,
+    dedup: bool,
 ) -> Result<Split> {
     let name = r.table.name;
+    let dedup = dedup && name == "transactions";
     let raw: Vec<String> = r.raw_cols.iter().map(|(c, _)| quote(c)).collect();
     let canon: Vec<String> = r
         .table
@@ -1145,8 +1143,15 @@ async fn split_rows(
     };
     let mut int_ids = HashSet::new();
     let mut str_ids = HashSet::new();
+    let mut lines = match dedup {
+        true => Some(LineSet::new(&schema, nr).map_err(|e| df_err(&r.path, e))?),
+        false => None,
+    };
     while let Some(b) = stream.next().await {
-        let b: RecordBatch = b.map_err(|e| df_err(&r.path, e))?;
+        let mut b: RecordBatch = b.map_err(|e| df_err(&r.path, e))?;
+        if let Some(lines) = lines.as_mut() {
+            b = lines.tag(b, nr + nc).map_err(|e| df_err(&r.path, e))?;
+        }
         let id = b.column(nr);
         if let Some(a) = id.as_primitive_opt::<Int64Type>() {
             int_ids.extend(a.iter().flatten());
@@ -1197,6 +1202,105 @@ async fn split_rows(
     }
     split.ids_seen = (int_ids.len() + str_ids.len()) as u64;
     Ok(split)
+}
+
+/// Raw lines seen so far and kept, as 128-bit hashes of their row encoding (two
+/// seeded XXH64): a line identical to a kept one is a `duplicate_line`. The first of
+/// identical lines is kept, as with `ROW_NUMBER() … = 1`; identical lines share every
+/// other rule's verdict, so only rows otherwise kept are looked up.
+struct LineSet {
+    conv: arrow::row::RowConverter,
+    raw: usize,
+    seen: HashSet<u128, PassThrough>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct PassThrough;
+
+impl std::hash::BuildHasher for PassThrough {
+    type Hasher = PassThroughHasher;
+    fn build_hasher(&self) -> PassThroughHasher {
+        PassThroughHasher(0)
+    }
+}
+
+/// The keys are already hashes: use their low bits.
+struct PassThroughHasher(u64);
+
+impl std::hash::Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+impl LineSet {
+    fn new(schema: &arrow::datatypes::Schema, raw: usize) -> arrow::error::Result<LineSet> {
+        let fields = (0..raw)
+            .map(|i| arrow::row::SortField::new(schema.field(i).data_type().clone()))
+            .collect();
+        Ok(LineSet {
+            conv: arrow::row::RowConverter::new(fields)?,
+            raw,
+            seen: HashSet::with_hasher(PassThrough),
+        })
+    }
+
+    /// Sets `reason` (column `reason_at`) and `rule` (the next column) of repeated
+    /// lines to `duplicate_line`.
+    fn tag(&mut self, b: RecordBatch, reason_at: usize) -> arrow::error::Result<RecordBatch> {
+        use arrow::array::StringBuilder;
+        use twox_hash::XxHash64;
+        let raw: Vec<ArrayRef> = (0..self.raw).map(|i| b.column(i).clone()).collect();
+        let rows = self.conv.convert_columns(&raw)?;
+        let reason = cast(b.column(reason_at), &DataType::Utf8)?;
+        let reason = reason.as_string::<i32>();
+        let rule = cast(b.column(reason_at + 1), &DataType::Utf8)?;
+        let rule = rule.as_string::<i32>();
+        let dup_rule = RULES
+            .iter()
+            .find(|(c, _)| *c == "duplicate_line")
+            .map(|(_, r)| *r)
+            .unwrap_or("duplicate_line");
+        let mut any = false;
+        let mut new_reason = StringBuilder::with_capacity(b.num_rows(), 0);
+        let mut new_rule = StringBuilder::with_capacity(b.num_rows(), 0);
+        for i in 0..b.num_rows() {
+            if reason.is_valid(i) {
+                new_reason.append_value(reason.value(i));
+                new_rule.append_option(rule.is_valid(i).then(|| rule.value(i)));
+                continue;
+            }
+            let bytes = rows.row(i);
+            let bytes = bytes.as_ref();
+            let h = (u128::from(XxHash64::oneshot(0x5e9, bytes)) << 64)
+                | u128::from(XxHash64::oneshot(0x6d61_6c6c, bytes));
+            if self.seen.insert(h) {
+                new_reason.append_null();
+                new_rule.append_null();
+            } else {
+                any = true;
+                new_reason.append_value("duplicate_line");
+                new_rule.append_value(dup_rule);
+            }
+        }
+        if !any {
+            return Ok(b);
+        }
+        let mut cols = b.columns().to_vec();
+        let new_reason: ArrayRef = Arc::new(new_reason.finish());
+        let new_rule: ArrayRef = Arc::new(new_rule.finish());
+        cols[reason_at] = cast(&new_reason, b.column(reason_at).data_type())?;
+        cols[reason_at + 1] = cast(&new_rule, b.column(reason_at + 1).data_type())?;
+        RecordBatch::try_new(b.schema(), cols)
+    }
 }
 
 fn tmp_props() -> WriterProperties {

@@ -72,6 +72,14 @@ impl Staged {
         let mut done = Vec::with_capacity(self.files.len());
         for (tmp, path) in self.files {
             tmp.as_file().sync_all().map_err(|e| Error::io(&path, e))?;
+            // Temporaries are created private (0600); outputs are ordinary files.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = tmp
+                    .as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(0o644));
+            }
             tmp.persist(&path).map_err(|e| Error::Io {
                 path: path.clone(),
                 source: e.error,

@@ -254,4 +254,146 @@ fn pipeline_finds_the_planted_dirt_and_personas() {
     eprintln!("ARI {ari:.4}; confusion (planted persona × segment): {conf:?}");
     assert!(ari >= 0.8, "ARI {ari} < 0.8");
     assert!(ari < 0.999, "ARI {ari}: the personas are too easy");
+
+    // sweep: the recommended k is within one of the six planted personas.
+    let sw = d.path().join("sweep");
+    let o = segmenta(&[
+        "sweep",
+        "-i",
+        p(&cl.join("clean.parquet")),
+        "--k",
+        "2..10",
+        "--n-init",
+        "3",
+        "--silhouette-sample",
+        "5000",
+        "--backend",
+        "cpu",
+        "--seed",
+        "1",
+        "-o",
+        p(&sw),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = read_json(&sw.join("sweep.json"));
+    let rec = s["recommended"]["k"].as_u64().unwrap();
+    eprintln!("sweep: {}", stdout(&o));
+    assert!(
+        (5..=7).contains(&rec),
+        "recommended k {rec}: {}",
+        s["recommended"]
+    );
+    assert_eq!(s["silhouette_rows"].as_u64().unwrap(), 5000);
+    assert_eq!(s["points"].as_array().unwrap().len(), 9);
+
+    // profile: every persona K-means recovers (≥ 80% of its customers in one
+    // segment) gets its planted name; the surrogate tree mimics the segments.
+    let pr = d.path().join("profile");
+    let o = segmenta(&[
+        "profile",
+        "--features",
+        p(&cl.join("clean.parquet")),
+        "--assignments",
+        p(&km.join("assignments.parquet")),
+        "--sources",
+        p(&mall),
+        "-o",
+        p(&pr),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    eprintln!("{}", stdout(&o));
+    let prof = read_json(&pr.join("profile.json"));
+    let planted: Vec<String> = m["personas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[0].as_str().unwrap().to_string())
+        .collect();
+    let name_of = |segment: usize| -> String {
+        prof["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["segment"] == segment as i64)
+            .unwrap()["persona"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut recovered = 0;
+    for (pi, row) in conf.iter().enumerate() {
+        let total: u64 = row.iter().sum();
+        let (best, &top) = row.iter().enumerate().max_by_key(|x| x.1).unwrap();
+        if top as f64 >= 0.8 * total as f64 {
+            recovered += 1;
+            assert_eq!(
+                name_of(best),
+                planted[pi],
+                "segment {best} holds {top} of {total} {}",
+                planted[pi]
+            );
+        }
+    }
+    assert!(
+        recovered >= 4,
+        "only {recovered} personas recovered: the check is too weak"
+    );
+    let fidelity = prof["surrogate"]["fidelity"].as_f64().unwrap();
+    assert!(fidelity >= 0.9, "surrogate fidelity {fidelity}");
+    let mut names: Vec<&str> = prof["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["persona"].as_str().unwrap())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 6, "names are unique");
+    let chi = &prof["streaming"]["chi_square"];
+    assert!(
+        chi["p_value"].as_f64().unwrap() < 1e-6,
+        "packages depend on the persona: {chi}"
+    );
+    assert_eq!(
+        prof["streaming"]["by_age_band"].as_array().unwrap().len(),
+        7
+    );
+    // The generator draws each purchase's category independently (it plants no
+    // co-purchase association), so rules with lift > 1 are rare here: check that
+    // every segment's baskets were counted. Rule values are checked against a
+    // brute-force count in insight.rs.
+    let basket = &prof["basket"];
+    assert!(basket["lines"].as_u64().unwrap() > 0);
+    let per_seg = basket["segments"].as_array().unwrap();
+    assert_eq!(per_seg.len(), 6);
+    assert!(per_seg.iter().all(|s| s["baskets"].as_u64().unwrap() > 100));
+    let schema = read_json(&root().join("docs/profile.schema.json"));
+    assert_eq!(schema_errors(&schema, &prof), Vec::<String>::new());
+
+    // predict --explain: the surrogate's conditions for each customer.
+    let pred = d.path().join("pred.parquet");
+    let o = segmenta(&[
+        "predict",
+        "-m",
+        p(&km.join("model.json")),
+        "-i",
+        p(&cl.join("clean.parquet")),
+        "-o",
+        p(&pred),
+        "--explain",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let b = read_batches(&pred);
+    let col = b[0]
+        .column_by_name("explanation")
+        .expect("explanation column");
+    let e = arrow::array::AsArray::as_string::<i32>(col.as_ref());
+    assert!(
+        e.value(0).starts_with("segment ") && e.value(0).contains(" and "),
+        "{}",
+        e.value(0)
+    );
 }

@@ -128,3 +128,97 @@ pub fn files_in(dir: &Path) -> Vec<String> {
         Err(_) => Vec::new(),
     }
 }
+
+/// Checks `v` against a JSON Schema subset (type, required, properties, items,
+/// const, enum, minimum, minItems, minLength, local `$ref`); returns the violations.
+pub fn schema_errors(schema: &serde_json::Value, v: &serde_json::Value) -> Vec<String> {
+    let mut errs = Vec::new();
+    check_schema(schema, schema, v, "$", &mut errs);
+    errs
+}
+
+fn check_schema(
+    root: &serde_json::Value,
+    s: &serde_json::Value,
+    v: &serde_json::Value,
+    at: &str,
+    errs: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    if let Some(r) = s["$ref"].as_str() {
+        let target = r
+            .trim_start_matches("#/")
+            .split('/')
+            .fold(root, |node, key| &node[key]);
+        return check_schema(root, target, v, at, errs);
+    }
+    let type_ok = |t: &str| match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "number" => v.is_number(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        _ => false,
+    };
+    match &s["type"] {
+        Value::String(t) if !type_ok(t) => {
+            errs.push(format!("{at}: not {t}: {v}"));
+            return;
+        }
+        Value::Array(ts) if !ts.iter().any(|t| type_ok(t.as_str().unwrap_or(""))) => {
+            errs.push(format!("{at}: none of {ts:?}"));
+            return;
+        }
+        _ => {}
+    }
+    if v.is_null() {
+        return;
+    }
+    if let Some(c) = s.get("const") {
+        if c != v {
+            errs.push(format!("{at}: {v} is not {c}"));
+        }
+    }
+    if let Some(e) = s["enum"].as_array() {
+        if !e.contains(v) {
+            errs.push(format!("{at}: {v} not in {e:?}"));
+        }
+    }
+    if let (Some(m), Some(x)) = (s["minimum"].as_f64(), v.as_f64()) {
+        if x < m {
+            errs.push(format!("{at}: {x} < {m}"));
+        }
+    }
+    if let (Some(m), Some(x)) = (s["minLength"].as_u64(), v.as_str()) {
+        if (x.chars().count() as u64) < m {
+            errs.push(format!("{at}: shorter than {m}"));
+        }
+    }
+    if let Some(o) = v.as_object() {
+        for r in s["required"].as_array().into_iter().flatten() {
+            let k = r.as_str().unwrap();
+            if !o.contains_key(k) {
+                errs.push(format!("{at}: missing `{k}`"));
+            }
+        }
+        for (k, sub) in s["properties"].as_object().into_iter().flatten() {
+            if let Some(x) = o.get(k) {
+                check_schema(root, sub, x, &format!("{at}.{k}"), errs);
+            }
+        }
+    }
+    if let Some(a) = v.as_array() {
+        if let Some(m) = s["minItems"].as_u64() {
+            if (a.len() as u64) < m {
+                errs.push(format!("{at}: fewer than {m} items"));
+            }
+        }
+        if let Some(items) = s.get("items") {
+            for (i, x) in a.iter().enumerate() {
+                check_schema(root, items, x, &format!("{at}[{i}]"), errs);
+            }
+        }
+    }
+}

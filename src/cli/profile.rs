@@ -574,8 +574,12 @@ fn print_profile(p: &Profile) {
     if let Some(s) = &p.streaming {
         if let Some(c) = &s.chi_square {
             println!(
-                "streaming: {} subscriptions; segment x package chi-square {:.1} (dof {}), p = {:.3e}, Cramér's V {:.3}",
-                s.subscriptions, c.statistic, c.dof, c.p_value, c.cramers_v
+                "streaming: {} subscriptions; segment x package chi-square {:.1} (dof {}), {}, Cramér's V {:.3}",
+                s.subscriptions,
+                c.statistic,
+                c.dof,
+                segmenta::profile::streaming::p_text(c.p_value),
+                c.cramers_v
             );
         }
     }

@@ -139,7 +139,7 @@ pub struct StageRecord {
     pub inputs: Vec<FileRecord>,
     /// Output files.
     pub outputs: Vec<FileRecord>,
-    /// Seconds the stage took (0 when reused).
+    /// Seconds the stage took when it ran (kept when it is reused).
     pub seconds: f64,
     /// Whether this invocation reused an earlier result.
     pub reused: bool,
@@ -298,9 +298,9 @@ impl Runner {
             if !self.out.quiet {
                 eprintln!("segmenta: {name}: inputs and parameters unchanged, reused");
             }
+            // `seconds` stays the time the stage took when it ran.
             self.stages.push(StageRecord {
                 reused: true,
-                seconds: 0.0,
                 ..prev.clone()
             });
             return self.save();
@@ -363,6 +363,20 @@ fn backend_name(b: BackendArg) -> &'static str {
     }
 }
 
+/// Checks the pipeline's parameters before any stage runs: the fixed k, if any.
+fn check_k(a: &PipelineArgs) -> Result<Option<usize>> {
+    match a.k.as_str() {
+        "auto" => {
+            super::sweep::parse_ks(&a.k_range)
+                .map_err(|e| anyhow::anyhow!("invalid --k-range: {e}"))?;
+            Ok(None)
+        }
+        k => Ok(Some(k.parse().ok().filter(|k| *k >= 1).ok_or_else(
+            || anyhow::anyhow!("invalid --k `{k}` (rule: a number >= 1 or `auto`)"),
+        )?)),
+    }
+}
+
 /// The pipeline after the sources exist: features → clean → sweep → kmeans →
 /// profile → report.
 fn pipeline(
@@ -370,6 +384,7 @@ fn pipeline(
     sources: &Path,
     features_extra: Vec<String>,
     a: &PipelineArgs,
+    fixed_k: Option<usize>,
 ) -> Result<PathBuf> {
     let lay = RunLayout::new(&runner.root);
     let seed = a.seed.to_string();
@@ -401,41 +416,41 @@ fn pipeline(
     )?;
     let clean = lay.clean_parquet();
 
-    let k: usize = if a.k == "auto" {
-        let sdir = lay.stage("sweep");
-        runner.stage(
-            "sweep",
-            vec![
-                "--input".into(),
-                p(&clean),
-                "--k".into(),
-                a.k_range.clone(),
-                "--n-init".into(),
-                a.n_init.to_string(),
-                "--silhouette-sample".into(),
-                a.silhouette_sample.to_string(),
-                "--backend".into(),
-                backend.clone(),
-                "--seed".into(),
-                seed.clone(),
-                "--out".into(),
-                p(&sdir),
-            ],
-            std::slice::from_ref(&clean),
-            &sdir,
-        )?;
-        let text = std::fs::read_to_string(lay.sweep_json())?;
-        let v: Value = serde_json::from_str(&text)?;
-        v["recommended"]["k"]
-            .as_u64()
-            .context("sweep.json has no recommended k")? as usize
-    } else {
-        let k: usize = a.k.parse().map_err(|_| {
-            anyhow::anyhow!("invalid --k `{}` (rule: a number >= 1 or `auto`)", a.k)
-        })?;
-        // A k given by hand makes an old sweep stale.
-        let _ = std::fs::remove_dir_all(lay.stage("sweep"));
-        k
+    let k: usize = match fixed_k {
+        None => {
+            let sdir = lay.stage("sweep");
+            runner.stage(
+                "sweep",
+                vec![
+                    "--input".into(),
+                    p(&clean),
+                    "--k".into(),
+                    a.k_range.clone(),
+                    "--n-init".into(),
+                    a.n_init.to_string(),
+                    "--silhouette-sample".into(),
+                    a.silhouette_sample.to_string(),
+                    "--backend".into(),
+                    backend.clone(),
+                    "--seed".into(),
+                    seed.clone(),
+                    "--out".into(),
+                    p(&sdir),
+                ],
+                std::slice::from_ref(&clean),
+                &sdir,
+            )?;
+            let text = std::fs::read_to_string(lay.sweep_json())?;
+            let v: Value = serde_json::from_str(&text)?;
+            v["recommended"]["k"]
+                .as_u64()
+                .context("sweep.json has no recommended k")? as usize
+        }
+        Some(k) => {
+            // A k given by hand makes an old sweep stale.
+            let _ = std::fs::remove_dir_all(lay.stage("sweep"));
+            k
+        }
     };
 
     let kdir = lay.stage("kmeans");
@@ -560,6 +575,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         "input": a.input, "params": params(&a.pipeline), "versions": versions(),
         "started": now_utc(),
     });
+    let fixed_k = check_k(&a.pipeline)?;
     let mut runner = Runner::new(&a.out, manifest, a.pipeline.force, a.pipeline.output)?;
     let mut extra = Vec::new();
     if let Some(m) = &a.map {
@@ -571,7 +587,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     if let Some(d) = &a.as_of {
         extra.extend(["--as-of".into(), d.clone()]);
     }
-    let report_path = pipeline(&mut runner, &a.input, extra, &a.pipeline)?;
+    let report_path = pipeline(&mut runner, &a.input, extra, &a.pipeline, fixed_k)?;
     finish(&runner, &report_path, t)
 }
 
@@ -583,6 +599,7 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         "mall": {"customers": a.customers, "months": a.months, "seed": a.mall_seed},
         "started": now_utc(),
     });
+    let fixed_k = check_k(&a.pipeline)?;
     let mut runner = Runner::new(&a.out, manifest, a.pipeline.force, a.pipeline.output)?;
     let sources = a.out.join("sources");
     runner.stage(
@@ -600,7 +617,7 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         &[],
         &sources,
     )?;
-    let report_path = pipeline(&mut runner, &sources, Vec::new(), &a.pipeline)?;
+    let report_path = pipeline(&mut runner, &sources, Vec::new(), &a.pipeline, fixed_k)?;
     finish(&runner, &report_path, t)
 }
 

@@ -101,6 +101,28 @@ pub fn chi_square(table: &[Vec<u64>]) -> Option<ChiSquare> {
     })
 }
 
+/// A p-value for people: `p = 0.032`, `p = 3.1e-7`, or `p < 1e-300` when it
+/// underflows.
+pub fn p_text(p: f64) -> String {
+    if p <= 0.0 {
+        "p < 1e-300".into()
+    } else if p >= 0.001 {
+        format!("p = {p:.3}")
+    } else {
+        format!("p = {p:.1e}")
+    }
+}
+
+/// Cramér's V in words (Cohen's conventions for a many-category table).
+pub fn effect_words(v: f64) -> &'static str {
+    match v {
+        v if v < 0.1 => "a negligible effect",
+        v if v < 0.3 => "a small effect",
+        v if v < 0.5 => "a medium effect",
+        _ => "a large effect",
+    }
+}
+
 /// Upper tail of the chi-square distribution: Q(dof/2, x/2).
 pub fn chi2_sf(x: f64, dof: f64) -> f64 {
     if x <= 0.0 {

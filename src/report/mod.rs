@@ -689,14 +689,16 @@ pub fn html(r: &ReportData) -> String {
         }
         h.push_str("</div>");
         if let Some(c) = st["chi_square"].as_object() {
+            let pv = c["p_value"].as_f64().unwrap_or(1.0);
             let _ = write!(
                 h,
-                "<p>Segment and package are {} (chi-square {:.1}, {} degrees of freedom, p = {:.2e}; Cramér's V {:.3}).</p>",
-                if c["p_value"].as_f64().unwrap_or(1.0) < 0.05 { "associated" } else { "not significantly associated" },
+                "<p>Segment and package are {} (chi-square {:.1}, {} degrees of freedom, {}; Cramér's V {:.3}: {}).</p>",
+                if pv < 0.05 { "associated" } else { "not significantly associated" },
                 c["statistic"].as_f64().unwrap_or(0.0),
                 c["dof"],
-                c["p_value"].as_f64().unwrap_or(1.0),
-                c["cramers_v"].as_f64().unwrap_or(0.0)
+                crate::profile::streaming::p_text(pv),
+                c["cramers_v"].as_f64().unwrap_or(0.0),
+                crate::profile::streaming::effect_words(c["cramers_v"].as_f64().unwrap_or(0.0))
             );
         }
     } else {
@@ -706,7 +708,7 @@ pub fn html(r: &ReportData) -> String {
     // Backend and timings.
     h.push_str("<h2 id=\"run\">9. How it ran</h2>");
     if let Some(m) = m {
-        let _ = write!(h, "<p>Backend: {}. Stages (reused ones took no time):</p><table><tr><th>stage</th><th>seconds</th><th>reused</th></tr>", esc(backend));
+        let _ = write!(h, "<p>Backend: {}. A stage marked reused was not run again: its inputs and parameters were unchanged.</p><table><tr><th>stage</th><th>seconds (when it ran)</th><th>reused</th></tr>", esc(backend));
         for s in m["stages"].as_array().into_iter().flatten() {
             let _ = write!(
                 h,

@@ -357,3 +357,30 @@ fn run_on_online_retail_with_a_mapped_schema() {
     assert_eq!(names.len(), 4, "names are unique");
     assert!(run.join("report.html").is_file());
 }
+
+#[test]
+fn run_names_a_missing_input_and_a_bad_k() {
+    let d = tempdir();
+    let missing = d.path().join("no-such-folder");
+    let o = segmenta(&["run", "-i", p(&missing), "-o", p(&d.path().join("r"))]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no-such-folder"), "{}", stderr(&o));
+    assert!(
+        !d.path().join("r/run.json").exists(),
+        "nothing written for a bad input"
+    );
+
+    let run = shared_demo();
+    let o = segmenta(&[
+        "run",
+        "-i",
+        p(&run.join("sources")),
+        "-o",
+        p(&d.path().join("r2")),
+        "--k",
+        "many",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--k `many`"), "{}", stderr(&o));
+}

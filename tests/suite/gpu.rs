@@ -366,3 +366,64 @@ fn cli_backend_gpu_matches_cpu_on_the_fixture() {
     let same = seg[0].iter().zip(&seg[1]).filter(|(a, b)| a == b).count();
     assert_eq!(same, seg[0].len(), "rows with different segments");
 }
+
+#[test]
+fn sweep_on_the_gpu_matches_the_cpu() {
+    if gpu().is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let input = fixture("blobs_5k.parquet");
+    let mut sweeps = Vec::new();
+    for b in ["cpu", "gpu"] {
+        let out = dir.path().join(b);
+        let o = segmenta(&[
+            "sweep",
+            "-i",
+            p(&input),
+            "--columns",
+            "f0,f1,f2,f3",
+            "--k",
+            "2..6",
+            "--n-init",
+            "2",
+            "--backend",
+            b,
+            "--seed",
+            "5",
+            "-o",
+            p(&out),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        sweeps.push(read_json(&out.join("sweep.json")));
+    }
+    assert!(
+        sweeps[1]["backend"].as_str().unwrap().starts_with("gpu"),
+        "{}",
+        sweeps[1]["backend"]
+    );
+    // One upload serves every k and restart; the answers are the CPU's.
+    for (c, g) in sweeps[0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(sweeps[1]["points"].as_array().unwrap())
+    {
+        let (ic, ig) = (
+            c["inertia"].as_f64().unwrap(),
+            g["inertia"].as_f64().unwrap(),
+        );
+        assert!(
+            (ic - ig).abs() <= 1e-5 * ic,
+            "k={}: inertia {ic} vs {ig}",
+            c["k"]
+        );
+        assert_eq!(c["sizes"], g["sizes"], "k={}", c["k"]);
+    }
+    assert_eq!(sweeps[0]["recommended"]["k"], sweeps[1]["recommended"]["k"]);
+    // Five planted components, two of them overlapping: elbow and silhouette both
+    // say 4 here (Calinski–Harabasz peaks at 5).
+    let k = sweeps[0]["recommended"]["k"].as_u64().unwrap();
+    assert!((4..=6).contains(&k), "recommended {k}, planted 5");
+}

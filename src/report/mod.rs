@@ -428,7 +428,7 @@ pub fn html(r: &ReportData) -> String {
     if let Some(p) = &r.pca {
         let _ = write!(
             h,
-            "<p class=\"note\">A seeded sample of {} customers projected on the first two principal components of the scaled features ({} and {} of the variance).</p><div class=\"plot\">{}</div>",
+            "<p class=\"note\">A seeded sample of {} customers projected on the first two principal components of the scaled features ({} and {} of the variance). The axes cover the central 99% of the sample; the few customers beyond sit on the frame.</p><div class=\"plot\">{}</div>",
             p.sample,
             pct(p.explained[0]),
             pct(p.explained[1]),

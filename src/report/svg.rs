@@ -211,19 +211,23 @@ pub fn scatter(
         s.push_str("</svg>");
         return s;
     }
-    let fold = |f: fn(f64, f64) -> f64, init: f64, g: &dyn Fn(&(f64, f64, i32)) -> f64| {
-        pts.iter().map(g).fold(init, f)
+    // Axes cover the central 99% of each coordinate, so that a few extreme
+    // customers do not squeeze everyone else into a corner; points beyond are drawn
+    // on the frame.
+    let range = |g: fn(&(f64, f64, i32)) -> f64| {
+        let mut v: Vec<f64> = pts.iter().map(g).filter(|x| x.is_finite()).collect();
+        v.sort_unstable_by(f64::total_cmp);
+        let q = |f: f64| v[((v.len() - 1) as f64 * f).round() as usize];
+        if v.is_empty() {
+            (0.0, 1.0)
+        } else {
+            (q(0.005), q(0.995))
+        }
     };
-    let (xlo, xhi) = (
-        fold(f64::min, f64::INFINITY, &|p| p.0),
-        fold(f64::max, f64::NEG_INFINITY, &|p| p.0),
-    );
-    let (ylo, yhi) = (
-        fold(f64::min, f64::INFINITY, &|p| p.1),
-        fold(f64::max, f64::NEG_INFINITY, &|p| p.1),
-    );
-    let px = |x: f64| l + (x - xlo) / (xhi - xlo).max(1e-9) * (pw - l - 16.0);
-    let py = |y: f64| t + (yhi - y) / (yhi - ylo).max(1e-9) * (h - t - b);
+    let (xlo, xhi) = range(|p| p.0);
+    let (ylo, yhi) = range(|p| p.1);
+    let px = |x: f64| l + (x.clamp(xlo, xhi) - xlo) / (xhi - xlo).max(1e-9) * (pw - l - 16.0);
+    let py = |y: f64| t + (yhi - y.clamp(ylo, yhi)) / (yhi - ylo).max(1e-9) * (h - t - b);
     let _ = write!(
         s,
         r##"<rect x="{l}" y="{t}" width="{}" height="{}" fill="none" stroke="#ccc"/>"##,

@@ -223,7 +223,7 @@ struct Runner {
     stages: Vec<StageRecord>,
     force: bool,
     out: OutputArgs,
-    /// A stage ran (so later ones with equal fingerprints are still reusable).
+    /// Stages this invocation ran (rather than reused).
     ran: usize,
 }
 

@@ -301,28 +301,25 @@ pub fn recommend(points: &[SweepPoint]) -> Option<Recommendation> {
     let ks: Vec<usize> = points.iter().map(|p| p.k).collect();
     let inertia: Vec<f64> = points.iter().map(|p| p.inertia).collect();
     let el = elbow(&ks, &inertia);
-    let sil = |k: usize| points.iter().find(|p| p.k == k).and_then(|p| p.silhouette);
-    let peak = points
-        .iter()
-        .filter_map(|p| p.silhouette.map(|s| (p.k, s)))
+    // The k with the highest silhouette among `ks` (the smallest on a tie).
+    let best_silhouette = |ks: &mut dyn Iterator<Item = usize>| {
+        ks.filter_map(|k| {
+            let s = points.iter().find(|p| p.k == k)?.silhouette?;
+            Some((k, s))
+        })
         .fold(None, |b: Option<(usize, f64)>, (k, s)| match b {
             Some((_, bs)) if bs >= s => b,
             _ => Some((k, s)),
         })
-        .map(|(k, _)| k);
+        .map(|(k, _)| k)
+    };
+    let peak = best_silhouette(&mut ks.iter().copied());
     let fmt = |k: Option<usize>| k.map_or("none".to_string(), |k| k.to_string());
     let (k, reason) = match el {
         Some(e) => {
-            let best = [e.saturating_sub(1), e, e + 1]
-                .into_iter()
-                .filter(|k| ks.contains(k))
-                .filter_map(|k| sil(k).map(|s| (k, s)))
-                .fold(None, |b: Option<(usize, f64)>, (k, s)| match b {
-                    Some((_, bs)) if bs >= s => b,
-                    _ => Some((k, s)),
-                });
+            let best = best_silhouette(&mut [e.saturating_sub(1), e, e + 1].into_iter());
             match best {
-                Some((k, _)) if k != e => (
+                Some(k) if k != e => (
                     k,
                     format!(
                         "elbow at {e}, silhouette higher at its neighbour {k} (peak over all k: {})",

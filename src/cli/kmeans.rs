@@ -108,8 +108,12 @@ pub fn run(a: KmeansArgs) -> Result<ExitCode> {
     let params = params.check(n, d)?;
 
     // The surrogate tree learns from original units: keep a seeded sample of rows
-    // before scaling.
-    let tree_rows = surrogate_rows(n, a.seed);
+    // before scaling (none when no tree is wanted).
+    let want_tree = a.surrogate_depth > 0 && params.k > 1;
+    let tree_rows = match want_tree {
+        true => surrogate_rows(n, a.seed),
+        false => Vec::new(),
+    };
     let tree_cols: Vec<Vec<f32>> = (0..d)
         .map(|j| tree_rows.iter().map(|&i| table.x.row(i)[j]).collect())
         .collect();
@@ -170,7 +174,7 @@ pub fn run(a: KmeansArgs) -> Result<ExitCode> {
     timings.insert("lloyd_s".into(), json!(fit.timings.lloyd_s));
     timings.insert("per_iteration_s".into(), json!(fit.timings.per_iteration_s));
     let t_tree = Instant::now();
-    let surrogate = (a.surrogate_depth > 0 && k > 1).then(|| {
+    let surrogate = want_tree.then(|| {
         let y: Vec<u32> = tree_rows.iter().map(|&i| fit.labels[i]).collect();
         let params = TreeParams {
             max_depth: a.surrogate_depth,

@@ -61,13 +61,21 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
         );
     }
     // The tree reads original units: explain before scaling.
+    // A tree has few leaves: each leaf's text is built once, not once per row.
     let explanations: Option<StringArray> =
         model.surrogate.as_ref().filter(|_| a.explain).map(|t| {
+            let mut texts: Vec<Option<String>> = vec![None; t.nodes.len()];
+            let mut row = vec![0f64; table.x.d()];
             (0..table.x.n())
                 .map(|i| {
-                    let row: Vec<f64> = table.x.row(i).iter().map(|v| f64::from(*v)).collect();
-                    let (seg, why) = t.explain(&row);
-                    Some(format!("segment {seg}: {why}"))
+                    for (r, v) in row.iter_mut().zip(table.x.row(i)) {
+                        *r = f64::from(*v);
+                    }
+                    let leaf = t.leaf_of(&row);
+                    let text = texts[leaf].get_or_insert_with(|| {
+                        format!("segment {}: {}", t.nodes[leaf].class, t.path_text(leaf))
+                    });
+                    Some(text.clone())
                 })
                 .collect()
         });

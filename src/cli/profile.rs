@@ -291,7 +291,7 @@ fn basket_report(
     let mut cats: HashMap<String, usize> = HashMap::new();
     let mut names: Vec<String> = Vec::new();
     let mut baskets: HashMap<(usize, i64), u64> = HashMap::new();
-    let mut spend: HashMap<(usize, usize), f64> = HashMap::new();
+    let mut counts: HashMap<(usize, usize), f64> = HashMap::new();
     let mut lines = 0u64;
     let err = |e: arrow::error::ArrowError| Error::Source {
         path: path.to_path_buf(),
@@ -368,7 +368,7 @@ fn basket_report(
             *baskets.entry((r, d)).or_default() |= 1 << ci;
             // Cosine similarity over purchase counts: spend would let a few huge
             // tickets decide it.
-            *spend.entry((r, ci)).or_default() += 1.0;
+            *counts.entry((r, ci)).or_default() += 1.0;
         }
     }
     if lines == 0 {
@@ -403,13 +403,13 @@ fn basket_report(
             }
         })
         .collect();
-    let mut rows_spend: HashMap<usize, Vec<f64>> = HashMap::new();
-    for ((r, c), v) in &spend {
-        rows_spend
+    let mut per_customer: HashMap<usize, Vec<f64>> = HashMap::new();
+    for ((r, c), v) in &counts {
+        per_customer
             .entry(*r)
             .or_insert_with(|| vec![0.0; sorted.len()])[newpos[*c]] += v;
     }
-    let matrix: Vec<Vec<f64>> = rows_spend.into_values().collect();
+    let matrix: Vec<Vec<f64>> = per_customer.into_values().collect();
     Ok(Ok(BasketReport {
         basket: "the categories one customer bought on one day".into(),
         min_support: params.min_support,

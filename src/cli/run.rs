@@ -280,21 +280,16 @@ impl Runner {
             }
         }
         let fp = fingerprint(name, &argv, &records);
-        let reusable = !self.force
-            && self.previous.iter().any(|p| {
-                p.name == name
-                    && p.fingerprint == fp
-                    && !p.outputs.is_empty()
-                    && p.outputs
-                        .iter()
-                        .all(|o| hash_file(&o.path).is_ok_and(|h| h == *o))
-            });
-        if reusable {
-            let prev = self
-                .previous
-                .iter()
-                .find(|p| p.name == name && p.fingerprint == fp)
-                .expect("found");
+        let reusable = self.previous.iter().find(|p| {
+            !self.force
+                && p.name == name
+                && p.fingerprint == fp
+                && !p.outputs.is_empty()
+                && p.outputs
+                    .iter()
+                    .all(|o| hash_file(&o.path).is_ok_and(|h| h == *o))
+        });
+        if let Some(prev) = reusable {
             if !self.out.quiet {
                 eprintln!("segmenta: {name}: inputs and parameters unchanged, reused");
             }

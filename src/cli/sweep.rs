@@ -52,6 +52,8 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub input: InputArgs,
     /// The k values: `2..12` (inclusive) or `3,5,8`.
+    // Spelled `std::vec::Vec` so that clap takes one value parsed into a list,
+    // not a repeatable flag.
     #[arg(long, default_value = "2..12", value_parser = parse_ks)]
     pub k: std::vec::Vec<usize>,
     /// Output folder: sweep.json.
@@ -82,15 +84,15 @@ pub struct SweepArgs {
 pub fn run(a: SweepArgs) -> Result<ExitCode> {
     let out = a.output;
     let t_all = Instant::now();
-    let mut table = read_features(&a.input.input, &a.input.spec())?;
-    warn_duplicates(&out, &table);
-    let (n, d) = (table.x.n(), table.x.d());
     if a.silhouette_sample < 2 {
         bail!(
             "--silhouette-sample {} is too small (rule: at least 2)",
             a.silhouette_sample
         );
     }
+    let mut table = read_features(&a.input.input, &a.input.spec())?;
+    warn_duplicates(&out, &table);
+    let (n, d) = (table.x.n(), table.x.d());
     // Every k is checked before any work is done.
     for &k in &a.k {
         KMeansParams::new(k).check(n, d)?;

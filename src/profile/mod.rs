@@ -371,7 +371,7 @@ pub fn name_segments(segments: &mut [SegmentProfile], rules: &PersonaRules) {
             .map(|f| trait_words(rules, f))
             .collect();
     }
-    let mut named: Vec<Option<(usize, &str)>> = vec![None; segments.len()];
+    let mut named: Vec<Option<usize>> = vec![None; segments.len()];
     let mut taken = vec![false; rules.personas.len()];
     for pass_fallback in [false, true] {
         let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
@@ -391,14 +391,14 @@ pub fn name_segments(segments: &mut [SegmentProfile], rules: &PersonaRules) {
         pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
         for (_, si, pi) in &pairs {
             if named[*si].is_none() && !taken[*pi] {
-                named[*si] = Some((*pi, "rule"));
+                named[*si] = Some(*pi);
                 taken[*pi] = true;
             }
         }
     }
     let mut used: Vec<String> = Vec::new();
     for (si, slot) in named.iter().enumerate() {
-        if let Some((pi, _)) = slot {
+        if let Some(pi) = slot {
             let p = &rules.personas[*pi];
             let s = &mut segments[si];
             s.persona = p.name.clone();

@@ -237,13 +237,16 @@ impl ReportData {
             path: profile_path.clone(),
             message: "no profile (rule: a report needs at least the profile stage; run `segmenta run` first)".into(),
         })?;
-        let model = read_json(&layout.model())?;
-        let pca = match layout.model().exists() {
+        let (model, pca) = match layout.model().exists() {
             true => {
                 let m = Model::load(&layout.model())?;
-                pca_of_run(&layout, &m, 3000, 0)?
+                let pca = pca_of_run(&layout, &m, 3000, 0)?;
+                (
+                    Some(serde_json::to_value(&m).expect("a model serialises")),
+                    pca,
+                )
             }
-            false => None,
+            false => (None, None),
         };
         Ok(ReportData {
             run: run.to_path_buf(),

@@ -6,6 +6,7 @@
 //! module translates flags into the validated parameters used here.
 #![warn(missing_docs)]
 
+pub mod artefact;
 pub mod clean;
 pub mod dates;
 pub mod dbscan;
@@ -18,11 +19,15 @@ pub mod kmeans;
 pub mod matrix;
 pub mod metrics;
 pub mod model;
+pub mod pipeline;
 pub mod profile;
 pub mod report;
 pub mod rng;
 pub mod scale;
+pub mod schema;
 pub mod select;
+pub mod stats;
+mod summary;
 
 pub use error::{Error, Result};
 pub use matrix::Matrix;

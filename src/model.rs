@@ -2,10 +2,12 @@
 //! levels, the scaler and the centroids — in a versioned schema. `predict` refuses a
 //! model whose `format` or `version` it does not know.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::artefact::{self, Artefact};
 use crate::error::{Error, Result};
 use crate::io::{CategoricalLevels, FeatureTable};
 use crate::scale::Scaler;
@@ -24,8 +26,6 @@ pub struct Model {
     pub version: u32,
     /// `segmenta` version that wrote it.
     pub segmenta: String,
-    /// The algorithm: `kmeans` or `dbscan`.
-    pub kind: String,
     /// The training input.
     pub input: String,
     /// Rows used for training.
@@ -42,15 +42,29 @@ pub struct Model {
     pub weight_col: Option<String>,
     /// The fitted scaler.
     pub scaler: Scaler,
-    /// The K-means part (kind `kmeans`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kmeans: Option<KMeansModel>,
-    /// The DBSCAN part (kind `dbscan`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dbscan: Option<DbscanModel>,
+    /// The algorithm and its fitted state: `"kind": "kmeans"` with a `kmeans`
+    /// section, or `"kind": "dbscan"` with a `dbscan` section.
+    #[serde(flatten)]
+    pub fitted: Fitted,
     /// A decision tree (original units) that mimics the segmentation, to explain it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub surrogate: Option<crate::profile::tree::Surrogate>,
+}
+
+/// What was fitted, tagged by `kind`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Fitted {
+    /// K-means.
+    Kmeans {
+        /// Centroids and fit statistics.
+        kmeans: KMeansModel,
+    },
+    /// DBSCAN.
+    Dbscan {
+        /// Core points and fit statistics.
+        dbscan: DbscanModel,
+    },
 }
 
 /// The DBSCAN part of a model: enough to assign new rows (nearest core point within
@@ -78,7 +92,7 @@ pub struct DbscanModel {
     /// The k-distance curve, when eps was automatic.
     pub kdistance: Option<crate::dbscan::KDistance>,
     /// Timings in seconds.
-    pub timings: serde_json::Map<String, serde_json::Value>,
+    pub timings: BTreeMap<String, f64>,
 }
 
 /// The K-means part of a model.
@@ -112,24 +126,22 @@ pub struct KMeansModel {
     pub seed: u64,
     /// Backend that ran the fit.
     pub backend: String,
-    /// Timings in seconds (read, scale, init, lloyd, per_iteration, write, total).
-    pub timings: serde_json::Map<String, serde_json::Value>,
+    /// Timings in seconds (read, scale, init, lloyd, per_iteration, surrogate).
+    pub timings: BTreeMap<String, f64>,
 }
 
 impl Model {
-    /// A model of `kind` for data read as `table` and scaled by `scaler`, with no
-    /// algorithm section yet (set `kmeans` or `dbscan`).
+    /// A model of `fitted` for data read as `table` and scaled by `scaler`.
     pub fn for_table(
-        kind: &str,
         table: &FeatureTable,
         scaler: Scaler,
         weight_col: Option<String>,
+        fitted: Fitted,
     ) -> Model {
         Model {
             format: MODEL_FORMAT.into(),
             version: MODEL_VERSION,
             segmenta: env!("CARGO_PKG_VERSION").into(),
-            kind: kind.into(),
             input: table.path.display().to_string(),
             rows: table.x.n(),
             id_col: table.id_col.clone(),
@@ -138,65 +150,66 @@ impl Model {
             categorical: table.categorical.clone(),
             weight_col,
             scaler,
-            kmeans: None,
-            dbscan: None,
+            fitted,
             surrogate: None,
+        }
+    }
+
+    /// `kmeans` or `dbscan`.
+    pub fn kind(&self) -> &'static str {
+        match self.fitted {
+            Fitted::Kmeans { .. } => "kmeans",
+            Fitted::Dbscan { .. } => "dbscan",
+        }
+    }
+
+    /// The K-means part, when the model is a K-means one.
+    pub fn kmeans(&self) -> Option<&KMeansModel> {
+        match &self.fitted {
+            Fitted::Kmeans { kmeans } => Some(kmeans),
+            Fitted::Dbscan { .. } => None,
         }
     }
 
     /// Reads and checks a model file.
     pub fn load(path: &Path) -> Result<Model> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::io(path, source))?;
-        let bad = |message: String| Error::Model {
+        let m: Model = artefact::read(path)?;
+        let bad = |message: &str| Error::Model {
             path: path.to_path_buf(),
-            message,
+            message: message.to_string(),
         };
-        let head: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON ({e})")))?;
-        if head.get("format").and_then(|v| v.as_str()) != Some(MODEL_FORMAT) {
-            return Err(bad(format!(
-                "not a segmenta model (rule: `format` is \"{MODEL_FORMAT}\")"
-            )));
-        }
-        let version = head.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
-        if version != MODEL_VERSION as u64 {
-            return Err(bad(format!(
-                "model version {version} is not supported (rule: this build reads version {MODEL_VERSION})"
-            )));
-        }
-        let m: Model =
-            serde_json::from_value(head).map_err(|e| bad(format!("malformed model ({e})")))?;
         let d = m.features.len();
         if m.scaler.offset.len() != d || m.scaler.scale.len() != d {
             return Err(bad(
-                "the scaler does not match the feature list (rule: d values)".into(),
+                "the scaler does not match the feature list (rule: d values)",
             ));
         }
-        match (m.kind.as_str(), &m.kmeans, &m.dbscan) {
-            ("kmeans", Some(k), _) => {
+        match &m.fitted {
+            Fitted::Kmeans { kmeans: k } => {
                 if k.centroids_scaled.len() != k.k
                     || k.centroids_scaled.iter().any(|c| c.len() != d)
                 {
                     return Err(bad(
-                        "centroids do not match the feature list (rule: k rows of d values)".into(),
+                        "centroids do not match the feature list (rule: k rows of d values)",
                     ));
                 }
             }
-            ("dbscan", _, Some(db)) => {
+            Fitted::Dbscan { dbscan: db } => {
                 if db.core_points.len() != db.core_labels.len()
                     || db.core_points.iter().any(|c| c.len() != d)
                 {
                     return Err(bad(
-                        "core points do not match the feature list (rule: one label and d values each)".into(),
+                        "core points do not match the feature list (rule: one label and d values each)",
                     ));
                 }
-            }
-            (kind, _, _) => {
-                return Err(bad(format!(
-                    "kind `{kind}` has no matching section (rule: `kmeans` or `dbscan`)"
-                )))
             }
         }
         Ok(m)
     }
+}
+
+impl Artefact for Model {
+    const FORMAT: &'static str = MODEL_FORMAT;
+    const VERSION: u32 = MODEL_VERSION;
+    const NOUN: &'static str = "model";
 }

@@ -120,12 +120,7 @@ fn fit_column(method: ScaleMethod, x: &Matrix, j: usize) -> (f64, f64) {
         ScaleMethod::Robust => {
             let mut v: Vec<f64> = column(x, j).collect();
             v.sort_unstable_by(f64::total_cmp);
-            let q = |p: f64| {
-                let pos = p * (v.len() - 1) as f64;
-                let lo = pos.floor() as usize;
-                let hi = pos.ceil() as usize;
-                v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
-            };
+            let q = |p: f64| crate::stats::quantile_sorted(&v, p);
             (q(0.5), q(0.75) - q(0.25))
         }
     }

@@ -7,7 +7,7 @@
 //! sample (as scikit-learn's `sample_size` does) and the sample size is reported.
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::matrix::Matrix;
 use crate::rng::Rng;
@@ -255,7 +255,7 @@ pub fn elbow(ks: &[usize], inertia: &[f64]) -> Option<usize> {
 }
 
 /// One k of a sweep.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SweepPoint {
     /// Number of segments.
     pub k: usize,
@@ -278,7 +278,7 @@ pub struct SweepPoint {
 }
 
 /// The recommendation of a sweep.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Recommendation {
     /// The recommended k.
     pub k: usize,

@@ -17,6 +17,12 @@
 //! `rule` columns. The invariant rows in = rows kept + rows rejected is checked
 //! before anything is written.
 
+mod config;
+mod reasons;
+mod stats;
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,163 +38,15 @@ use crate::dbscan::{DbscanParams, Eps};
 use crate::error::{Error, Result};
 use crate::io::{write_json, write_table, Source, Staged};
 use crate::matrix::Matrix;
+pub use config::{default_ranges, CleanConfig, Missing, OutlierAction, OutlierMethod, Range};
+use reasons::{rule_text, summary_of};
+use stats::{mode, quantile, summary};
 
 /// Computes a column's outlier fences `(low, high)` from its sorted values.
 type Fences = Box<dyn Fn(&[f64]) -> (f64, f64)>;
 
-/// What to do with a missing (empty, NaN or infinite) cell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Missing {
-    /// Replace with the column's median over the rows that survive rules 1–3.
-    Median,
-    /// Replace with the column's most frequent value (smallest on a tie).
-    Mode,
-    /// Reject the row (`missing_value`).
-    Drop,
-}
-
-/// How outliers are detected.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", tag = "method")]
-pub enum OutlierMethod {
-    /// Outside [Q1 − k·IQR, Q3 + k·IQR] (numpy's linear quantiles).
-    Iqr {
-        /// Fence multiplier (1.5 by default).
-        k: f64,
-    },
-    /// |x − mean| > t · std (population).
-    Zscore {
-        /// Threshold (3 by default).
-        t: f64,
-    },
-    /// |x − median| > t · 1.4826 · MAD.
-    Mad {
-        /// Threshold (3.5 by default).
-        t: f64,
-    },
-    /// DBSCAN noise on the standard-scaled features.
-    Dbscan {
-        /// Radius in scaled units; `None` picks it from the k-distance knee.
-        eps: Option<f64>,
-        /// Core-point threshold.
-        min_samples: usize,
-    },
-    /// No outlier rule.
-    None,
-}
-
-/// What happens to an outlier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutlierAction {
-    /// Reject the row.
-    Drop,
-    /// Bound the cell to the fence (not available for DBSCAN).
-    Clip,
-    /// Keep the row and mark it in the column `outlier`.
-    Flag,
-}
-
-/// A value range rule for one column.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Range {
-    /// Column.
-    pub column: String,
-    /// Smallest allowed value.
-    pub min: Option<f64>,
-    /// Largest allowed value.
-    pub max: Option<f64>,
-    /// Reason code of a rejection.
-    pub reason: String,
-}
-
-/// The cleaning configuration (flags, or a TOML file with the same fields).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CleanConfig {
-    /// Id column.
-    pub id_col: String,
-    /// Default policy for missing cells.
-    pub missing: Missing,
-    /// Per-column policies overriding `missing`.
-    pub missing_by_column: BTreeMap<String, Missing>,
-    /// Reject repeated ids (the first row is kept).
-    pub duplicates: bool,
-    /// Range rules; `None` means the defaults for the columns present
-    /// ([`default_ranges`]).
-    pub ranges: Option<Vec<Range>>,
-    /// Outlier detection.
-    pub outliers: OutlierMethod,
-    /// Outlier action.
-    pub action: OutlierAction,
-    /// Columns the outlier rule looks at (default: every feature).
-    pub outlier_columns: Option<Vec<String>>,
-    /// Seed (DBSCAN's eps-auto sample).
-    pub seed: u64,
-}
-
-impl Default for CleanConfig {
-    fn default() -> Self {
-        CleanConfig {
-            id_col: "customer_id".into(),
-            missing: Missing::Median,
-            missing_by_column: BTreeMap::new(),
-            duplicates: true,
-            ranges: None,
-            outliers: OutlierMethod::Iqr { k: 1.5 },
-            action: OutlierAction::Flag,
-            outlier_columns: None,
-            seed: 0,
-        }
-    }
-}
-
-impl CleanConfig {
-    /// Reads a TOML file; fields left out keep their defaults.
-    pub fn from_toml(path: &Path) -> Result<CleanConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Source {
-            path: path.to_path_buf(),
-            message: format!("bad cleaning config: {}", e.message()),
-        })
-    }
-}
-
-/// The default range rules for the features present (names of ARCHITECTURE.md).
-pub fn default_ranges(columns: &[String]) -> Vec<Range> {
-    let mut out = Vec::new();
-    for c in columns {
-        let r = |min: Option<f64>, max: Option<f64>, reason: &str| Range {
-            column: c.clone(),
-            min,
-            max,
-            reason: reason.into(),
-        };
-        if c == "age" {
-            out.push(r(Some(0.0), Some(110.0), "impossible_age"));
-        } else if c.ends_with("_share") {
-            out.push(r(Some(0.0), Some(1.0), "share_out_of_range"));
-        } else if c == "monetary_total" || c == "avg_ticket" || c.contains("spend") {
-            out.push(r(Some(0.0), None, "negative_spend"));
-        } else if c.ends_with("_per_month")
-            || matches!(
-                c.as_str(),
-                "recency_days"
-                    | "coupon_redemptions"
-                    | "category_diversity"
-                    | "avg_dwell_minutes"
-                    | "income_monthly"
-            )
-        {
-            out.push(r(Some(0.0), None, "negative_value"));
-        }
-    }
-    out
-}
-
 /// Counts of one rule.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RuleCount {
     /// Rows rejected.
     pub rows_rejected: u64,
@@ -199,7 +57,7 @@ pub struct RuleCount {
 }
 
 /// A column summary, before or after.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ColumnSummary {
     /// Non-missing cells.
     pub count: u64,
@@ -216,10 +74,10 @@ pub struct ColumnSummary {
 }
 
 /// `clean.json`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CleanReport {
     /// Always "segmenta-clean".
-    pub format: &'static str,
+    pub format: String,
     /// Layout version.
     pub version: u32,
     /// Input table.
@@ -250,86 +108,10 @@ pub struct CleanReport {
     pub after: BTreeMap<String, ColumnSummary>,
 }
 
-/// The reason codes and rules (`rule` column of rejects.parquet).
-fn rule_text(reason: &str, ranges: &[Range], cfg: &CleanConfig) -> String {
-    if let Some(r) = ranges.iter().find(|r| r.reason == reason) {
-        let lo = r.min.map_or("-inf".to_string(), |v| v.to_string());
-        let hi = r.max.map_or("+inf".to_string(), |v| v.to_string());
-        return format!("value must lie in [{lo}, {hi}]");
-    }
-    match reason {
-        "missing_id" => "the id must be present".into(),
-        "duplicate_id" => "ids must be unique (first row kept)".into(),
-        "missing_value" => "cells must be present and finite (policy: drop)".into(),
-        "outlier_iqr" => match cfg.outliers {
-            OutlierMethod::Iqr { k } => {
-                format!("value must lie within Q1 - {k} IQR .. Q3 + {k} IQR")
-            }
-            _ => String::new(),
-        },
-        "outlier_zscore" => match cfg.outliers {
-            OutlierMethod::Zscore { t } => format!("|z| must be <= {t}"),
-            _ => String::new(),
-        },
-        "outlier_mad" => match cfg.outliers {
-            OutlierMethod::Mad { t } => format!("|x - median| must be <= {t} * 1.4826 * MAD"),
-            _ => String::new(),
-        },
-        "dbscan_noise" => "the row must belong to a DBSCAN cluster of the scaled features".into(),
-        _ => String::new(),
-    }
-}
-
-fn summary(v: &[Option<f64>]) -> ColumnSummary {
-    let mut x: Vec<f64> = v.iter().flatten().copied().collect();
-    let missing = (v.len() - x.len()) as u64;
-    if x.is_empty() {
-        return ColumnSummary {
-            count: 0,
-            missing,
-            mean: None,
-            min: None,
-            median: None,
-            max: None,
-        };
-    }
-    let mean = x.iter().sum::<f64>() / x.len() as f64;
-    x.sort_by(f64::total_cmp);
-    ColumnSummary {
-        count: x.len() as u64,
-        missing,
-        mean: Some(mean),
-        min: Some(x[0]),
-        median: Some(quantile(&x, 0.5)),
-        max: Some(x[x.len() - 1]),
-    }
-}
-
-/// numpy's linear quantile of sorted data.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let h = (sorted.len() - 1) as f64 * q;
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(sorted.len() - 1);
-    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
-}
-
-fn mode(values: &[f64]) -> f64 {
-    let mut x = values.to_vec();
-    x.sort_by(f64::total_cmp);
-    let (mut best, mut best_n) = (x[0], 0usize);
-    let mut i = 0;
-    while i < x.len() {
-        let mut j = i;
-        while j < x.len() && x[j] == x[i] {
-            j += 1;
-        }
-        if j - i > best_n {
-            best = x[i];
-            best_n = j - i;
-        }
-        i = j;
-    }
-    best
+impl crate::artefact::Artefact for CleanReport {
+    const FORMAT: &'static str = "segmenta-clean";
+    const VERSION: u32 = 1;
+    const NOUN: &'static str = "cleaning summary";
 }
 
 /// Cleans the table at `input` and writes `clean.parquet`, `rejects.parquet` and
@@ -784,7 +566,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             .collect(),
     )?;
     let report = CleanReport {
-        format: "segmenta-clean",
+        format: "segmenta-clean".into(),
         version: 1,
         input: input.to_path_buf(),
         rows_in: n as u64,
@@ -803,26 +585,4 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
     write_json(&mut staged, &out.join("clean.json"), &report)?;
     staged.commit()?;
     Ok(report)
-}
-
-fn summary_of(rules: &BTreeMap<String, RuleCount>) -> String {
-    rules
-        .iter()
-        .filter(|(_, r)| r.rows_rejected > 0)
-        .map(|(k, r)| format!("{k}: {}", r.rows_rejected))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantiles_match_numpy_linear() {
-        let s = [1.0, 2.0, 3.0, 4.0];
-        assert_eq!(quantile(&s, 0.25), 1.75);
-        assert_eq!(quantile(&s, 0.5), 2.5);
-        assert_eq!(mode(&[3.0, 1.0, 3.0, 1.0, 2.0]), 1.0);
-    }
 }

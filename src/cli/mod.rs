@@ -1,23 +1,25 @@
-//! Command-line interface: clap definitions (one subcommand a file) and their
-//! translation into validated library parameters. The only module that knows about
-//! argv, environment variables, progress bars and the terminal.
+//! Command-line interface: clap definitions and their translation into the option
+//! groups of `segmenta::pipeline`, whose stage functions do the work. The only
+//! module that knows about argv, environment variables, progress bars and the
+//! terminal.
 //!
 //! Exit codes: 0 success; 1 bad input, bad parameters or an I/O failure (the message
 //! names the file, column or parameter and the rule); 2 command-line usage error;
 //! 3 the GPU was required but is unavailable or failed.
 
 mod adapters;
+mod args;
 mod bench;
 mod clean;
 mod common;
-mod dbscan;
 mod features;
+mod fit;
 mod generate;
-mod kmeans;
-mod predict;
 mod profile;
 mod run;
 mod sweep;
+#[cfg(test)]
+mod tests;
 
 use std::process::ExitCode;
 
@@ -34,27 +36,27 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Generate a 200k-customer mall and run the whole pipeline on it; prints the report's path.
-    Demo(run::DemoArgs),
+    Demo(run::DemoCmd),
     /// The whole pipeline on a folder of raw sources: features → clean → sweep → kmeans → profile → report.
-    Run(run::RunArgs),
+    Run(run::RunCmd),
     /// Render a run folder's report again, as HTML, Markdown or JSON.
-    Report(run::ReportArgs),
+    Report(run::ReportCmd),
     /// Generate a synthetic mall: raw tables with planted personas and dirt, and the truth.
-    Generate(generate::GenerateArgs),
+    Generate(generate::GenerateCmd),
     /// Raw sources (Parquet/CSV) → one feature row per customer, with DataFusion SQL.
-    Features(features::FeaturesArgs),
+    Features(features::FeaturesCmd),
     /// Clean a feature table: impute, reject impossible values and outliers, keep every rejected row.
-    Clean(clean::CleanArgs),
+    Clean(clean::CleanCmd),
     /// Cluster a customer feature table with K-means; writes assignments.parquet and model.json.
-    Kmeans(kmeans::KmeansArgs),
+    Kmeans(fit::KmeansCmd),
     /// Run K-means for a range of k and recommend one (elbow, silhouette, Davies–Bouldin, Calinski–Harabasz).
-    Sweep(sweep::SweepArgs),
+    Sweep(sweep::SweepCmd),
     /// Cluster a customer feature table with exact DBSCAN; writes assignments.parquet and model.json.
-    Dbscan(dbscan::DbscanArgs),
+    Dbscan(fit::DbscanCmd),
     /// Explain segments: profiles, persona names, surrogate-tree rules, basket rules, SHOPPING x STREAMING.
-    Profile(profile::ProfileArgs),
+    Profile(profile::ProfileCmd),
     /// Assign new customers to the segments of a saved model.
-    Predict(predict::PredictArgs),
+    Predict(fit::PredictCmd),
     /// Time the CPU and GPU backends side by side on the same data and initial centroids.
     Bench(bench::BenchArgs),
     /// List the GPU adapters wgpu can see, best first.
@@ -66,25 +68,19 @@ pub fn run() -> anyhow::Result<ExitCode> {
     execute(Cli::parse())
 }
 
-/// Runs a subcommand from an argument list (`segmenta run` chains its stages so).
-fn dispatch(argv: &[String]) -> anyhow::Result<ExitCode> {
-    let cli = Cli::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim()))?;
-    execute(cli)
-}
-
 fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(a) => run::demo(a),
         Command::Run(a) => run::run(a),
-        Command::Report(a) => run::report_cmd(a),
+        Command::Report(a) => run::report(a),
         Command::Generate(a) => generate::run(a),
         Command::Features(a) => features::run(a),
         Command::Clean(a) => clean::run(a),
-        Command::Kmeans(a) => kmeans::run(a),
+        Command::Kmeans(a) => fit::kmeans(a),
         Command::Sweep(a) => sweep::run(a),
-        Command::Dbscan(a) => dbscan::run(a),
+        Command::Dbscan(a) => fit::dbscan(a),
         Command::Profile(a) => profile::run(a),
-        Command::Predict(a) => predict::run(a),
+        Command::Predict(a) => fit::predict(a),
         Command::Bench(a) => bench::run(a),
         Command::Adapters(a) => adapters::run(a),
     }

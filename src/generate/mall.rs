@@ -18,15 +18,14 @@
 //! so the clean data is exactly what the personas produced and every planted row can
 //! be counted.
 
+mod draw;
+mod persona;
+mod tables;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, RecordBatch,
-    StringArray, TimestampMicrosecondArray,
-};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -37,6 +36,10 @@ use crate::dates::{add_months, days_from_civil, format_date, weekday, DAY_US};
 use crate::error::{Error, Result};
 use crate::io::Staged;
 use crate::rng::Rng;
+use draw::{gamma, jitter_p, normal, pick, poisson};
+use persona::age_band_weights;
+pub use persona::{personas, Persona};
+use tables::{tables, Chunk};
 
 /// Customers generated per chunk (one random stream each; one Parquet batch).
 const CHUNK: usize = 16_384;
@@ -74,171 +77,6 @@ const ZONES: [&str; 6] = [
     "Kids Zone",
     "Hypermarket",
 ];
-
-/// A planted persona: its name and the parameters of its behaviour.
-#[derive(Clone, Debug)]
-pub struct Persona {
-    /// Planted name (the one `profile` should find).
-    pub name: &'static str,
-    /// Share of customers.
-    pub share: f64,
-    visits_pm: f64,
-    weekend_p: f64,
-    evening_p: f64,
-    dwell_min: f64,
-    buy_p: f64,
-    extra_buys: f64,
-    ticket: f64,
-    ticket_sigma: f64,
-    cats: [f64; 9],
-    discount_p: f64,
-    app_pm: f64,
-    coupon_p: f64,
-    wifi_p: f64,
-    wifi_stretch: f64,
-    age: (f64, f64),
-    income: f64,
-    female_p: f64,
-    streaming: [f64; 7],
-}
-
-/// The six planted personas, in truth-id order.
-pub fn personas() -> Vec<Persona> {
-    vec![
-        Persona {
-            name: "Frequent Weekend Visitor",
-            share: 0.20,
-            visits_pm: 5.0,
-            weekend_p: 0.82,
-            evening_p: 0.40,
-            dwell_min: 150.0,
-            buy_p: 0.55,
-            extra_buys: 0.3,
-            ticket: 32.0,
-            ticket_sigma: 0.7,
-            cats: [0.01, 0.10, 0.28, 0.36, 0.06, 0.05, 0.04, 0.05, 0.05],
-            discount_p: 0.15,
-            app_pm: 1.0,
-            coupon_p: 0.10,
-            wifi_p: 0.45,
-            wifi_stretch: 0.5,
-            age: (31.0, 8.0),
-            income: 4_500.0,
-            female_p: 0.5,
-            streaming: [3.0, 3.0, 1.0, 1.0, 1.0, 1.0, 2.0],
-        },
-        Persona {
-            name: "Premium Luxury Seeker",
-            share: 0.07,
-            visits_pm: 1.3,
-            weekend_p: 0.40,
-            evening_p: 0.30,
-            dwell_min: 80.0,
-            buy_p: 0.90,
-            extra_buys: 0.4,
-            ticket: 520.0,
-            ticket_sigma: 0.8,
-            cats: [0.55, 0.20, 0.03, 0.02, 0.04, 0.03, 0.0, 0.13, 0.0],
-            discount_p: 0.03,
-            app_pm: 0.8,
-            coupon_p: 0.02,
-            wifi_p: 0.25,
-            wifi_stretch: 0.4,
-            age: (46.0, 10.0),
-            income: 24_000.0,
-            female_p: 0.55,
-            streaming: [2.0, 1.0, 0.5, 1.0, 3.0, 3.0, 1.0],
-        },
-        Persona {
-            name: "Deal Explorer",
-            share: 0.22,
-            visits_pm: 2.6,
-            weekend_p: 0.35,
-            evening_p: 0.25,
-            dwell_min: 70.0,
-            buy_p: 0.90,
-            extra_buys: 1.5,
-            ticket: 17.0,
-            ticket_sigma: 0.6,
-            cats: [0.0, 0.20, 0.06, 0.04, 0.10, 0.20, 0.08, 0.07, 0.25],
-            discount_p: 0.70,
-            app_pm: 3.0,
-            coupon_p: 0.55,
-            wifi_p: 0.40,
-            wifi_stretch: 0.4,
-            age: (39.0, 12.0),
-            income: 3_300.0,
-            female_p: 0.6,
-            streaming: [2.0, 2.0, 1.0, 3.0, 1.0, 0.5, 1.0],
-        },
-        Persona {
-            name: "Family Food-Court Regular",
-            share: 0.18,
-            visits_pm: 3.0,
-            weekend_p: 0.50,
-            evening_p: 0.08,
-            dwell_min: 110.0,
-            buy_p: 0.85,
-            extra_buys: 0.8,
-            ticket: 42.0,
-            ticket_sigma: 0.6,
-            cats: [0.0, 0.04, 0.50, 0.04, 0.02, 0.03, 0.30, 0.02, 0.05],
-            discount_p: 0.25,
-            app_pm: 1.2,
-            coupon_p: 0.15,
-            wifi_p: 0.35,
-            wifi_stretch: 0.4,
-            age: (40.0, 7.0),
-            income: 6_000.0,
-            female_p: 0.62,
-            streaming: [2.0, 1.0, 5.0, 2.0, 1.0, 0.5, 1.0],
-        },
-        Persona {
-            name: "Occasional Window Shopper",
-            share: 0.21,
-            visits_pm: 1.4,
-            weekend_p: 0.45,
-            evening_p: 0.30,
-            dwell_min: 190.0,
-            buy_p: 0.15,
-            extra_buys: 0.1,
-            ticket: 28.0,
-            ticket_sigma: 0.7,
-            cats: [0.03, 0.40, 0.10, 0.07, 0.05, 0.05, 0.02, 0.22, 0.06],
-            discount_p: 0.20,
-            app_pm: 0.4,
-            coupon_p: 0.05,
-            wifi_p: 0.90,
-            wifi_stretch: 0.85,
-            age: (28.0, 10.0),
-            income: 2_600.0,
-            female_p: 0.5,
-            streaming: [3.0, 1.0, 0.5, 2.0, 0.5, 1.0, 3.0],
-        },
-        Persona {
-            name: "Digital App Enthusiast",
-            share: 0.12,
-            visits_pm: 2.0,
-            weekend_p: 0.40,
-            evening_p: 0.60,
-            dwell_min: 55.0,
-            buy_p: 0.60,
-            extra_buys: 0.3,
-            ticket: 60.0,
-            ticket_sigma: 0.6,
-            cats: [0.02, 0.20, 0.06, 0.20, 0.40, 0.04, 0.0, 0.04, 0.04],
-            discount_p: 0.35,
-            app_pm: 11.0,
-            coupon_p: 0.25,
-            wifi_p: 0.80,
-            wifi_stretch: 0.5,
-            age: (26.0, 6.0),
-            income: 5_000.0,
-            female_p: 0.45,
-            streaming: [4.0, 3.0, 0.5, 0.5, 1.0, 1.0, 3.0],
-        },
-    ]
-}
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -365,114 +203,6 @@ pub struct MallManifest {
     pub personas: Vec<(String, u64)>,
     /// Customers who stop coming before the window ends.
     pub churned: u64,
-}
-
-/// Rows of one chunk, column by column.
-#[derive(Default)]
-struct Chunk {
-    cust_id: Vec<i64>,
-    cust_birth: Vec<Option<i32>>,
-    cust_gender: Vec<&'static str>,
-    cust_income: Vec<f64>,
-    cust_signup: Vec<i32>,
-    truth_persona: Vec<i32>,
-    truth_churned: Vec<bool>,
-    tx_id: Vec<i64>,
-    tx_ts: Vec<i64>,
-    tx_store: Vec<i32>,
-    tx_cat: Vec<&'static str>,
-    tx_amount: Vec<f64>,
-    tx_discount: Vec<f64>,
-    vi_id: Vec<i64>,
-    vi_in: Vec<i64>,
-    vi_out: Vec<i64>,
-    vi_entrance: Vec<&'static str>,
-    wi_id: Vec<i64>,
-    wi_start: Vec<i64>,
-    wi_end: Vec<i64>,
-    wi_zone: Vec<&'static str>,
-    ap_id: Vec<i64>,
-    ap_ts: Vec<i64>,
-    ap_event: Vec<&'static str>,
-    st_id: Vec<i64>,
-    st_pkg: Vec<&'static str>,
-    st_since: Vec<i32>,
-    dirt: DirtCounts,
-}
-
-fn normal(r: &mut Rng) -> f64 {
-    let u = 1.0 - r.next_f64();
-    let v = r.next_f64();
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-}
-
-/// Gamma(shape, 1) by Marsaglia–Tsang (with the boost for shape < 1).
-fn gamma(r: &mut Rng, shape: f64) -> f64 {
-    if shape < 1.0 {
-        let u = 1.0 - r.next_f64();
-        return gamma(r, shape + 1.0) * u.powf(1.0 / shape);
-    }
-    let d = shape - 1.0 / 3.0;
-    let c = 1.0 / (9.0 * d).sqrt();
-    loop {
-        let x = normal(r);
-        let v = 1.0 + c * x;
-        if v <= 0.0 {
-            continue;
-        }
-        let v = v * v * v;
-        let u = 1.0 - r.next_f64();
-        if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
-            return d * v;
-        }
-    }
-}
-
-/// Poisson(lambda): inversion for small means, a rounded normal above 40.
-fn poisson(r: &mut Rng, lambda: f64) -> u64 {
-    if lambda <= 0.0 {
-        return 0;
-    }
-    if lambda > 40.0 {
-        return (lambda + lambda.sqrt() * normal(r)).round().max(0.0) as u64;
-    }
-    let l = (-lambda).exp();
-    let mut k = 0u64;
-    let mut p = 1.0;
-    loop {
-        p *= r.next_f64();
-        if p <= l {
-            return k;
-        }
-        k += 1;
-    }
-}
-
-fn pick(r: &mut Rng, weights: &[f64]) -> usize {
-    let total: f64 = weights.iter().sum();
-    let mut u = r.next_f64() * total;
-    for (i, w) in weights.iter().enumerate() {
-        if u < *w {
-            return i;
-        }
-        u -= w;
-    }
-    weights.len() - 1
-}
-
-fn jitter_p(r: &mut Rng, p: f64, sd: f64) -> f64 {
-    (p + sd * normal(r)).clamp(0.0, 1.0)
-}
-
-fn age_band_weights(age: f64) -> [f64; 7] {
-    // Filmes, Esportes, Infantil, Novelas, Notícias, Cultura, Rádio
-    if age < 36.0 {
-        [1.4, 1.2, 1.0, 0.6, 0.6, 0.8, 1.5]
-    } else if age < 61.0 {
-        [1.0, 1.0, 1.0, 1.0, 1.5, 1.1, 0.9]
-    } else {
-        [0.6, 0.8, 0.6, 2.0, 2.0, 1.3, 1.0]
-    }
 }
 
 struct Window {
@@ -732,148 +462,6 @@ fn plant_tx_dirt(
             push_tx(c, unknown, ts, store, cat, amount, discount);
             c.dirt.unknown_customer_transactions += 1;
         }
-    }
-}
-
-fn ts_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, None)
-}
-
-struct Table {
-    name: &'static str,
-    schema: SchemaRef,
-}
-
-fn tables() -> Vec<Table> {
-    let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
-    let id = || f("customer_id", DataType::Int64, false);
-    let s = |fields: Vec<Field>| Arc::new(Schema::new(fields));
-    vec![
-        Table {
-            name: "customers",
-            schema: s(vec![
-                id(),
-                f("birth_year", DataType::Int32, true),
-                f("gender", DataType::Utf8, false),
-                f("income_monthly", DataType::Float64, false),
-                f("signup_date", DataType::Date32, false),
-            ]),
-        },
-        Table {
-            name: "transactions",
-            schema: s(vec![
-                id(),
-                f("ts", ts_type(), false),
-                f("store_id", DataType::Int32, false),
-                f("category", DataType::Utf8, false),
-                f("amount", DataType::Float64, false),
-                f("discount", DataType::Float64, false),
-            ]),
-        },
-        Table {
-            name: "visits",
-            schema: s(vec![
-                id(),
-                f("entered_at", ts_type(), false),
-                f("left_at", ts_type(), false),
-                f("entrance", DataType::Utf8, false),
-            ]),
-        },
-        Table {
-            name: "wifi_sessions",
-            schema: s(vec![
-                id(),
-                f("started_at", ts_type(), false),
-                f("ended_at", ts_type(), false),
-                f("zone", DataType::Utf8, false),
-            ]),
-        },
-        Table {
-            name: "app_events",
-            schema: s(vec![
-                id(),
-                f("ts", ts_type(), false),
-                f("event", DataType::Utf8, false),
-            ]),
-        },
-        Table {
-            name: "streaming",
-            schema: s(vec![
-                id(),
-                f("package", DataType::Utf8, false),
-                f("since", DataType::Date32, false),
-            ]),
-        },
-        Table {
-            name: "truth",
-            schema: s(vec![
-                id(),
-                f("persona_id", DataType::Int32, false),
-                f("persona", DataType::Utf8, false),
-                f("churned", DataType::Boolean, false),
-            ]),
-        },
-    ]
-}
-
-fn strs(v: &[&'static str]) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(v.iter().copied()))
-}
-fn ints(v: Vec<i64>) -> ArrayRef {
-    Arc::new(Int64Array::from(v))
-}
-fn tss(v: Vec<i64>) -> ArrayRef {
-    Arc::new(TimestampMicrosecondArray::from(v))
-}
-
-impl Chunk {
-    fn batches(self, ps: &[Persona]) -> Vec<Vec<ArrayRef>> {
-        let names: Vec<&'static str> = self
-            .truth_persona
-            .iter()
-            .map(|&p| ps[p as usize].name)
-            .collect();
-        vec![
-            vec![
-                ints(self.cust_id.clone()),
-                Arc::new(Int32Array::from(self.cust_birth)),
-                strs(&self.cust_gender),
-                Arc::new(Float64Array::from(self.cust_income)),
-                Arc::new(Date32Array::from(self.cust_signup)),
-            ],
-            vec![
-                ints(self.tx_id),
-                tss(self.tx_ts),
-                Arc::new(Int32Array::from(self.tx_store)),
-                strs(&self.tx_cat),
-                Arc::new(Float64Array::from(self.tx_amount)),
-                Arc::new(Float64Array::from(self.tx_discount)),
-            ],
-            vec![
-                ints(self.vi_id),
-                tss(self.vi_in),
-                tss(self.vi_out),
-                strs(&self.vi_entrance),
-            ],
-            vec![
-                ints(self.wi_id),
-                tss(self.wi_start),
-                tss(self.wi_end),
-                strs(&self.wi_zone),
-            ],
-            vec![ints(self.ap_id), tss(self.ap_ts), strs(&self.ap_event)],
-            vec![
-                ints(self.st_id),
-                strs(&self.st_pkg),
-                Arc::new(Date32Array::from(self.st_since)),
-            ],
-            vec![
-                ints(self.cust_id),
-                Arc::new(Int32Array::from(self.truth_persona)),
-                strs(&names),
-                Arc::new(BooleanArray::from(self.truth_churned)),
-            ],
-        ]
     }
 }
 

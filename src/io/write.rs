@@ -19,10 +19,24 @@ use crate::error::{Error, Result};
 use crate::io::Format;
 
 /// Output files written to temporaries, renamed into place together on commit.
-/// Dropping it uncommitted deletes the temporaries.
+/// Dropping it uncommitted deletes the temporaries, and the folders it created for
+/// them when they are left empty, so a failed command leaves nothing behind.
 #[derive(Default)]
 pub struct Staged {
     files: Vec<(NamedTempFile, PathBuf)>,
+    /// Folders created for the temporaries, deepest first within each call.
+    dirs: Vec<PathBuf>,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        // The temporaries go first (NamedTempFile deletes on drop), then the
+        // folders that held only them; a folder that is not empty stays.
+        self.files.clear();
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
 }
 
 impl Staged {
@@ -56,7 +70,13 @@ impl Staged {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        let mut missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::create_dir_all(&dir).map_err(io)?;
+        self.dirs.append(&mut missing);
         let tmp = tempfile::Builder::new()
             .prefix(".segmenta-")
             .suffix(".tmp")
@@ -67,10 +87,20 @@ impl Staged {
         Ok(handle)
     }
 
+    /// Creates `path`'s temporary and returns the temporary's own path, for a writer
+    /// that opens files by name (DataFusion); renamed into place on commit.
+    pub fn create_path(&mut self, path: &Path) -> Result<PathBuf> {
+        self.create(path)?;
+        let (tmp, _) = self.files.last().expect("just pushed");
+        Ok(tmp.path().to_path_buf())
+    }
+
     /// Renames every temporary into place.
-    pub fn commit(self) -> Result<Vec<PathBuf>> {
-        let mut done = Vec::with_capacity(self.files.len());
-        for (tmp, path) in self.files {
+    pub fn commit(mut self) -> Result<Vec<PathBuf>> {
+        self.dirs.clear();
+        let files = std::mem::take(&mut self.files);
+        let mut done = Vec::with_capacity(files.len());
+        for (tmp, path) in files {
             tmp.as_file().sync_all().map_err(|e| Error::io(&path, e))?;
             // Temporaries are created private (0600); outputs are ordinary files.
             #[cfg(unix)]

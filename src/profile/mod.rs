@@ -4,6 +4,7 @@
 //! rules between categories and the SHOPPING x STREAMING cross-tab.
 
 pub mod basket;
+pub mod inputs;
 pub mod streaming;
 pub mod tree;
 
@@ -98,6 +99,12 @@ pub struct Profile {
     pub notes: Vec<String>,
 }
 
+impl crate::artefact::Artefact for Profile {
+    const FORMAT: &'static str = PROFILE_FORMAT;
+    const VERSION: u32 = PROFILE_VERSION;
+    const NOUN: &'static str = "profile";
+}
+
 /// The surrogate tree as the profile reports it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SurrogateSummary {
@@ -114,16 +121,7 @@ pub struct SurrogateSummary {
 }
 
 fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_unstable_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
+    crate::stats::median(v).unwrap_or(f64::NAN)
 }
 
 /// Population and per-segment statistics of `x` (original units) for `labels`.

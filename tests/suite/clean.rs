@@ -134,7 +134,7 @@ fn dbscan_noise_becomes_rejects() {
         p(&out),
         "--outliers",
         "dbscan:0.3",
-        "--min-samples",
+        "--outlier-min-samples",
         "10",
         "--outlier-columns",
         "f0,f1,f2,f3",

@@ -383,7 +383,7 @@ fn sweep_on_the_gpu_matches_the_cpu() {
             p(&input),
             "--columns",
             "f0,f1,f2,f3",
-            "--k",
+            "--k-range",
             "2..6",
             "--n-init",
             "2",

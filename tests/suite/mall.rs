@@ -261,7 +261,7 @@ fn pipeline_finds_the_planted_dirt_and_personas() {
         "sweep",
         "-i",
         p(&cl.join("clean.parquet")),
-        "--k",
+        "--k-range",
         "2..10",
         "--n-init",
         "3",

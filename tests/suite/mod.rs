@@ -7,6 +7,7 @@ mod gpu;
 mod insight;
 mod mall;
 mod oracle;
+mod pipeline;
 mod real;
 mod run;
 mod select;

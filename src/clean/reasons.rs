@@ -1,0 +1,45 @@
+//! Reason codes in words: the `rule` column of `rejects.parquet`, and the count per
+//! reason quoted when every row is rejected.
+
+use std::collections::BTreeMap;
+
+use super::{CleanConfig, OutlierMethod, Range, RuleCount};
+
+/// The reason codes and rules (`rule` column of rejects.parquet).
+pub(super) fn rule_text(reason: &str, ranges: &[Range], cfg: &CleanConfig) -> String {
+    if let Some(r) = ranges.iter().find(|r| r.reason == reason) {
+        let lo = r.min.map_or("-inf".to_string(), |v| v.to_string());
+        let hi = r.max.map_or("+inf".to_string(), |v| v.to_string());
+        return format!("value must lie in [{lo}, {hi}]");
+    }
+    match reason {
+        "missing_id" => "the id must be present".into(),
+        "duplicate_id" => "ids must be unique (first row kept)".into(),
+        "missing_value" => "cells must be present and finite (policy: drop)".into(),
+        "outlier_iqr" => match cfg.outliers {
+            OutlierMethod::Iqr { k } => {
+                format!("value must lie within Q1 - {k} IQR .. Q3 + {k} IQR")
+            }
+            _ => String::new(),
+        },
+        "outlier_zscore" => match cfg.outliers {
+            OutlierMethod::Zscore { t } => format!("|z| must be <= {t}"),
+            _ => String::new(),
+        },
+        "outlier_mad" => match cfg.outliers {
+            OutlierMethod::Mad { t } => format!("|x - median| must be <= {t} * 1.4826 * MAD"),
+            _ => String::new(),
+        },
+        "dbscan_noise" => "the row must belong to a DBSCAN cluster of the scaled features".into(),
+        _ => String::new(),
+    }
+}
+
+pub(super) fn summary_of(rules: &BTreeMap<String, RuleCount>) -> String {
+    rules
+        .iter()
+        .filter(|(_, r)| r.rows_rejected > 0)
+        .map(|(k, r)| format!("{k}: {}", r.rows_rejected))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,311 @@
+//! Flag groups shared by the subcommands, each the clap face of one option group
+//! of `segmenta::pipeline`: the same flag, short flag and default wherever the same
+//! thing is set. `run` and `demo` flatten every group of the stages they chain.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use segmenta::clean::OutlierAction;
+use segmenta::kmeans::BackendChoice;
+use segmenta::pipeline::{
+    self, defaults, CleanOptions, FeaturesOptions, FitOptions, ProfileOptions, ReadOptions,
+    SweepOptions,
+};
+use segmenta::scale::ScaleMethod;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScaleArg {
+    Standard,
+    Minmax,
+    Robust,
+    None,
+}
+
+impl From<ScaleArg> for ScaleMethod {
+    fn from(s: ScaleArg) -> Self {
+        match s {
+            ScaleArg::Standard => ScaleMethod::Standard,
+            ScaleArg::Minmax => ScaleMethod::MinMax,
+            ScaleArg::Robust => ScaleMethod::Robust,
+            ScaleArg::None => ScaleMethod::None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InitArg {
+    /// Greedy k-means++ (scikit-learn's).
+    #[value(name = "k-means++")]
+    KMeansPlusPlus,
+    /// k distinct random rows.
+    Random,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+impl From<BackendArg> for BackendChoice {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Gpu => BackendChoice::Gpu,
+            BackendArg::Cpu => BackendChoice::Cpu,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ActionArg {
+    Drop,
+    Clip,
+    Flag,
+}
+
+impl From<ActionArg> for OutlierAction {
+    fn from(a: ActionArg) -> Self {
+        match a {
+            ActionArg::Drop => OutlierAction::Drop,
+            ActionArg::Clip => OutlierAction::Clip,
+            ActionArg::Flag => OutlierAction::Flag,
+        }
+    }
+}
+
+fn table_path(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((t, p)) if !t.trim().is_empty() && !p.trim().is_empty() => {
+            Ok((t.trim().to_string(), PathBuf::from(p.trim())))
+        }
+        _ => Err(format!("`{s}` is not TABLE=PATH")),
+    }
+}
+
+/// How raw sources become features.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Features")]
+pub struct FeaturesArgs {
+    /// Other sources by table, e.g. --source customers=clients.csv (repeatable).
+    #[arg(long, value_name = "TABLE=PATH", value_parser = table_path)]
+    pub source: Vec<(String, PathBuf)>,
+    /// Map foreign columns, e.g. customer_id=CustomerID,ts=InvoiceDate,amount=Quantity*UnitPrice
+    /// (a key may name its table: visits.entered_at=EntryTime).
+    #[arg(long)]
+    pub map: Option<String>,
+    /// First day after the history (YYYY-MM-DD): recency is measured to it and later
+    /// rows are rejected [default: mall.json's window end, else the day after the
+    /// last transaction].
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// First day of the history; earlier rows are rejected [default: mall.json's
+    /// window start, else none].
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Format of text or integer timestamps (chrono syntax), e.g. %d/%m/%Y %H:%M.
+    #[arg(long)]
+    pub ts_format: Option<String>,
+    /// Amounts above this are rejected as absurd.
+    #[arg(long, default_value_t = defaults::DEFAULT_MAX_AMOUNT)]
+    pub max_amount: f64,
+    /// Keep transaction lines identical to an earlier one (by default they are
+    /// rejected as duplicate_line; with dates only, two equal purchases a day may be real).
+    #[arg(long)]
+    pub keep_duplicate_lines: bool,
+    /// Your own feature SQL instead of the embedded one (`segmenta features --print-sql`).
+    #[arg(long)]
+    pub sql: Option<PathBuf>,
+    /// Memory DataFusion may use before it spills to disk, in MiB.
+    #[arg(long, default_value_t = defaults::DEFAULT_MEMORY_MIB)]
+    pub memory_mib: usize,
+}
+
+impl From<&FeaturesArgs> for FeaturesOptions {
+    fn from(a: &FeaturesArgs) -> Self {
+        FeaturesOptions {
+            sources: a.source.clone(),
+            map: a.map.clone(),
+            as_of: a.as_of.clone(),
+            since: a.since.clone(),
+            ts_format: a.ts_format.clone(),
+            max_amount: a.max_amount,
+            keep_duplicate_lines: a.keep_duplicate_lines,
+            sql: a.sql.clone(),
+            memory_mib: a.memory_mib,
+        }
+    }
+}
+
+/// How the feature table is cleaned.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Cleaning")]
+pub struct CleanArgs {
+    /// Settings from a TOML file (fields of `CleanConfig`; flags given here win).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Missing cells: median, mode or drop, for every column, or COL=POLICY for one
+    /// (comma-separated), e.g. --missing median,age=drop.
+    #[arg(long, value_delimiter = ',')]
+    pub missing: Vec<String>,
+    /// Keep rows whose id repeats (rejected as duplicate_id by default).
+    #[arg(long)]
+    pub keep_duplicates: bool,
+    /// Outlier rule: iqr[:K] (default iqr:1.5), zscore[:T], mad[:T], dbscan[:EPS], none.
+    #[arg(long)]
+    pub outliers: Option<String>,
+    /// What happens to an outlier: drop, clip or flag (default flag: kept, column `outlier`).
+    #[arg(long, value_enum)]
+    pub outlier_action: Option<ActionArg>,
+    /// Columns the outlier rule looks at (default: every numeric feature).
+    #[arg(long, value_delimiter = ',')]
+    pub outlier_columns: Vec<String>,
+    /// DBSCAN core threshold for --outliers dbscan.
+    #[arg(long, default_value_t = defaults::DEFAULT_OUTLIER_MIN_SAMPLES)]
+    pub outlier_min_samples: usize,
+}
+
+impl From<&CleanArgs> for CleanOptions {
+    fn from(a: &CleanArgs) -> Self {
+        CleanOptions {
+            config: a.config.clone(),
+            missing: a.missing.clone(),
+            keep_duplicates: a.keep_duplicates,
+            outliers: a.outliers.clone(),
+            outlier_action: a.outlier_action.map(Into::into),
+            outlier_columns: a.outlier_columns.clone(),
+            outlier_min_samples: a.outlier_min_samples,
+        }
+    }
+}
+
+/// How a customer feature table is read.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Feature table")]
+pub struct ReadArgs {
+    /// Id column (integer or string).
+    #[arg(long, default_value = "customer_id")]
+    pub id_col: String,
+    /// Feature columns, comma-separated [default: every numeric column but the id].
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Columns to one-hot encode (comma-separated), e.g. gender.
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
+    /// Column of non-negative sample weights.
+    #[arg(long)]
+    pub weight_col: Option<String>,
+    /// Make a repeated id an error instead of a warning.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl From<&ReadArgs> for ReadOptions {
+    fn from(a: &ReadArgs) -> Self {
+        ReadOptions {
+            id_col: a.id_col.clone(),
+            columns: a.columns.clone(),
+            categorical: a.categorical.clone(),
+            weight_col: a.weight_col.clone(),
+            strict: a.strict,
+        }
+    }
+}
+
+/// K-means settings, shared by `sweep`, `kmeans`, `run` and `demo`.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "K-means")]
+pub struct FitArgs {
+    /// Feature scaling, fitted on the input and stored in the model.
+    #[arg(long, value_enum, default_value = "standard")]
+    pub scale: ScaleArg,
+    /// Initialisation.
+    #[arg(long, value_enum, default_value = "k-means++")]
+    pub init: InitArg,
+    /// Restarts; the lowest inertia wins [default: 4 for k-means++, 10 for random].
+    #[arg(long)]
+    pub n_init: Option<usize>,
+    /// Iteration cap per restart.
+    #[arg(long, default_value_t = segmenta::kmeans::params::DEFAULT_MAX_ITER)]
+    pub max_iter: usize,
+    /// Stop when the squared centroid shift is below tol x mean feature variance.
+    #[arg(long, default_value_t = segmenta::kmeans::params::DEFAULT_TOL)]
+    pub tol: f64,
+    /// auto: a hardware GPU if wgpu finds one, else the CPU; gpu: any GPU adapter,
+    /// software (lavapipe) included, with a warning; cpu: the CPU.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendArg,
+    /// Pick the GPU adapter whose name contains this text.
+    #[arg(long, env = "SEGMENTA_ADAPTER")]
+    pub adapter: Option<String>,
+}
+
+impl From<&FitArgs> for FitOptions {
+    fn from(a: &FitArgs) -> Self {
+        FitOptions {
+            scale: a.scale.into(),
+            init_random: a.init == InitArg::Random,
+            n_init: a.n_init,
+            max_iter: a.max_iter,
+            tol: a.tol,
+            backend: pipeline::BackendOptions {
+                backend: a.backend.into(),
+                adapter: a.adapter.clone(),
+            },
+        }
+    }
+}
+
+/// How k is chosen.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Choosing k")]
+pub struct SweepArgs {
+    /// The k values a sweep considers: `2..10` (inclusive) or `3,5,8`.
+    // Spelled `std::vec::Vec` so that clap takes one value parsed into a list,
+    // not a repeatable flag.
+    #[arg(long, default_value = defaults::DEFAULT_K_RANGE, value_parser = pipeline::parse_k_range)]
+    pub k_range: std::vec::Vec<usize>,
+    /// Silhouette on every row up to this many rows, else on a seeded sample of
+    /// this size (the silhouette is quadratic in rows).
+    #[arg(long, default_value_t = defaults::DEFAULT_SILHOUETTE_SAMPLE)]
+    pub silhouette_sample: usize,
+}
+
+impl From<&SweepArgs> for SweepOptions {
+    fn from(a: &SweepArgs) -> Self {
+        SweepOptions {
+            k_range: a.k_range.clone(),
+            silhouette_sample: a.silhouette_sample,
+        }
+    }
+}
+
+/// How segments are explained.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Profile")]
+pub struct ProfileArgs {
+    /// Persona rules (TOML) instead of the built-in ones (`segmenta profile --print-personas`).
+    #[arg(long)]
+    pub personas: Option<PathBuf>,
+    /// Minimum support of a basket itemset (share of a segment's baskets).
+    #[arg(long, default_value_t = defaults::DEFAULT_MIN_SUPPORT)]
+    pub min_support: f64,
+    /// Minimum confidence of a basket rule.
+    #[arg(long, default_value_t = defaults::DEFAULT_MIN_CONFIDENCE)]
+    pub min_confidence: f64,
+    /// Minimum lift of a basket rule (1: bought together more often than by chance).
+    #[arg(long, default_value_t = defaults::DEFAULT_MIN_LIFT)]
+    pub min_lift: f64,
+}
+
+impl From<&ProfileArgs> for ProfileOptions {
+    fn from(a: &ProfileArgs) -> Self {
+        ProfileOptions {
+            personas: a.personas.clone(),
+            min_support: a.min_support,
+            min_confidence: a.min_confidence,
+            min_lift: a.min_lift,
+        }
+    }
+}

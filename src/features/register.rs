@@ -1,0 +1,358 @@
+//! Reading the raw sources: each file or folder is registered with DataFusion as
+//! `raw_<table>`, and each canonical column gets its typed SQL expression (a source
+//! column found by name, a `--map` expression, or NULL when absent). Split out of
+//! `features/mod.rs` so that the stage's driver (`run_async`) reads on one screen.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::DataType;
+use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
+
+use super::{df_err, one_line, quote, FeatureSpec};
+use crate::error::{Error, Result};
+use crate::schema::{Canonical, Kind, CANONICAL};
+
+pub(super) struct Registered {
+    pub(super) table: &'static Canonical,
+    pub(super) path: PathBuf,
+    pub(super) raw_cols: Vec<(String, DataType)>,
+    pub(super) exprs: BTreeMap<&'static str, String>,
+    pub(super) how: BTreeMap<String, String>,
+    /// Timestamp columns parsed from text or integers (the only casts that can fail).
+    pub(super) parsed: Vec<&'static str>,
+}
+
+/// Registers every given source as `raw_<table>`, in `CANONICAL` order, and builds
+/// the canonical expressions of its columns (step 1 of `run_async`); then checks
+/// the timestamps held as text.
+pub(super) async fn register_sources(
+    ctx: &SessionContext,
+    spec: &FeatureSpec,
+    tmp: &Path,
+) -> Result<Vec<Registered>> {
+    let mut regs: Vec<Registered> = Vec::new();
+    for t in CANONICAL {
+        let Some(path) = spec.sources.get(t.name) else {
+            continue;
+        };
+        let raw = format!("raw_{}", t.name);
+        register(ctx, &raw, path, tmp).await?;
+        let schema = ctx
+            .table(raw.as_str())
+            .await
+            .map_err(|e| df_err(path, e))?
+            .schema()
+            .clone();
+        let raw_cols: Vec<(String, DataType)> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        let names: Vec<String> = raw_cols.iter().map(|c| c.0.clone()).collect();
+        let mut exprs = BTreeMap::new();
+        let mut how = BTreeMap::new();
+        let mut parsed = Vec::new();
+        for &(col, kind, required) in t.columns {
+            let mapped = spec
+                .map
+                .iter()
+                .find(|m| m.table == t.name && m.column == col);
+            let (expr, desc) = if let Some(m) = mapped {
+                (
+                    super::mapping::rewrite(&m.expr, &names, path, col)?,
+                    format!("mapped: {}", m.expr),
+                )
+            } else if let Some(n) = names
+                .iter()
+                .find(|n| n.as_str() == col)
+                .or_else(|| names.iter().find(|n| n.eq_ignore_ascii_case(col)))
+            {
+                (quote(n), format!("column `{n}`"))
+            } else if required {
+                return Err(Error::MissingColumn {
+                    path: path.clone(),
+                    column: col.to_string(),
+                    available: format!(
+                        "{} (rule: {}.{col} is required; name it with --map {col}=EXPR)",
+                        names.join(", "),
+                        t.name
+                    ),
+                });
+            } else {
+                ("NULL".to_string(), "absent".to_string())
+            };
+            let (typed, parses) =
+                typed_expr(ctx, &raw, path, col, kind, &expr, spec.ts_format.as_deref()).await?;
+            exprs.insert(col, typed);
+            how.insert(col.to_string(), desc);
+            if parses {
+                parsed.push(col);
+            }
+        }
+        regs.push(Registered {
+            table: t,
+            path: path.clone(),
+            raw_cols,
+            exprs,
+            how,
+            parsed,
+        });
+    }
+
+    // Timestamps held as text are checked up front, so a bad value is reported
+    // with its file and column instead of failing deep inside the query.
+    for r in &regs {
+        for &col in &r.parsed {
+            let q = format!("SELECT COUNT({}) FROM raw_{}", r.exprs[col], r.table.name);
+            let res = async { ctx.sql(&q).await?.collect().await }.await;
+            if let Err(e) = res {
+                return Err(Error::Source {
+                    path: r.path.clone(),
+                    message: format!(
+                        "column `{col}` ({}): a timestamp does not parse: {} (rule: timestamps are ISO 8601 (YYYY-MM-DD[ HH:MM:SS]) or match --ts-format)",
+                        r.how[col],
+                        first_sentence(&e.to_string())
+                    ),
+                });
+            }
+        }
+    }
+    Ok(regs)
+}
+
+fn first_sentence(s: &str) -> String {
+    let s = one_line(s);
+    s.trim_start_matches("Arrow error: ")
+        .trim_start_matches("Execution error: ")
+        .to_string()
+}
+
+async fn register(ctx: &SessionContext, name: &str, path: &Path, tmp: &Path) -> Result<()> {
+    let s = path.to_string_lossy().to_string();
+    let lower = s.to_ascii_lowercase();
+    let is_dir = path.is_dir();
+    let ext_of_dir = || -> Result<&'static str> {
+        let mut exts = HashSet::new();
+        for e in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+            let n = e
+                .map_err(|e| Error::io(path, e))?
+                .file_name()
+                .to_string_lossy()
+                .to_ascii_lowercase();
+            if n.ends_with(".parquet") {
+                exts.insert(".parquet");
+            } else if n.ends_with(".csv") {
+                exts.insert(".csv");
+            }
+        }
+        match exts.len() {
+            1 => Ok(exts.into_iter().next().expect("one element")),
+            0 => Err(Error::Empty {
+                path: path.to_path_buf(),
+            }),
+            _ => Err(Error::param(
+                "--input",
+                format!(
+                    "{} mixes Parquet and CSV partitions (rule: one format per folder)",
+                    path.display()
+                ),
+            )),
+        }
+    };
+    if !path.exists() {
+        return Err(Error::NotFound {
+            path: path.to_path_buf(),
+        });
+    }
+    let res = if (is_dir && ext_of_dir()? == ".parquet") || (!is_dir && lower.ends_with(".parquet"))
+    {
+        ctx.register_parquet(
+            name,
+            &s,
+            ParquetReadOptions::default().file_extension(if is_dir { ".parquet" } else { "" }),
+        )
+        .await
+    } else if is_dir || lower.ends_with(".csv") {
+        if !is_dir
+            && std::fs::metadata(path)
+                .map_err(|e| Error::io(path, e))?
+                .len()
+                == 0
+        {
+            return Err(Error::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        ctx.register_csv(name, &s, csv_options(if is_dir { ".csv" } else { "" }))
+            .await
+    } else if lower.ends_with(".csv.gz") {
+        // Unpacked once into the run's temporary folder (DataFusion's own gzip
+        // support would add xz and bzip2 C builds for one format).
+        let unpacked = tmp.join(format!("{name}.csv"));
+        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f));
+        let mut o = std::io::BufWriter::new(
+            std::fs::File::create(&unpacked).map_err(|e| Error::io(&unpacked, e))?,
+        );
+        std::io::copy(&mut gz, &mut o).map_err(|e| Error::Source {
+            path: path.to_path_buf(),
+            message: format!("unreadable gzip ({e})"),
+        })?;
+        drop(o);
+        if std::fs::metadata(&unpacked)
+            .map_err(|e| Error::io(&unpacked, e))?
+            .len()
+            == 0
+        {
+            return Err(Error::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        ctx.register_csv(name, unpacked.to_string_lossy().as_ref(), csv_options(""))
+            .await
+    } else {
+        return Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+        });
+    };
+    res.map_err(|e| df_err(path, e))
+}
+
+fn csv_options(ext: &str) -> CsvReadOptions<'_> {
+    CsvReadOptions::new()
+        .has_header(true)
+        .file_extension(ext)
+        .schema_infer_max_records(1_000_000)
+}
+
+pub(super) fn sql_type(k: Kind) -> &'static str {
+    match k {
+        Kind::Id | Kind::Int => "BIGINT",
+        Kind::Ts => "TIMESTAMP",
+        Kind::Num => "DOUBLE",
+        Kind::Text => "VARCHAR",
+        Kind::Date => "DATE",
+    }
+}
+
+/// The canonical, typed expression for one column, and whether it parses text or
+/// integers into a timestamp (a cast that can fail on a bad value).
+async fn typed_expr(
+    ctx: &SessionContext,
+    raw: &str,
+    path: &Path,
+    col: &str,
+    kind: Kind,
+    expr: &str,
+    ts_format: Option<&str>,
+) -> Result<(String, bool)> {
+    if expr == "NULL" {
+        return Ok((
+            format!(
+                "CAST(NULL AS {})",
+                sql_type(if kind == Kind::Id { Kind::Int } else { kind })
+            ),
+            false,
+        ));
+    }
+    let probe = format!("SELECT ({expr}) AS v FROM {raw} LIMIT 0");
+    let df = ctx.sql(&probe).await.map_err(|e| Error::Source {
+        path: path.to_path_buf(),
+        message: format!(
+            "mapping of `{col}` (`{expr}`) is not valid SQL here: {}",
+            one_line(&e.to_string())
+        ),
+    })?;
+    let dt = df.schema().field(0).data_type().clone();
+    let text = matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    );
+    let numeric = dt.is_numeric();
+    let parses = kind == Kind::Ts && (text || numeric);
+    let typed = match kind {
+        Kind::Id if numeric => format!("CAST(({expr}) AS BIGINT)"),
+        Kind::Id => format!("CAST(({expr}) AS VARCHAR)"),
+        Kind::Ts => match (ts_format, text, numeric) {
+            (Some(f), true, _) => format!("to_timestamp(({expr}), '{}')", f.replace('\'', "''")),
+            (Some(f), _, true) => format!("to_timestamp(CAST(({expr}) AS VARCHAR), '{}')", f.replace('\'', "''")),
+            (None, _, true) => {
+                return Err(Error::Source {
+                    path: path.to_path_buf(),
+                    message: format!("column `{col}` (`{expr}`) is {dt}, not a timestamp (rule: give --ts-format, e.g. %Y%m%d for 20110131)"),
+                })
+            }
+            _ => format!("CAST(({expr}) AS TIMESTAMP)"),
+        },
+        Kind::Num | Kind::Int if !(numeric || text || dt == DataType::Null) => {
+            return Err(Error::NotNumeric {
+                path: path.to_path_buf(),
+                column: format!("{col} (`{expr}`)"),
+                found: dt.to_string(),
+            })
+        }
+        k => format!("CAST(({expr}) AS {})", sql_type(k)),
+    };
+    if text && matches!(kind, Kind::Num | Kind::Int | Kind::Date) {
+        check_text_cast(ctx, raw, path, col, kind, expr).await?;
+    }
+    Ok((typed, parses))
+}
+
+/// A text column mapped onto a numeric or date column must hold only values that
+/// cast: the first that does not is reported with its file and column, before any
+/// heavy work (a raw Arrow cast error deep in the query names neither).
+async fn check_text_cast(
+    ctx: &SessionContext,
+    raw: &str,
+    path: &Path,
+    col: &str,
+    kind: Kind,
+    expr: &str,
+) -> Result<()> {
+    let ty = sql_type(kind);
+    let q = format!(
+        "SELECT CAST(({expr}) AS VARCHAR) AS v FROM {raw} WHERE ({expr}) IS NOT NULL AND TRY_CAST(({expr}) AS {ty}) IS NULL LIMIT 1"
+    );
+    let batches = async { ctx.sql(&q).await?.collect().await }
+        .await
+        .map_err(|e| df_err(path, e))?;
+    let bad = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .map(|b| arrow::util::display::array_value_to_string(b.column(0), 0).unwrap_or_default());
+    match bad {
+        None => Ok(()),
+        Some(v) => Err(Error::Source {
+            path: path.to_path_buf(),
+            message: format!(
+                "column `{col}` (`{expr}`): the value \"{v}\" is not {} (rule: {col} holds {}; map it onto another column, or fix the value)",
+                match kind {
+                    Kind::Int => "an integer",
+                    Kind::Date => "a date",
+                    _ => "a number",
+                },
+                match kind {
+                    Kind::Int => "integers",
+                    Kind::Date => "dates (YYYY-MM-DD)",
+                    _ => "numbers",
+                }
+            ),
+        }),
+    }
+}
+
+pub(super) async fn customer_id_type(ctx: &SessionContext, tx: &Registered) -> Result<String> {
+    let q = format!(
+        "SELECT {} AS v FROM raw_transactions LIMIT 0",
+        tx.exprs["customer_id"]
+    );
+    let df = ctx.sql(&q).await.map_err(|e| df_err(&tx.path, e))?;
+    Ok(if df.schema().field(0).data_type().is_numeric() {
+        "BIGINT"
+    } else {
+        "VARCHAR"
+    }
+    .to_string())
+}

@@ -1,0 +1,387 @@
+//! The source-level rules: the SQL that tags every raw row with the first rule it
+//! breaks (`tagged_<table>`), and the single streamed pass that splits the tagged
+//! rows into kept rows (canonical columns) and rejects (raw columns, `reason`,
+//! `rule`), finding duplicate lines by hash on the way.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type};
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use super::register::Registered;
+use super::{df_err, props, quote, ts_literal, FeatureSpec};
+use crate::error::{Error, Result};
+use crate::io::Staged;
+
+/// The reason codes and the rules they stand for.
+pub const RULES: &[(&str, &str)] = &[
+    ("missing_customer_id", "customer_id must be present"),
+    ("missing_ts", "timestamps must be present"),
+    (
+        "cancellation",
+        "invoice must not start with C (a cancellation)",
+    ),
+    ("missing_amount", "amount must be present"),
+    ("negative_amount", "amount must not be negative"),
+    ("absurd_amount", "amount must not exceed --max-amount"),
+    (
+        "exit_before_entry",
+        "an exit must not come before its entry",
+    ),
+    (
+        "ts_out_of_window",
+        "timestamps must lie in [--since, --as-of)",
+    ),
+    ("unknown_customer", "customer_id must exist in customers"),
+    (
+        "duplicate_customer",
+        "customer_id must be unique in customers",
+    ),
+    (
+        "duplicate_line",
+        "a line must not repeat an earlier identical line",
+    ),
+];
+
+fn rule_case() -> String {
+    let mut s = String::from("CASE __reason");
+    for (code, rule) in RULES {
+        s.push_str(&format!(" WHEN '{code}' THEN '{rule}'"));
+    }
+    s.push_str(" END");
+    s
+}
+
+pub(super) fn tagged_sql(
+    r: &Registered,
+    spec: &FeatureSpec,
+    as_of: i32,
+    has_customers: bool,
+    id_type: &str,
+) -> String {
+    let name = r.table.name;
+    let e = |c: &str| quote(&format!("__c_{c}"));
+    let mut inner: Vec<String> = vec!["r.*".into()];
+    for (c, expr) in &r.exprs {
+        let expr = if *c == "customer_id" {
+            format!("CAST({expr} AS {id_type})")
+        } else {
+            expr.clone()
+        };
+        inner.push(format!("{expr} AS {}", e(c)));
+    }
+    let raw_cols: Vec<String> = r
+        .raw_cols
+        .iter()
+        .map(|(c, _)| format!("r.{}", quote(c)))
+        .collect();
+    // Duplicate transaction lines are found by `split_rows` with a hash of each raw
+    // line: a window function over every raw column cost three quarters of the
+    // rules stage (BENCHMARKS.md).
+    match name {
+        "customers" => inner.push(format!(
+            "ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {}) AS __dup",
+            r.exprs["customer_id"],
+            raw_cols.join(", ")
+        )),
+        _ => inner.push("1 AS __dup".into()),
+    }
+    let l1 = format!("SELECT {} FROM raw_{name} r", inner.join(", "));
+    let check_known = has_customers && name != "customers";
+    let l2 = if check_known {
+        format!("SELECT l1.*, k.__known FROM ({l1}) l1 LEFT JOIN (SELECT DISTINCT customer_id AS __known FROM customers) k ON l1.{} = k.__known", e("customer_id"))
+    } else {
+        format!("SELECT l1.*, 1 AS __known FROM ({l1}) l1")
+    };
+    let window = |c: &str| {
+        let mut conds = vec![format!("{} >= {}", e(c), ts_literal(as_of))];
+        if let Some(s) = spec.since {
+            conds.push(format!("{} < {}", e(c), ts_literal(s)));
+        }
+        conds.join(" OR ")
+    };
+    let mut whens = vec![format!(
+        "WHEN {} IS NULL THEN 'missing_customer_id'",
+        e("customer_id")
+    )];
+    match name {
+        "transactions" => {
+            whens.push(format!("WHEN {} IS NULL THEN 'missing_ts'", e("ts")));
+            whens.push(format!(
+                "WHEN {} LIKE 'C%' THEN 'cancellation'",
+                e("invoice")
+            ));
+            whens.push(format!(
+                "WHEN {} IS NULL THEN 'missing_amount'",
+                e("amount")
+            ));
+            whens.push(format!("WHEN {} < 0 THEN 'negative_amount'", e("amount")));
+            whens.push(format!(
+                "WHEN {} > {} THEN 'absurd_amount'",
+                e("amount"),
+                spec.max_amount
+            ));
+            whens.push(format!("WHEN {} THEN 'ts_out_of_window'", window("ts")));
+        }
+        "visits" | "wifi_sessions" => {
+            let (a, b) = if name == "visits" {
+                ("entered_at", "left_at")
+            } else {
+                ("started_at", "ended_at")
+            };
+            whens.push(format!(
+                "WHEN {} IS NULL OR {} IS NULL THEN 'missing_ts'",
+                e(a),
+                e(b)
+            ));
+            whens.push(format!("WHEN {} < {} THEN 'exit_before_entry'", e(b), e(a)));
+            whens.push(format!("WHEN {} THEN 'ts_out_of_window'", window(a)));
+        }
+        "app_events" => {
+            whens.push(format!("WHEN {} IS NULL THEN 'missing_ts'", e("ts")));
+            whens.push(format!("WHEN {} THEN 'ts_out_of_window'", window("ts")));
+        }
+        "customers" => whens.push("WHEN __dup > 1 THEN 'duplicate_customer'".into()),
+        _ => {}
+    }
+    if check_known {
+        whens.push("WHEN __known IS NULL THEN 'unknown_customer'".into());
+    }
+    format!(
+        "SELECT l2.*, CASE {} END AS __reason FROM ({l2}) l2",
+        whens.join(" ")
+    )
+}
+
+pub(super) struct Split {
+    pub(super) kept: u64,
+    pub(super) rejected: BTreeMap<String, u64>,
+    pub(super) rejects_file: Option<PathBuf>,
+    pub(super) ids_seen: u64,
+}
+
+/// Streams `tagged_<table>` once, writing kept rows (canonical columns) to `kept`
+/// and rejected rows (raw columns, `reason`, `rule`) to `out/rejects/<table>.parquet`.
+pub(super) async fn split_rows(
+    ctx: &SessionContext,
+    r: &Registered,
+    staged: &mut Staged,
+    out: &Path,
+    kept: &Path,
+    dedup: bool,
+) -> Result<Split> {
+    let name = r.table.name;
+    let dedup = dedup && name == "transactions";
+    let raw: Vec<String> = r.raw_cols.iter().map(|(c, _)| quote(c)).collect();
+    let canon: Vec<String> = r
+        .table
+        .columns
+        .iter()
+        .map(|(c, _, _)| quote(&format!("__c_{c}")))
+        .collect();
+    let q = format!(
+        "SELECT {}, {}, __reason AS reason, {} AS rule FROM tagged_{name}",
+        raw.join(", "),
+        canon.join(", "),
+        rule_case()
+    );
+    let df = ctx.sql(&q).await.map_err(|e| df_err(&r.path, e))?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let (nr, nc) = (raw.len(), canon.len());
+    let kept_idx: Vec<usize> = (nr..nr + nc).collect();
+    let rej_idx: Vec<usize> = (0..nr).chain([nr + nc, nr + nc + 1]).collect();
+    let kept_schema = Arc::new(arrow::datatypes::Schema::new(
+        kept_idx
+            .iter()
+            .zip(r.table.columns)
+            .map(|(&i, (c, _, _))| schema.field(i).clone().with_name(*c))
+            .collect::<Vec<_>>(),
+    ));
+    let rej_schema = Arc::new(schema.project(&rej_idx).map_err(|e| df_err(&r.path, e))?);
+    let mut stream = df.execute_stream().await.map_err(|e| df_err(&r.path, e))?;
+    let kf = std::fs::File::create(kept).map_err(|e| Error::io(kept, e))?;
+    let mut kw = ArrowWriter::try_new(kf, kept_schema.clone(), Some(tmp_props()))
+        .map_err(|e| df_err(kept, e))?;
+    let rej_path = out.join("rejects").join(format!("{name}.parquet"));
+    let mut rw: Option<ArrowWriter<std::fs::File>> = None;
+    let mut split = Split {
+        kept: 0,
+        rejected: BTreeMap::new(),
+        rejects_file: None,
+        ids_seen: 0,
+    };
+    let mut int_ids = HashSet::new();
+    let mut str_ids = HashSet::new();
+    let mut lines = match dedup {
+        true => Some(LineSet::new(&schema, nr).map_err(|e| df_err(&r.path, e))?),
+        false => None,
+    };
+    while let Some(b) = stream.next().await {
+        let mut b: RecordBatch = b.map_err(|e| df_err(&r.path, e))?;
+        if let Some(lines) = lines.as_mut() {
+            b = lines.tag(b, nr + nc).map_err(|e| df_err(&r.path, e))?;
+        }
+        let id = b.column(nr);
+        if let Some(a) = id.as_primitive_opt::<Int64Type>() {
+            int_ids.extend(a.iter().flatten());
+        } else if let Some(a) = id.as_string_opt::<i32>() {
+            str_ids.extend(a.iter().flatten().map(str::to_string));
+        } else if let Some(a) = id.as_string_view_opt() {
+            str_ids.extend(a.iter().flatten().map(str::to_string));
+        }
+        let reason = cast(b.column(nr + nc), &DataType::Utf8).map_err(|e| df_err(&r.path, e))?;
+        let reason = reason.as_string::<i32>();
+        let keep_mask = arrow::compute::is_null(&reason).map_err(|e| df_err(&r.path, e))?;
+        let rej_mask = arrow::compute::not(&keep_mask).map_err(|e| df_err(&r.path, e))?;
+        let kb = arrow::compute::filter_record_batch(
+            &b.project(&kept_idx).map_err(|e| df_err(&r.path, e))?,
+            &keep_mask,
+        )
+        .map_err(|e| df_err(&r.path, e))?;
+        let kb = RecordBatch::try_new(kept_schema.clone(), kb.columns().to_vec())
+            .map_err(|e| df_err(&r.path, e))?;
+        split.kept += kb.num_rows() as u64;
+        kw.write(&kb).map_err(|e| df_err(kept, e))?;
+        if rej_mask.true_count() > 0 {
+            for v in reason.iter().flatten() {
+                *split.rejected.entry(v.to_string()).or_default() += 1;
+            }
+            let rb = arrow::compute::filter_record_batch(
+                &b.project(&rej_idx).map_err(|e| df_err(&r.path, e))?,
+                &rej_mask,
+            )
+            .map_err(|e| df_err(&r.path, e))?;
+            if rw.is_none() {
+                let f = staged.create(&rej_path)?;
+                rw = Some(
+                    ArrowWriter::try_new(f, rej_schema.clone(), Some(props()))
+                        .map_err(|e| df_err(&rej_path, e))?,
+                );
+            }
+            rw.as_mut()
+                .expect("just set")
+                .write(&rb)
+                .map_err(|e| df_err(&rej_path, e))?;
+        }
+    }
+    kw.close().map_err(|e| df_err(kept, e))?;
+    if let Some(w) = rw {
+        w.close().map_err(|e| df_err(&rej_path, e))?;
+        split.rejects_file = Some(rej_path);
+    }
+    split.ids_seen = (int_ids.len() + str_ids.len()) as u64;
+    Ok(split)
+}
+
+/// Raw lines seen so far and kept, as 128-bit hashes of their row encoding (two
+/// seeded XXH64): a line identical to a kept one is a `duplicate_line`. The first of
+/// identical lines is kept, as with `ROW_NUMBER() … = 1`; identical lines share every
+/// other rule's verdict, so only rows otherwise kept are looked up.
+struct LineSet {
+    conv: arrow::row::RowConverter,
+    raw: usize,
+    seen: HashSet<u128, PassThrough>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct PassThrough;
+
+impl std::hash::BuildHasher for PassThrough {
+    type Hasher = PassThroughHasher;
+    fn build_hasher(&self) -> PassThroughHasher {
+        PassThroughHasher(0)
+    }
+}
+
+/// The keys are already hashes: use their low bits.
+struct PassThroughHasher(u64);
+
+impl std::hash::Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+impl LineSet {
+    fn new(schema: &arrow::datatypes::Schema, raw: usize) -> arrow::error::Result<LineSet> {
+        let fields = (0..raw)
+            .map(|i| arrow::row::SortField::new(schema.field(i).data_type().clone()))
+            .collect();
+        Ok(LineSet {
+            conv: arrow::row::RowConverter::new(fields)?,
+            raw,
+            seen: HashSet::with_hasher(PassThrough),
+        })
+    }
+
+    /// Sets `reason` (column `reason_at`) and `rule` (the next column) of repeated
+    /// lines to `duplicate_line`.
+    fn tag(&mut self, b: RecordBatch, reason_at: usize) -> arrow::error::Result<RecordBatch> {
+        use arrow::array::StringBuilder;
+        use twox_hash::XxHash64;
+        let raw: Vec<ArrayRef> = (0..self.raw).map(|i| b.column(i).clone()).collect();
+        let rows = self.conv.convert_columns(&raw)?;
+        let reason = cast(b.column(reason_at), &DataType::Utf8)?;
+        let reason = reason.as_string::<i32>();
+        let rule = cast(b.column(reason_at + 1), &DataType::Utf8)?;
+        let rule = rule.as_string::<i32>();
+        let dup_rule = RULES
+            .iter()
+            .find(|(c, _)| *c == "duplicate_line")
+            .map(|(_, r)| *r)
+            .unwrap_or("duplicate_line");
+        let mut any = false;
+        let mut new_reason = StringBuilder::with_capacity(b.num_rows(), 0);
+        let mut new_rule = StringBuilder::with_capacity(b.num_rows(), 0);
+        for i in 0..b.num_rows() {
+            if reason.is_valid(i) {
+                new_reason.append_value(reason.value(i));
+                new_rule.append_option(rule.is_valid(i).then(|| rule.value(i)));
+                continue;
+            }
+            let bytes = rows.row(i);
+            let bytes = bytes.as_ref();
+            let h = (u128::from(XxHash64::oneshot(0x5e9, bytes)) << 64)
+                | u128::from(XxHash64::oneshot(0x6d61_6c6c, bytes));
+            if self.seen.insert(h) {
+                new_reason.append_null();
+                new_rule.append_null();
+            } else {
+                any = true;
+                new_reason.append_value("duplicate_line");
+                new_rule.append_value(dup_rule);
+            }
+        }
+        if !any {
+            return Ok(b);
+        }
+        let mut cols = b.columns().to_vec();
+        let new_reason: ArrayRef = Arc::new(new_reason.finish());
+        let new_rule: ArrayRef = Arc::new(new_rule.finish());
+        cols[reason_at] = cast(&new_reason, b.column(reason_at).data_type())?;
+        cols[reason_at + 1] = cast(&new_rule, b.column(reason_at + 1).data_type())?;
+        RecordBatch::try_new(b.schema(), cols)
+    }
+}
+
+fn tmp_props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build()
+}

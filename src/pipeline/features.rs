@@ -1,0 +1,220 @@
+//! The features stage: raw sources → one row per customer, the kept canonical
+//! tables and the rejects (see [`crate::features`]).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::flags::{self, Flags};
+use super::Observer;
+use crate::error::{Error, Result};
+use crate::features::{parse_map, run_features, FeatureSpec, FeaturesReport, CANONICAL};
+
+/// Default of [`FeaturesOptions::max_amount`].
+pub const DEFAULT_MAX_AMOUNT: f64 = 100_000.0;
+/// Default of [`FeaturesOptions::memory_mib`].
+pub const DEFAULT_MEMORY_MIB: usize = 4096;
+
+/// How raw sources become features (everything but where they are).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeaturesOptions {
+    /// Sources by table on top of the input folder, e.g. `customers=clients.csv`.
+    pub sources: Vec<(String, PathBuf)>,
+    /// Column mapping, `customer_id=CustomerID,ts=InvoiceDate,…`.
+    pub map: Option<String>,
+    /// First day after the history (YYYY-MM-DD).
+    pub as_of: Option<String>,
+    /// First day of the history (YYYY-MM-DD).
+    pub since: Option<String>,
+    /// chrono format of text timestamps.
+    pub ts_format: Option<String>,
+    /// Larger amounts are rejected as absurd.
+    pub max_amount: f64,
+    /// Keep transaction lines identical to an earlier one.
+    pub keep_duplicate_lines: bool,
+    /// The user's own feature SQL.
+    pub sql: Option<PathBuf>,
+    /// Memory DataFusion may use before it spills, MiB.
+    pub memory_mib: usize,
+}
+
+impl Default for FeaturesOptions {
+    fn default() -> Self {
+        FeaturesOptions {
+            sources: Vec::new(),
+            map: None,
+            as_of: None,
+            since: None,
+            ts_format: None,
+            max_amount: DEFAULT_MAX_AMOUNT,
+            keep_duplicate_lines: false,
+            sql: None,
+            memory_mib: DEFAULT_MEMORY_MIB,
+        }
+    }
+}
+
+impl Flags for FeaturesOptions {
+    fn flags(&self, argv: &mut Vec<String>) {
+        for (t, p) in &self.sources {
+            flags::value(argv, "--source", format!("{t}={}", p.display()));
+        }
+        flags::opt(argv, "--map", self.map.as_ref());
+        flags::opt(argv, "--as-of", self.as_of.as_ref());
+        flags::opt(argv, "--since", self.since.as_ref());
+        flags::opt(argv, "--ts-format", self.ts_format.as_ref());
+        flags::value(argv, "--max-amount", self.max_amount);
+        flags::switch(argv, "--keep-duplicate-lines", self.keep_duplicate_lines);
+        flags::path(argv, "--sql", self.sql.as_deref());
+        flags::value(argv, "--memory-mib", self.memory_mib);
+    }
+}
+
+impl FeaturesOptions {
+    /// Checks every option and builds the spec for sources at `input` (a folder
+    /// of raw tables, or one transactions file), before any data is read.
+    pub fn spec(&self, input: &Path) -> Result<FeatureSpec> {
+        let mut spec = if input.is_dir() {
+            FeatureSpec::from_dir(input)?
+        } else if input.is_file() {
+            let mut s = FeatureSpec::new();
+            s.sources.insert("transactions".into(), input.to_path_buf());
+            s
+        } else {
+            return Err(Error::NotFound {
+                path: input.to_path_buf(),
+            });
+        };
+        for (table, path) in &self.sources {
+            if !CANONICAL.iter().any(|t| t.name == table) {
+                return Err(Error::param(
+                    "--source",
+                    format!(
+                        "`{table}` is not a canonical table (rule: tables are {})",
+                        tables()
+                    ),
+                ));
+            }
+            if !path.exists() {
+                return Err(Error::NotFound { path: path.clone() });
+            }
+            spec.sources.insert(table.clone(), path.clone());
+        }
+        if let Some(m) = &self.map {
+            spec.map = parse_map(m)?;
+            check_map(&spec)?;
+        }
+        if let Some(d) = &self.as_of {
+            spec.as_of = Some(crate::dates::parse_date(d, "--as-of")?);
+        }
+        if let Some(d) = &self.since {
+            spec.since = Some(crate::dates::parse_date(d, "--since")?);
+        }
+        if let (Some(a), Some(s)) = (spec.as_of, spec.since) {
+            if s >= a {
+                return Err(Error::param(
+                    "--since",
+                    "must be before --as-of (rule: the history is [since, as-of))",
+                ));
+            }
+        }
+        spec.ts_format.clone_from(&self.ts_format);
+        if self.max_amount.is_nan() || self.max_amount <= 0.0 {
+            return Err(Error::param("--max-amount", "must be > 0"));
+        }
+        spec.max_amount = self.max_amount;
+        spec.dedup = !self.keep_duplicate_lines;
+        if self.memory_mib < 64 {
+            return Err(Error::param("--memory-mib", "must be at least 64"));
+        }
+        spec.memory_limit = self.memory_mib << 20;
+        if let Some(p) = &self.sql {
+            let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+            spec.sql = (text, p.display().to_string());
+        }
+        Ok(spec)
+    }
+}
+
+fn tables() -> String {
+    CANONICAL
+        .iter()
+        .map(|t| t.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every mapping names a canonical table that has a source, and a column of that
+/// table, once.
+fn check_map(spec: &FeatureSpec) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for e in &spec.map {
+        let Some(t) = CANONICAL.iter().find(|t| t.name == e.table) else {
+            return Err(Error::param(
+                "--map",
+                format!(
+                    "`{}.{}`: `{}` is not a canonical table (rule: tables are {})",
+                    e.table,
+                    e.column,
+                    e.table,
+                    tables()
+                ),
+            ));
+        };
+        if !t.columns.iter().any(|c| c.0 == e.column) {
+            let cols: Vec<&str> = t.columns.iter().map(|c| c.0).collect();
+            return Err(Error::param(
+                "--map",
+                format!(
+                    "`{}` is not a column of {} (rule: its columns are {})",
+                    e.column,
+                    e.table,
+                    cols.join(", ")
+                ),
+            ));
+        }
+        if !seen.insert((e.table.clone(), e.column.clone())) {
+            return Err(Error::param(
+                "--map",
+                format!(
+                    "`{}.{}` is mapped twice (rule: one mapping per column)",
+                    e.table, e.column
+                ),
+            ));
+        }
+        if !spec.sources.contains_key(&e.table) {
+            return Err(Error::param(
+                "--map",
+                format!(
+                    "maps `{}.{}` but no {} source was given",
+                    e.table, e.column, e.table
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the features stage on the sources at `input` into `out`: features.parquet,
+/// features.json, tables/<table>.parquet (the kept rows, canonical) and
+/// rejects/<table>.parquet.
+pub fn features(
+    input: &Path,
+    opts: &FeaturesOptions,
+    out: &Path,
+    obs: &dyn Observer,
+) -> Result<FeaturesReport> {
+    let spec = opts.spec(input)?;
+    let t = Instant::now();
+    // Three steps: reading sources, applying source rules, computing features.
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let r = run_features(&spec, out, &|s| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        obs.progress(
+            &format!("features: {s} ({:.1} s)", t.elapsed().as_secs_f64()),
+            n,
+            3,
+        );
+    });
+    obs.finish();
+    r
+}

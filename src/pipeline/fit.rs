@@ -1,0 +1,686 @@
+//! The fit stages: K-means (CPU or GPU, with the GPU→CPU fallback) and DBSCAN on a
+//! feature table, each writing `assignments.parquet` and `model.json` together;
+//! and prediction with a saved model.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{ArrayRef, BooleanArray, Float32Array, Int32Array, StringArray};
+
+use super::flags::{self, Flags};
+use super::Observer;
+use crate::dbscan::{self, DbscanParams, Eps};
+use crate::error::{Error, Result};
+use crate::gpu::GpuOptions;
+use crate::io::{read_features, write_json, write_table, FeatureTable, ReadSpec, Staged};
+use crate::kmeans::{
+    self, open_gpu, BackendChoice, CpuLloyd, Event, GpuLloyd, Init, KMeansParams, LloydBackend,
+};
+use crate::matrix::Matrix;
+use crate::model::{DbscanModel, Fitted, KMeansModel, Model};
+use crate::profile::tree::{Surrogate, TreeParams};
+use crate::scale::{ScaleMethod, Scaler};
+
+/// Default K-means restarts with k-means++ (random initialisation takes 10).
+pub const DEFAULT_N_INIT: usize = 4;
+/// Default depth of the surrogate tree.
+pub const DEFAULT_SURROGATE_DEPTH: usize = 6;
+/// Default DBSCAN core threshold.
+pub const DEFAULT_MIN_SAMPLES: usize = 5;
+/// Rows the surrogate tree learns from (a seeded sample above this).
+pub const SURROGATE_ROWS: usize = 200_000;
+
+/// How a feature table is read into a matrix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadOptions {
+    /// Id column.
+    pub id_col: String,
+    /// Feature columns (empty: every numeric column but the id).
+    pub columns: Vec<String>,
+    /// Columns to one-hot encode.
+    pub categorical: Vec<String>,
+    /// Column of non-negative sample weights.
+    pub weight_col: Option<String>,
+    /// A repeated id is an error instead of a warning.
+    pub strict: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            id_col: "customer_id".into(),
+            columns: Vec::new(),
+            categorical: Vec::new(),
+            weight_col: None,
+            strict: false,
+        }
+    }
+}
+
+impl Flags for ReadOptions {
+    fn flags(&self, argv: &mut Vec<String>) {
+        flags::value(argv, "--id-col", &self.id_col);
+        flags::list(argv, "--columns", &self.columns);
+        flags::list(argv, "--categorical", &self.categorical);
+        flags::opt(argv, "--weight-col", self.weight_col.as_ref());
+        flags::switch(argv, "--strict", self.strict);
+    }
+}
+
+impl ReadOptions {
+    /// The reader's spec.
+    pub fn spec(&self) -> ReadSpec {
+        ReadSpec {
+            id_col: self.id_col.clone(),
+            columns: (!self.columns.is_empty()).then(|| self.columns.clone()),
+            categorical: self.categorical.clone(),
+            weight_col: self.weight_col.clone(),
+            strict_ids: self.strict,
+            levels: None,
+        }
+    }
+
+    /// Reads `path`, warning about repeated ids.
+    pub fn read(&self, path: &Path, obs: &dyn Observer) -> Result<FeatureTable> {
+        let t = read_features(path, &self.spec())?;
+        warn_duplicates(&t, obs);
+        Ok(t)
+    }
+}
+
+/// Warns about repeated ids (an error under `strict` is raised by the reader).
+pub fn warn_duplicates(t: &FeatureTable, obs: &dyn Observer) {
+    if let Some(row) = t.first_duplicate {
+        obs.warn(&format!(
+            "{}: {} row(s) repeat an earlier id in `{}`, first at data row {} (id {}); use --strict to reject",
+            t.path.display(),
+            t.duplicate_ids,
+            t.id_col,
+            row + 1,
+            t.ids.display(row)
+        ));
+    }
+}
+
+/// Which backend runs K-means.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackendOptions {
+    /// auto, cpu or gpu.
+    pub backend: BackendChoice,
+    /// The GPU adapter whose name contains this text.
+    pub adapter: Option<String>,
+}
+
+impl Default for BackendOptions {
+    fn default() -> Self {
+        BackendOptions {
+            backend: BackendChoice::Auto,
+            adapter: None,
+        }
+    }
+}
+
+/// The flag spelling of a backend.
+pub fn backend_name(b: BackendChoice) -> &'static str {
+    match b {
+        BackendChoice::Auto => "auto",
+        BackendChoice::Gpu => "gpu",
+        BackendChoice::Cpu => "cpu",
+    }
+}
+
+impl Flags for BackendOptions {
+    fn flags(&self, argv: &mut Vec<String>) {
+        flags::value(argv, "--backend", backend_name(self.backend));
+        flags::opt(argv, "--adapter", self.adapter.as_ref());
+    }
+}
+
+/// Opens the backend `opts` asks for over `x` and hands it to `work`: the GPU when
+/// one is open (under auto, the CPU when the data do not fit the GPU kernel), else
+/// the CPU.
+pub fn with_backend<R>(
+    opts: &BackendOptions,
+    x: &Matrix,
+    w: Option<&[f32]>,
+    obs: &dyn Observer,
+    work: impl FnOnce(&mut dyn LloydBackend) -> Result<R>,
+) -> Result<R> {
+    let gpu = GpuOptions {
+        adapter: opts.adapter.clone(),
+        ..GpuOptions::default()
+    };
+    let (ctx, note) = open_gpu(opts.backend, &gpu)?;
+    if let Some(n) = note {
+        match opts.backend {
+            BackendChoice::Auto => obs.info(&n),
+            _ => obs.warn(&n),
+        }
+    }
+    if let Some(ctx) = &ctx {
+        match GpuLloyd::new(ctx, x, w) {
+            Ok(mut g) => {
+                if g.streaming() {
+                    obs.info(&format!(
+                        "the data does not fit in device memory: streaming {} rows from host memory in {} chunks every iteration",
+                        x.n(),
+                        g.chunks()
+                    ));
+                } else {
+                    obs.info(&format!(
+                        "uploaded {} rows in {} chunk(s) in {:.3} s",
+                        x.n(),
+                        g.chunks(),
+                        g.upload_seconds()
+                    ));
+                }
+                obs.step(&format!("backend: {}", g.name()));
+                return work(&mut g);
+            }
+            Err(e) if opts.backend == BackendChoice::Auto => {
+                obs.warn(&format!("{e}; using the CPU"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut cpu = CpuLloyd::new(x, w);
+    obs.step(&format!("backend: {}", cpu.name()));
+    work(&mut cpu)
+}
+
+/// K-means settings shared by the sweep and the fit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitOptions {
+    /// Feature scaling, fitted on the input and stored in the model.
+    pub scale: ScaleMethod,
+    /// k-means++ (`false`: k distinct random rows).
+    pub init_random: bool,
+    /// Restarts; the lowest inertia wins. `None`: [`DEFAULT_N_INIT`] for k-means++,
+    /// 10 for random.
+    pub n_init: Option<usize>,
+    /// Iteration cap per restart.
+    pub max_iter: usize,
+    /// Stop when the squared centroid shift is below tol × mean feature variance.
+    pub tol: f64,
+    /// The backend.
+    pub backend: BackendOptions,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            scale: ScaleMethod::Standard,
+            init_random: false,
+            n_init: None,
+            max_iter: kmeans::params::DEFAULT_MAX_ITER,
+            tol: kmeans::params::DEFAULT_TOL,
+            backend: BackendOptions::default(),
+        }
+    }
+}
+
+/// The flag spelling of a scaling method.
+pub fn scale_name(s: ScaleMethod) -> &'static str {
+    match s {
+        ScaleMethod::Standard => "standard",
+        ScaleMethod::MinMax => "minmax",
+        ScaleMethod::Robust => "robust",
+        ScaleMethod::None => "none",
+    }
+}
+
+impl Flags for FitOptions {
+    fn flags(&self, argv: &mut Vec<String>) {
+        flags::value(argv, "--scale", scale_name(self.scale));
+        flags::value(
+            argv,
+            "--init",
+            if self.init_random {
+                "random"
+            } else {
+                "k-means++"
+            },
+        );
+        flags::opt(argv, "--n-init", self.n_init);
+        flags::value(argv, "--max-iter", self.max_iter);
+        flags::value(argv, "--tol", self.tol);
+        self.backend.flags(argv);
+    }
+}
+
+impl FitOptions {
+    /// Restarts after the default is applied.
+    pub fn restarts(&self) -> usize {
+        self.n_init.unwrap_or(match self.init_random {
+            true => kmeans::params::AUTO_N_INIT_RANDOM,
+            false => DEFAULT_N_INIT,
+        })
+    }
+
+    /// The K-means parameters for `k` clusters.
+    pub fn params(&self, k: usize, seed: u64) -> KMeansParams {
+        KMeansParams::new(k)
+            .n_init(self.restarts())
+            .max_iter(self.max_iter)
+            .tol(self.tol)
+            .seed(seed)
+            .init(match self.init_random {
+                true => Init::Random,
+                false => Init::KMeansPlusPlus,
+            })
+    }
+}
+
+/// The K-means stage's own options.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KmeansOptions {
+    /// Number of segments.
+    pub k: usize,
+    /// Shared fit settings.
+    pub fit: FitOptions,
+    /// Depth of the surrogate tree stored in the model; 0: none.
+    pub surrogate_depth: usize,
+}
+
+impl Flags for KmeansOptions {
+    fn flags(&self, argv: &mut Vec<String>) {
+        flags::value(argv, "--k", self.k);
+        self.fit.flags(argv);
+        flags::value(argv, "--surrogate-depth", self.surrogate_depth);
+    }
+}
+
+/// What the K-means stage wrote.
+#[derive(Clone, Debug)]
+pub struct KmeansOutput {
+    /// The model written.
+    pub model: Model,
+    /// `assignments.parquet`.
+    pub assignments: PathBuf,
+    /// `model.json`.
+    pub model_path: PathBuf,
+    /// Rows whose id repeats.
+    pub duplicate_ids: usize,
+    /// Every restart.
+    pub runs: Vec<kmeans::RunSummary>,
+}
+
+impl KmeansOutput {
+    /// The K-means part of the model.
+    pub fn kmeans(&self) -> &KMeansModel {
+        match &self.model.fitted {
+            Fitted::Kmeans { kmeans } => kmeans,
+            Fitted::Dbscan { .. } => unreachable!("the K-means stage writes a K-means model"),
+        }
+    }
+}
+
+/// Rows the surrogate tree learns from: all up to [`SURROGATE_ROWS`], else a
+/// seeded sample.
+fn surrogate_rows(n: usize, seed: u64) -> Vec<usize> {
+    crate::select::silhouette_rows(n, SURROGATE_ROWS, seed).unwrap_or_else(|| (0..n).collect())
+}
+
+/// Fits K-means on the feature table `input` and writes `out/assignments.parquet`
+/// (id, segment, distance) and `out/model.json`.
+pub fn kmeans(
+    input: &Path,
+    read: &ReadOptions,
+    opts: &KmeansOptions,
+    seed: u64,
+    out: &Path,
+    obs: &dyn Observer,
+) -> Result<KmeansOutput> {
+    let t = Instant::now();
+    let mut table = read.read(input, obs)?;
+    let read_s = t.elapsed().as_secs_f64();
+    let (n, d) = (table.x.n(), table.x.d());
+    let params = opts.fit.params(opts.k, seed).check(n, d)?;
+
+    // The surrogate tree learns from original units: keep a seeded sample of rows
+    // before scaling (none when no tree is wanted).
+    let want_tree = opts.surrogate_depth > 0 && params.k > 1;
+    let tree_rows = match want_tree {
+        true => surrogate_rows(n, seed),
+        false => Vec::new(),
+    };
+    let tree_cols: Vec<Vec<f32>> = (0..d)
+        .map(|j| tree_rows.iter().map(|&i| table.x.row(i)[j]).collect())
+        .collect();
+
+    let t = Instant::now();
+    let scaler = Scaler::fit(opts.fit.scale, &table.x, table.numeric);
+    scaler.transform(&mut table.x);
+    let scale_s = t.elapsed().as_secs_f64();
+
+    let max_iter = params.max_iter as u64;
+    let n_init = params.n_init;
+    let fit = with_backend(
+        &opts.fit.backend,
+        &table.x,
+        table.weights.as_deref(),
+        obs,
+        |backend| {
+            kmeans::fit(
+                &table.x,
+                table.weights.as_deref(),
+                &params,
+                backend,
+                &mut |e| match e {
+                    Event::Run { run, of } => {
+                        obs.progress(&format!("k-means restart {}/{of}", run + 1), 0, max_iter)
+                    }
+                    Event::Iteration {
+                        run, iter, inertia, ..
+                    } => obs.progress(
+                        &format!("k-means restart {}/{n_init} inertia {inertia:.6e}", run + 1),
+                        *iter as u64,
+                        max_iter,
+                    ),
+                },
+            )
+        },
+    )?;
+    obs.finish();
+
+    let k = params.k;
+    let mut sizes = vec![0u64; k];
+    for l in &fit.labels {
+        sizes[*l as usize] += 1;
+    }
+    let centroids_scaled: Vec<Vec<f32>> = fit.centroids.chunks(d).map(|c| c.to_vec()).collect();
+    let original = scaler.inverse(&fit.centroids);
+    let centroids: Vec<Vec<f64>> = original.chunks(d).map(|c| c.to_vec()).collect();
+    let segments: Int32Array = fit.labels.iter().map(|l| *l as i32).collect();
+    let distance: Float32Array = fit.sq_distances.iter().map(|v| v.sqrt()).collect();
+
+    let mut timings = std::collections::BTreeMap::new();
+    timings.insert("read_s".to_string(), read_s);
+    timings.insert("scale_s".to_string(), scale_s);
+    timings.insert("init_s".to_string(), fit.timings.init_s);
+    timings.insert("lloyd_s".to_string(), fit.timings.lloyd_s);
+    timings.insert("per_iteration_s".to_string(), fit.timings.per_iteration_s);
+    let t_tree = Instant::now();
+    let surrogate = want_tree.then(|| {
+        let y: Vec<u32> = tree_rows.iter().map(|&i| fit.labels[i]).collect();
+        let params = TreeParams {
+            max_depth: opts.surrogate_depth,
+            min_leaf: (tree_rows.len() / 500).max(5),
+            seed,
+            ..TreeParams::default()
+        };
+        Surrogate::fit(&table.features, &tree_cols, &y, k, params)
+    });
+    timings.insert("surrogate_s".to_string(), t_tree.elapsed().as_secs_f64());
+    let kmeans = KMeansModel {
+        k,
+        centroids_scaled,
+        centroids,
+        sizes,
+        inertia: fit.inertia,
+        iterations: fit.iterations,
+        converged: fit.converged,
+        init: if opts.fit.init_random {
+            "random"
+        } else {
+            "k-means++"
+        }
+        .into(),
+        n_init: params.n_init,
+        best_run: fit.best_run,
+        max_iter: params.max_iter,
+        tol: params.tol,
+        seed: params.seed,
+        backend: fit.backend.clone(),
+        timings,
+    };
+    let mut model = Model::for_table(
+        &table,
+        scaler,
+        read.weight_col.clone(),
+        Fitted::Kmeans { kmeans },
+    );
+    model.surrogate = surrogate;
+    let (assignments, model_path) = write_fit(
+        out,
+        &table,
+        segments,
+        ("distance", Arc::new(distance)),
+        &model,
+    )?;
+    Ok(KmeansOutput {
+        model,
+        assignments,
+        model_path,
+        duplicate_ids: table.duplicate_ids,
+        runs: fit.runs,
+    })
+}
+
+/// Stages and commits a fit's two outputs together: `DIR/assignments.parquet`
+/// (the id, `segment`, and one more column) and `DIR/model.json`.
+fn write_fit(
+    dir: &Path,
+    table: &FeatureTable,
+    segments: Int32Array,
+    extra: (&str, ArrayRef),
+    model: &Model,
+) -> Result<(PathBuf, PathBuf)> {
+    let assignments = dir.join("assignments.parquet");
+    let model_path = dir.join("model.json");
+    let mut staged = Staged::new();
+    write_table(
+        &mut staged,
+        &assignments,
+        vec![
+            (table.id_col.as_str(), table.ids.to_arrow()),
+            ("segment", Arc::new(segments)),
+            extra,
+        ],
+    )?;
+    write_json(&mut staged, &model_path, model)?;
+    staged.commit()?;
+    Ok((assignments, model_path))
+}
+
+/// The DBSCAN stage's options.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DbscanOptions {
+    /// Radius in scaled units; `None`: the knee of the k-distance curve.
+    pub eps: Option<f64>,
+    /// Rows within eps, the row itself included, that make a core point.
+    pub min_samples: usize,
+    /// Feature scaling.
+    pub scale: ScaleMethod,
+}
+
+impl Flags for DbscanOptions {
+    fn flags(&self, argv: &mut Vec<String>) {
+        flags::value(
+            argv,
+            "--eps",
+            self.eps.map_or("auto".to_string(), |e| e.to_string()),
+        );
+        flags::value(argv, "--min-samples", self.min_samples);
+        flags::value(argv, "--scale", scale_name(self.scale));
+    }
+}
+
+/// What the DBSCAN stage wrote.
+#[derive(Clone, Debug)]
+pub struct DbscanOutput {
+    /// The model written.
+    pub model: Model,
+    /// `assignments.parquet`.
+    pub assignments: PathBuf,
+    /// `model.json`.
+    pub model_path: PathBuf,
+    /// Core points found.
+    pub core: usize,
+}
+
+/// Clusters the feature table `input` with exact DBSCAN and writes
+/// `out/assignments.parquet` (id, segment, is_core) and `out/model.json`.
+pub fn dbscan(
+    input: &Path,
+    read: &ReadOptions,
+    opts: &DbscanOptions,
+    seed: u64,
+    out: &Path,
+    obs: &dyn Observer,
+) -> Result<DbscanOutput> {
+    let eps = opts.eps.map_or(Eps::Auto, Eps::Value);
+    let t = Instant::now();
+    let mut table = read.read(input, obs)?;
+    let read_s = t.elapsed().as_secs_f64();
+    let params = DbscanParams {
+        eps,
+        min_samples: opts.min_samples,
+        seed,
+    }
+    .check(table.x.n())?;
+    if table.weights.is_some() {
+        obs.warn("DBSCAN ignores --weight-col");
+    }
+    let scaler = Scaler::fit(opts.scale, &table.x, table.numeric);
+    scaler.transform(&mut table.x);
+    let fit = dbscan::fit(&table.x, &params)?;
+    let n = table.x.n();
+    let mut sizes = vec![0u64; fit.clusters];
+    for l in fit.labels.iter().filter(|l| **l >= 0) {
+        sizes[*l as usize] += 1;
+    }
+    let core_idx: Vec<usize> = (0..n).filter(|i| fit.core[*i]).collect();
+    let mut timings = std::collections::BTreeMap::new();
+    timings.insert("read_s".to_string(), read_s);
+    for (k, v) in &fit.timings {
+        timings.insert(format!("{k}_s"), *v);
+    }
+    let db = DbscanModel {
+        eps: fit.eps,
+        eps_auto: eps == Eps::Auto,
+        min_samples: opts.min_samples,
+        clusters: fit.clusters,
+        sizes,
+        noise: fit.noise,
+        core_points: core_idx.iter().map(|i| table.x.row(*i).to_vec()).collect(),
+        core_labels: core_idx.iter().map(|i| fit.labels[*i]).collect(),
+        index: fit.index.to_string(),
+        kdistance: fit.kdistance.clone(),
+        timings,
+    };
+    let model = Model::for_table(&table, scaler, None, Fitted::Dbscan { dbscan: db });
+    let segments: Int32Array = fit.labels.iter().copied().collect();
+    let is_core: BooleanArray = fit.core.iter().map(|c| Some(*c)).collect();
+    let (assignments, model_path) = write_fit(
+        out,
+        &table,
+        segments,
+        ("is_core", Arc::new(is_core)),
+        &model,
+    )?;
+    Ok(DbscanOutput {
+        model,
+        assignments,
+        model_path,
+        core: core_idx.len(),
+    })
+}
+
+/// What prediction wrote.
+#[derive(Clone, Debug)]
+pub struct PredictOutput {
+    /// Rows assigned.
+    pub rows: usize,
+    /// Rows labelled noise (DBSCAN).
+    pub noise: usize,
+    /// The model's kind.
+    pub kind: &'static str,
+}
+
+/// Assigns the customers of `input` to the segments of the model at
+/// `model_path` and writes `out` (id, segment, distance, and with `explain` the
+/// surrogate tree's conditions): the nearest centroid for K-means; for DBSCAN the
+/// cluster of the nearest core point within eps, else noise (−1).
+pub fn predict(
+    model_path: &Path,
+    input: &Path,
+    id_col: Option<&str>,
+    explain: bool,
+    out: &Path,
+    obs: &dyn Observer,
+) -> Result<PredictOutput> {
+    let model = Model::load(model_path)?;
+    // Fail on a bad output name before reading anything.
+    crate::io::Format::of(out)?;
+    if explain && model.surrogate.is_none() {
+        return Err(Error::Model {
+            path: model_path.to_path_buf(),
+            message: "the model has no surrogate tree (rule: --explain needs a K-means model fitted with --surrogate-depth > 0)".into(),
+        });
+    }
+    let spec = ReadSpec {
+        id_col: id_col.map_or_else(|| model.id_col.clone(), str::to_string),
+        columns: Some(model.numeric_features.clone()),
+        categorical: model.categorical.iter().map(|c| c.column.clone()).collect(),
+        weight_col: None,
+        strict_ids: false,
+        levels: Some(model.categorical.clone()),
+    };
+    let mut table = read_features(input, &spec)?;
+    warn_duplicates(&table, obs);
+    // The tree reads original units: explain before scaling. A tree has few
+    // leaves: each leaf's text is built once, not once per row.
+    let explanations: Option<StringArray> = model.surrogate.as_ref().filter(|_| explain).map(|t| {
+        let mut texts: Vec<Option<String>> = vec![None; t.nodes.len()];
+        let mut row = vec![0f64; table.x.d()];
+        (0..table.x.n())
+            .map(|i| {
+                for (r, v) in row.iter_mut().zip(table.x.row(i)) {
+                    *r = f64::from(*v);
+                }
+                let leaf = t.leaf_of(&row);
+                let text = texts[leaf].get_or_insert_with(|| {
+                    format!("segment {}: {}", t.nodes[leaf].class, t.path_text(leaf))
+                });
+                Some(text.clone())
+            })
+            .collect()
+    });
+    model.scaler.transform(&mut table.x);
+    let (labels, dist): (Vec<i32>, Vec<f32>) = match &model.fitted {
+        Fitted::Kmeans { kmeans: km } => {
+            let centroids: Vec<f32> = km.centroids_scaled.concat();
+            let mut backend = CpuLloyd::new(&table.x, None);
+            backend.step(&centroids)?;
+            let labels = backend.labels()?.iter().map(|l| *l as i32).collect();
+            let dist = backend.distances()?.iter().map(|v| v.sqrt()).collect();
+            (labels, dist)
+        }
+        Fitted::Dbscan { dbscan: db } => {
+            let d = model.features.len();
+            let cores = Matrix::new(db.core_points.len(), d, db.core_points.concat());
+            crate::dbscan::predict(&cores, &db.core_labels, db.eps, &table.x)
+        }
+    };
+    let noise = labels.iter().filter(|l| **l < 0).count();
+    let segments: Int32Array = labels.iter().copied().collect();
+    let distance: Float32Array = dist.iter().map(|v| (!v.is_nan()).then_some(*v)).collect();
+    let mut staged = Staged::new();
+    let mut cols: Vec<(&str, ArrayRef)> = vec![
+        (spec.id_col.as_str(), table.ids.to_arrow()),
+        ("segment", Arc::new(segments)),
+        ("distance", Arc::new(distance)),
+    ];
+    if let Some(e) = explanations {
+        cols.push(("explanation", Arc::new(e)));
+    }
+    write_table(&mut staged, out, cols)?;
+    staged.commit()?;
+    Ok(PredictOutput {
+        rows: table.x.n(),
+        noise,
+        kind: model.kind(),
+    })
+}

@@ -1,0 +1,237 @@
+//! The profile stage: what each segment is — sizes, revenue shares, lifts, persona
+//! names, the surrogate tree's rules, basket rules and SHOPPING x STREAMING.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::flags::{self, Flags};
+use super::Observer;
+use crate::error::{Error, Result};
+use crate::io::{read_features, write_json, ReadSpec, Staged};
+use crate::model::Model;
+use crate::profile::basket::BasketParams;
+use crate::profile::inputs::{basket_report, streaming_report, IdIndex};
+use crate::profile::{
+    name_segments, segment_stats, PersonaRules, Profile, SurrogateSummary, PROFILE_FORMAT,
+    PROFILE_VERSION,
+};
+
+/// Default minimum support of a basket itemset.
+pub const DEFAULT_MIN_SUPPORT: f64 = 0.01;
+/// Default minimum confidence of a basket rule.
+pub const DEFAULT_MIN_CONFIDENCE: f64 = 0.2;
+/// Default minimum lift of a basket rule.
+pub const DEFAULT_MIN_LIFT: f64 = 1.0;
+
+/// How segments are explained.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfileOptions {
+    /// Persona rules (TOML) instead of the built-in ones.
+    pub personas: Option<PathBuf>,
+    /// Minimum support of a basket itemset (share of a segment's baskets).
+    pub min_support: f64,
+    /// Minimum confidence of a basket rule.
+    pub min_confidence: f64,
+    /// Minimum lift of a basket rule.
+    pub min_lift: f64,
+}
+
+impl Default for ProfileOptions {
+    fn default() -> Self {
+        ProfileOptions {
+            personas: None,
+            min_support: DEFAULT_MIN_SUPPORT,
+            min_confidence: DEFAULT_MIN_CONFIDENCE,
+            min_lift: DEFAULT_MIN_LIFT,
+        }
+    }
+}
+
+impl Flags for ProfileOptions {
+    fn flags(&self, argv: &mut Vec<String>) {
+        flags::path(argv, "--personas", self.personas.as_deref());
+        flags::value(argv, "--min-support", self.min_support);
+        flags::value(argv, "--min-confidence", self.min_confidence);
+        flags::value(argv, "--min-lift", self.min_lift);
+    }
+}
+
+impl ProfileOptions {
+    /// Checks the thresholds and reads the persona rules.
+    pub fn rules(&self) -> Result<PersonaRules> {
+        for (name, v) in [
+            ("--min-support", self.min_support),
+            ("--min-confidence", self.min_confidence),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(Error::param(name, format!("{v} is not in [0, 1]")));
+            }
+        }
+        if self.min_lift.is_nan() || self.min_lift < 0.0 {
+            return Err(Error::param("--min-lift", "must be >= 0"));
+        }
+        match &self.personas {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+                PersonaRules::parse(&text, p)
+            }
+            None => Ok(PersonaRules::builtin()),
+        }
+    }
+}
+
+/// The files a profile reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfileInputs {
+    /// The feature table the segments were fitted on (e.g. clean.parquet).
+    pub features: PathBuf,
+    /// `assignments.parquet` of a fit.
+    pub assignments: PathBuf,
+    /// The fit's `model.json` (the surrogate tree).
+    pub model: Option<PathBuf>,
+    /// The features stage's kept canonical tables (`features/tables/`).
+    pub tables: Option<PathBuf>,
+    /// Id column.
+    pub id_col: String,
+}
+
+impl Flags for ProfileInputs {
+    fn flags(&self, argv: &mut Vec<String>) {
+        flags::value(argv, "--input", self.features.display());
+        flags::value(argv, "--assignments", self.assignments.display());
+        flags::path(argv, "--model", self.model.as_deref());
+        flags::path(argv, "--tables", self.tables.as_deref());
+        flags::value(argv, "--id-col", &self.id_col);
+    }
+}
+
+fn find(dir: &Path, table: &str) -> Option<PathBuf> {
+    ["parquet", "csv", "csv.gz"]
+        .iter()
+        .map(|e| dir.join(format!("{table}.{e}")))
+        .find(|p| p.exists())
+}
+
+/// Profiles the segments of `inputs` and writes `out/profile.json`.
+pub fn profile(
+    inputs: &ProfileInputs,
+    opts: &ProfileOptions,
+    out: &Path,
+    obs: &dyn Observer,
+) -> Result<Profile> {
+    let rules = opts.rules()?;
+    let table = read_features(&inputs.features, &ReadSpec::new(inputs.id_col.clone()))?;
+    let mut aspec = ReadSpec::new(inputs.id_col.clone());
+    aspec.columns = Some(vec!["segment".into()]);
+    let assigned = read_features(&inputs.assignments, &aspec)?;
+    let index = IdIndex::new(&table.ids);
+    let mut labels = vec![i32::MIN; table.x.n()];
+    let rows = index.rows(assigned.ids.to_arrow().as_ref(), &inputs.assignments)?;
+    for (i, r) in rows.iter().enumerate() {
+        if let Some(r) = r {
+            labels[*r] = assigned.x.row(i)[0] as i32;
+        }
+    }
+    let missing = labels.iter().filter(|l| **l == i32::MIN).count();
+    if missing > 0 {
+        return Err(Error::Source {
+            path: inputs.assignments.clone(),
+            message: format!(
+                "{missing} of {} customers in {} have no segment (rule: profile the table the segments were fitted on)",
+                table.x.n(),
+                inputs.features.display()
+            ),
+        });
+    }
+    obs.info("segment statistics");
+    let (population, mut segments) = segment_stats(&table.x, &table.features, &labels);
+    name_segments(&mut segments, &rules);
+    let mut notes = Vec::new();
+
+    let model_path = inputs.model.clone().or_else(|| {
+        let p = inputs.assignments.with_file_name("model.json");
+        p.exists().then_some(p)
+    });
+    let surrogate = match &model_path {
+        Some(p) => Model::load(p)?.surrogate.map(|t| SurrogateSummary {
+            fidelity: t.fidelity,
+            train_rows: t.train_rows,
+            test_rows: t.test_rows,
+            max_depth: t.max_depth,
+            rules: t.rules,
+        }),
+        None => None,
+    };
+    if surrogate.is_none() {
+        notes.push("no surrogate tree: pass the K-means model.json with --model".into());
+    }
+
+    let seg_ids: Vec<i32> = segments.iter().map(|s| s.segment).collect();
+    let seg_pos: HashMap<i32, usize> = seg_ids.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    let (mut basket, mut streaming) = (None, None);
+    match &inputs.tables {
+        None => notes.push("no --tables: basket rules and streaming left out".into()),
+        Some(dir) => {
+            let params = BasketParams {
+                min_support: opts.min_support,
+                min_confidence: opts.min_confidence,
+                min_lift: opts.min_lift,
+                ..BasketParams::default()
+            };
+            obs.info("basket rules");
+            match find(dir, "transactions") {
+                Some(p) => match basket_report(&p, &index, &labels, &seg_ids, &seg_pos, &params)? {
+                    Ok(r) => basket = Some(r),
+                    Err(note) => notes.push(note),
+                },
+                None => notes.push(format!(
+                    "{}: no transactions table: no basket rules",
+                    dir.display()
+                )),
+            }
+            obs.info("SHOPPING x STREAMING");
+            match find(dir, "streaming") {
+                Some(p) => {
+                    let age = table.features.iter().position(|f| f == "age");
+                    let ages: Option<Vec<f32>> =
+                        age.map(|j| (0..table.x.n()).map(|i| table.x.row(i)[j]).collect());
+                    match streaming_report(
+                        &p,
+                        &index,
+                        &labels,
+                        &seg_ids,
+                        &seg_pos,
+                        ages.as_deref(),
+                    )? {
+                        Ok(r) => streaming = Some(r),
+                        Err(note) => notes.push(note),
+                    }
+                }
+                None => notes.push(format!(
+                    "{}: no streaming table: no SHOPPING x STREAMING",
+                    dir.display()
+                )),
+            }
+        }
+    }
+
+    let profile = Profile {
+        format: PROFILE_FORMAT.into(),
+        version: PROFILE_VERSION,
+        rows: table.x.n() as u64,
+        personas_source: opts
+            .personas
+            .as_ref()
+            .map_or("built-in".into(), |p| p.display().to_string()),
+        population,
+        segments,
+        surrogate,
+        basket,
+        streaming,
+        notes,
+    };
+    let mut staged = Staged::new();
+    write_json(&mut staged, &out.join("profile.json"), &profile)?;
+    staged.commit()?;
+    Ok(profile)
+}

@@ -1,0 +1,336 @@
+//! The profile's inputs beyond the feature table: the customer-id join, and the
+//! basket and streaming statistics read from the kept canonical tables that the
+//! features stage wrote (`features/tables/`), never from the raw sources.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+
+use super::basket::{self, BasketParams, BasketReport, SegmentRules};
+use super::streaming::{self, StreamingReport};
+use super::{age_band, AGE_BANDS};
+use crate::dates::DAY_US;
+use crate::error::{Error, Result};
+use crate::io::{Ids, Source};
+
+/// Customer id → row of the feature table.
+pub enum IdIndex {
+    /// Integer ids.
+    Int(HashMap<i64, usize>),
+    /// Text ids.
+    Str(HashMap<String, usize>),
+}
+
+impl IdIndex {
+    /// The index of `ids`.
+    pub fn new(ids: &Ids) -> IdIndex {
+        match ids {
+            Ids::Int(v) => IdIndex::Int(v.iter().enumerate().map(|(i, x)| (*x, i)).collect()),
+            Ids::Str(v) => {
+                IdIndex::Str(v.iter().enumerate().map(|(i, x)| (x.clone(), i)).collect())
+            }
+        }
+    }
+
+    /// Rows of each id in `col` (None: unknown or null).
+    pub fn rows(&self, col: &dyn Array, path: &Path) -> Result<Vec<Option<usize>>> {
+        let err = |e: arrow::error::ArrowError| Error::Source {
+            path: path.to_path_buf(),
+            message: format!("customer_id: {e}"),
+        };
+        Ok(match self {
+            IdIndex::Int(m) => {
+                let a = cast(col, &DataType::Int64).map_err(err)?;
+                a.as_primitive::<Int64Type>()
+                    .iter()
+                    .map(|v| v.and_then(|v| m.get(&v).copied()))
+                    .collect()
+            }
+            IdIndex::Str(m) => {
+                let a = cast(col, &DataType::Utf8).map_err(err)?;
+                a.as_string::<i32>()
+                    .iter()
+                    .map(|v| v.and_then(|v| m.get(v).copied()))
+                    .collect()
+            }
+        })
+    }
+}
+
+fn column<'a>(b: &'a arrow::array::RecordBatch, name: &str) -> Option<&'a arrow::array::ArrayRef> {
+    b.schema().index_of(name).ok().map(|i| b.column(i))
+}
+
+/// Names in first-seen order → (sorted names, new position of each old index).
+fn sorted_names(names: &[String]) -> (Vec<String>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by(|a, b| names[*a].cmp(&names[*b]));
+    let mut newpos = vec![0usize; names.len()];
+    for (new, &old) in order.iter().enumerate() {
+        newpos[old] = new;
+    }
+    (order.iter().map(|&o| names[o].clone()).collect(), newpos)
+}
+
+/// A statistic, or the note that says why it is left out.
+pub type Report<T> = Result<std::result::Result<T, String>>;
+
+/// Basket rules per segment from a canonical transactions table; `Ok(Err(note))`
+/// when the table cannot give any (the note says why).
+pub fn basket_report(
+    path: &Path,
+    index: &IdIndex,
+    labels: &[i32],
+    seg_ids: &[i32],
+    seg_pos: &HashMap<i32, usize>,
+    params: &BasketParams,
+) -> Report<BasketReport> {
+    let src = Source::open(path)?;
+    let schema = src.schema().clone();
+    let need = ["customer_id", "ts", "category"];
+    if let Some(c) = need.iter().find(|c| schema.index_of(c).is_err()) {
+        return Ok(Err(format!(
+            "{}: no `{c}` column: no basket rules (they need customer_id, ts, category)",
+            path.display()
+        )));
+    }
+    let mut idx: Vec<usize> = need
+        .iter()
+        .map(|c| schema.index_of(c).expect("checked"))
+        .collect();
+    let amount = schema.index_of("amount").ok();
+    idx.extend(amount);
+    let mut cats: HashMap<String, usize> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut baskets: HashMap<(usize, i64), u64> = HashMap::new();
+    let mut counts: HashMap<(usize, usize), f64> = HashMap::new();
+    let mut lines = 0u64;
+    let err = |e: arrow::error::ArrowError| Error::Source {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    for b in src.batches(&idx)? {
+        let b = b?;
+        let rows = index.rows(column(&b, "customer_id").expect("projected").as_ref(), path)?;
+        let ts = column(&b, "ts").expect("projected");
+        let day: Vec<Option<i64>> = match ts.data_type() {
+            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => {
+                let us = cast(
+                    ts,
+                    &DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+                )
+                .map_err(err)?;
+                let us = cast(&us, &DataType::Int64).map_err(err)?;
+                us.as_primitive::<Int64Type>()
+                    .iter()
+                    .map(|v| v.map(|v| v.div_euclid(DAY_US)))
+                    .collect()
+            }
+            _ => {
+                let s = cast(ts, &DataType::Utf8).map_err(err)?;
+                // Text timestamps: the date part is the basket key.
+                let mut keys: HashMap<String, i64> = HashMap::new();
+                s.as_string::<i32>()
+                    .iter()
+                    .map(|v| {
+                        v.map(|v| {
+                            let d = v.split([' ', 'T']).next().unwrap_or(v).to_string();
+                            let n = keys.len() as i64;
+                            *keys.entry(d).or_insert(n)
+                        })
+                    })
+                    .collect()
+            }
+        };
+        let cat = cast(column(&b, "category").expect("projected"), &DataType::Utf8).map_err(err)?;
+        let cat = cat.as_string::<i32>();
+        let amt = match column(&b, "amount") {
+            Some(a) => Some(cast(a, &DataType::Float64).map_err(err)?),
+            None => None,
+        };
+        let amt = amt.as_ref().map(|a| a.as_primitive::<Float64Type>());
+        for i in 0..b.num_rows() {
+            let (Some(r), Some(d)) = (rows[i], day[i]) else {
+                continue;
+            };
+            if !cat.is_valid(i) {
+                continue;
+            }
+            let v = amt.map_or(Some(1.0), |a| a.is_valid(i).then(|| a.value(i)));
+            // Lines with a zero, negative or missing amount are not purchases.
+            if !v.is_some_and(|v| v > 0.0) {
+                continue;
+            }
+            let c = cat.value(i);
+            let ci = match cats.get(c) {
+                Some(&ci) => ci,
+                None => {
+                    if names.len() == 64 {
+                        return Ok(Err(format!(
+                            "{}: more than 64 categories: no basket rules",
+                            path.display()
+                        )));
+                    }
+                    names.push(c.to_string());
+                    cats.insert(c.to_string(), names.len() - 1);
+                    names.len() - 1
+                }
+            };
+            lines += 1;
+            *baskets.entry((r, d)).or_default() |= 1 << ci;
+            // Cosine similarity over purchase counts: spend would let a few huge
+            // tickets decide it.
+            *counts.entry((r, ci)).or_default() += 1.0;
+        }
+    }
+    if lines == 0 {
+        return Ok(Err(format!(
+            "{}: no purchase line of a profiled customer: no basket rules",
+            path.display()
+        )));
+    }
+    // Categories sorted by name, bits remapped.
+    let (sorted, newpos) = sorted_names(&names);
+    let remap = |m: u64| -> u64 {
+        (0..names.len())
+            .filter(|&o| m >> o & 1 == 1)
+            .fold(0u64, |acc, o| acc | 1 << newpos[o])
+    };
+    let mut per_seg: Vec<Vec<u64>> = vec![Vec::new(); seg_ids.len()];
+    let mut keys: Vec<(&(usize, i64), &u64)> = baskets.iter().collect();
+    keys.sort_unstable_by_key(|(k, _)| **k);
+    for ((r, _), m) in keys {
+        per_seg[seg_pos[&labels[*r]]].push(remap(*m));
+    }
+    let segments = seg_ids
+        .iter()
+        .zip(&per_seg)
+        .map(|(s, b)| {
+            let mut rules = basket::rules(b, &sorted, params);
+            rules.truncate(params.top);
+            SegmentRules {
+                segment: *s,
+                baskets: b.len() as u64,
+                rules,
+            }
+        })
+        .collect();
+    let mut per_customer: HashMap<usize, Vec<f64>> = HashMap::new();
+    for ((r, c), v) in &counts {
+        per_customer
+            .entry(*r)
+            .or_insert_with(|| vec![0.0; sorted.len()])[newpos[*c]] += v;
+    }
+    let matrix: Vec<Vec<f64>> = per_customer.into_values().collect();
+    Ok(Ok(BasketReport {
+        basket: "the categories one customer bought on one day".into(),
+        min_support: params.min_support,
+        min_confidence: params.min_confidence,
+        min_lift: params.min_lift,
+        recommendations: basket::cosine_recommendations(&matrix, &sorted, 3),
+        categories: sorted,
+        lines,
+        segments,
+    }))
+}
+
+/// SHOPPING x STREAMING from a canonical streaming table; `Ok(Err(note))` when
+/// the table cannot give it.
+pub fn streaming_report(
+    path: &Path,
+    index: &IdIndex,
+    labels: &[i32],
+    seg_ids: &[i32],
+    seg_pos: &HashMap<i32, usize>,
+    ages: Option<&[f32]>,
+) -> Report<StreamingReport> {
+    let src = Source::open(path)?;
+    let schema = src.schema().clone();
+    for c in ["customer_id", "package"] {
+        if schema.index_of(c).is_err() {
+            return Ok(Err(format!(
+                "{}: no `{c}` column: no SHOPPING x STREAMING",
+                path.display()
+            )));
+        }
+    }
+    let idx = [
+        schema.index_of("customer_id").expect("checked"),
+        schema.index_of("package").expect("checked"),
+    ];
+    let mut pk: HashMap<String, usize> = HashMap::new();
+    let mut packages: Vec<String> = Vec::new();
+    let mut subs: Vec<(usize, usize)> = Vec::new();
+    for b in src.batches(&idx)? {
+        let b = b?;
+        let rows = index.rows(column(&b, "customer_id").expect("projected").as_ref(), path)?;
+        let p = cast(column(&b, "package").expect("projected"), &DataType::Utf8).map_err(|e| {
+            Error::Source {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }
+        })?;
+        let p = p.as_string::<i32>();
+        for (i, r) in rows.iter().enumerate() {
+            let Some(r) = r else { continue };
+            if !p.is_valid(i) {
+                continue;
+            }
+            let name = p.value(i);
+            let j = match pk.get(name) {
+                Some(&j) => j,
+                None => {
+                    packages.push(name.to_string());
+                    pk.insert(name.to_string(), packages.len() - 1);
+                    packages.len() - 1
+                }
+            };
+            subs.push((*r, j));
+        }
+    }
+    if subs.is_empty() {
+        return Ok(Err(format!(
+            "{}: no subscription of a profiled customer: no SHOPPING x STREAMING",
+            path.display()
+        )));
+    }
+    let (sorted, newpos) = sorted_names(&packages);
+    let m = sorted.len();
+    let mut by_seg = vec![vec![0u64; m]; seg_ids.len()];
+    let mut by_age = vec![vec![0u64; m]; AGE_BANDS.len()];
+    let mut seg_people: Vec<std::collections::HashSet<usize>> =
+        vec![Default::default(); seg_ids.len()];
+    let mut age_people: Vec<std::collections::HashSet<usize>> =
+        vec![Default::default(); AGE_BANDS.len()];
+    for &(r, j) in &subs {
+        let s = seg_pos[&labels[r]];
+        by_seg[s][newpos[j]] += 1;
+        seg_people[s].insert(r);
+        if let Some(ages) = ages {
+            let band = AGE_BANDS
+                .iter()
+                .position(|b| *b == age_band(f64::from(ages[r])))
+                .expect("a band");
+            by_age[band][newpos[j]] += 1;
+            age_people[band].insert(r);
+        }
+    }
+    let seg_names: Vec<String> = seg_ids.iter().map(|s| s.to_string()).collect();
+    let seg_counts: Vec<u64> = seg_people.iter().map(|s| s.len() as u64).collect();
+    let age_names: Vec<String> = AGE_BANDS.iter().map(|s| s.to_string()).collect();
+    let age_counts: Vec<u64> = age_people.iter().map(|s| s.len() as u64).collect();
+    Ok(Ok(StreamingReport {
+        subscriptions: subs.len() as u64,
+        by_segment: streaming::shares(&seg_names, &by_seg, &seg_counts),
+        by_age_band: if ages.is_some() {
+            streaming::shares(&age_names, &by_age, &age_counts)
+        } else {
+            Vec::new()
+        },
+        chi_square: streaming::chi_square(&by_seg),
+        packages: sorted,
+    }))
+}

@@ -1,0 +1,383 @@
+//! The HTML report: sections in the order a marketing team reads them, each drawn
+//! from one typed artefact.
+
+use std::fmt::Write;
+
+use super::svg::{self, esc, segment_colour};
+use super::{pct, ReportData};
+use crate::model::Model;
+use crate::profile::streaming::{effect_words, p_text, GroupShares};
+
+const CSS: &str = r#"
+body{font-family:Helvetica,Arial,sans-serif;color:#222;max-width:1180px;margin:0 auto;padding:24px;line-height:1.45;background:#fafafa}
+h1{margin:0 0 4px;font-size:28px} h2{margin-top:36px;border-bottom:2px solid #ddd;padding-bottom:4px}
+.meta{color:#555;font-size:14px} table{border-collapse:collapse;font-size:13px;margin:8px 0}
+td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top} th{background:#f0f0f0}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+.plots{display:flex;flex-wrap:wrap;gap:16px} .plot{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:8px;overflow-x:auto}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:16px}
+.persona-card{background:#fff;border:1px solid #e3e3e3;border-left:8px solid #999;border-radius:6px;padding:12px 14px}
+.persona-card h3{margin:0 0 4px;font-size:18px} .persona-card .desc{margin:4px 0 8px;color:#333}
+.persona-card ul{margin:4px 0 0 18px;padding:0;font-size:13px} .k{color:#555;font-size:13px}
+.note{color:#666;font-size:13px}
+"#;
+
+fn num(v: f64) -> String {
+    crate::profile::tree::fmt_num(v)
+}
+
+/// Renders the HTML report.
+pub fn html(r: &ReportData) -> String {
+    let mut h = String::new();
+    let names = r.names();
+    let p = &r.profile;
+    let m = r.manifest.as_ref();
+    let when = m.map_or("", |m| m.finished.as_str());
+    let input = m.map_or(String::new(), |m| m.input.display().to_string());
+    let km = r.model.as_ref().and_then(Model::kmeans);
+    let backend = km.map_or("", |k| k.backend.as_str());
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>segmenta report</title><style>{CSS}</style></head><body>"
+    );
+    let _ = write!(
+        h,
+        "<h1>Customer segments</h1><p class=\"meta\">{} customers in {} segments · data: <code>{}</code> · K-means backend: {} · segmenta {} · {}</p>",
+        p.rows,
+        names.len(),
+        esc(&input),
+        esc(backend),
+        env!("CARGO_PKG_VERSION"),
+        esc(when)
+    );
+    if let Some(m) = m {
+        let _ = write!(
+            h,
+            "<p class=\"meta\">command: <code>{}</code></p>",
+            esc(&m.command)
+        );
+    }
+
+    // Cleaning.
+    h.push_str("<h2 id=\"cleaning\">1. What went in, what was set aside</h2>");
+    if let Some(f) = &r.features {
+        h.push_str("<table><tr><th>source</th><th>rows in</th><th>kept</th><th>rejected</th><th>why</th></tr>");
+        for s in &f.sources {
+            let why: Vec<String> = s
+                .rejected
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td></tr>",
+                esc(&s.table),
+                s.rows_in,
+                s.rows_kept,
+                s.rows_rejected,
+                esc(&why.join(", "))
+            );
+        }
+        h.push_str("</table>");
+    }
+    if let Some(c) = &r.clean {
+        let _ = write!(
+            h,
+            "<p>Customer rows: {} in, {} kept, {} rejected, {} flagged as outliers.</p><table><tr><th>cleaning rule</th><th>rows rejected</th><th>cells changed</th></tr>",
+            c.rows_in, c.rows_kept, c.rows_rejected, c.rows_flagged
+        );
+        for (rule, v) in &c.rules {
+            let cells: u64 = v.cells.values().sum();
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+                esc(rule),
+                v.rows_rejected,
+                cells
+            );
+        }
+        h.push_str("</table>");
+    }
+
+    // k selection.
+    h.push_str("<h2 id=\"k\">2. How many segments</h2>");
+    if let Some(s) = &r.sweep {
+        let ks: Vec<f64> = s.points.iter().map(|p| p.k as f64).collect();
+        let inertia: Vec<f64> = s.points.iter().map(|p| p.inertia).collect();
+        let sil: Vec<f64> = s
+            .points
+            .iter()
+            .map(|p| p.silhouette.unwrap_or(f64::NAN))
+            .collect();
+        let rec = Some(s.recommended.k as f64);
+        let _ = write!(
+            h,
+            "<p>Recommended k = {}: {}. Silhouette {}.</p><div class=\"plots\"><div class=\"plot\">{}</div><div class=\"plot\">{}</div></div>",
+            num(s.recommended.k as f64),
+            esc(&s.recommended.reason),
+            esc(&s.silhouette_note),
+            svg::line_chart("Inertia (elbow)", "inertia", &ks, &inertia, rec, "#4e79a7"),
+            svg::line_chart("Silhouette", "mean silhouette", &ks, &sil, rec, "#e15759")
+        );
+    } else if let Some(k) = km {
+        let _ = write!(h, "<p>k = {} was given; no sweep was run.</p>", k.k);
+    }
+
+    // Scatter.
+    h.push_str("<h2 id=\"map\">3. The segments on a map</h2>");
+    if let Some(pc) = &r.pca {
+        let _ = write!(
+            h,
+            "<p class=\"note\">A seeded sample of {} customers projected on the first two principal components of the scaled features ({} and {} of the variance). The axes cover the central 99% of the sample; the few customers beyond sit on the frame.</p><div class=\"plot\">{}</div>",
+            pc.sample,
+            pct(pc.explained[0]),
+            pct(pc.explained[1]),
+            svg::scatter(
+                "Customers by segment (PCA)",
+                ("principal component 1", "principal component 2"),
+                &pc.points,
+                &names
+            )
+        );
+    }
+
+    // Sizes.
+    h.push_str("<h2 id=\"sizes\">4. Size and value</h2>");
+    let segs = &p.segments;
+    let sizes: Vec<f64> = segs.iter().map(|s| s.share).collect();
+    let revenue: Vec<f64> = segs
+        .iter()
+        .map(|s| s.revenue_share.unwrap_or(0.0))
+        .collect();
+    let has_rev = segs.iter().any(|s| s.revenue_share.is_some());
+    let mut series: Vec<(&str, Vec<f64>)> = vec![("customers", sizes)];
+    if has_rev {
+        series.push(("revenue", revenue));
+    }
+    let _ = write!(
+        h,
+        "<div class=\"plot\">{}</div>",
+        svg::share_bars("Share of customers and of revenue", &names, &series)
+    );
+
+    // Heatmap.
+    h.push_str("<h2 id=\"lifts\">5. What sets each segment apart</h2>");
+    let feats: Vec<String> = p.population.iter().map(|f| f.name.clone()).collect();
+    let lifts: Vec<Vec<f64>> = segs
+        .iter()
+        .map(|s| s.features.iter().map(|f| f.lift).collect())
+        .collect();
+    let _ = write!(
+        h,
+        "<div class=\"plot\">{}</div>",
+        svg::heatmap("Feature lift per segment (z-score)", &names, &feats, &lifts)
+    );
+
+    // Persona cards.
+    h.push_str("<h2 id=\"personas\">6. Personas</h2><div class=\"cards\">");
+    let rules = p.surrogate.as_ref().map_or(&[][..], |s| s.rules.as_slice());
+    for s in segs {
+        let id = s.segment;
+        let _ = write!(
+            h,
+            "<div class=\"persona-card\" style=\"border-left-color:{}\"><h3>{}</h3><div class=\"k\">segment {} · {} customers ({}){}</div><p class=\"desc\">{}</p>",
+            segment_colour(id),
+            esc(&s.persona),
+            id,
+            s.size,
+            pct(s.share),
+            s.revenue_share.map_or(String::new(), |v| format!(" · {} of revenue", pct(v))),
+            esc(&s.description)
+        );
+        h.push_str("<div class=\"k\">Stands out by</div><ul>");
+        for t in &s.traits {
+            let _ = write!(h, "<li>{}</li>", esc(t));
+        }
+        h.push_str("</ul><div class=\"k\">Key numbers (segment median / mean)</div><ul>");
+        let mut fs: Vec<_> = s.features.iter().collect();
+        fs.sort_by(|a, b| b.lift.abs().total_cmp(&a.lift.abs()));
+        for f in fs.iter().take(4) {
+            let _ = write!(
+                h,
+                "<li>{}: {} / {}</li>",
+                esc(&f.name),
+                num(f.median),
+                num(f.mean)
+            );
+        }
+        h.push_str("</ul>");
+        let mine: Vec<_> = rules
+            .iter()
+            .filter(|x| i64::from(x.segment) == i64::from(id))
+            .collect();
+        if !mine.is_empty() {
+            h.push_str("<div class=\"k\">Decision-tree rule</div><ul>");
+            for x in mine.iter().take(2) {
+                let _ = write!(
+                    h,
+                    "<li>{} <span class=\"note\">(covers {}, precision {})</span></li>",
+                    esc(&x.text),
+                    pct(x.coverage),
+                    pct(x.precision)
+                );
+            }
+            h.push_str("</ul>");
+        }
+        h.push_str("</div>");
+    }
+    h.push_str("</div>");
+    if let Some(t) = &p.surrogate {
+        let _ = write!(
+            h,
+            "<p class=\"note\">The rules come from a decision tree trained to mimic the segments; it agrees with them on {} of held-out customers.</p>",
+            pct(t.fidelity)
+        );
+    }
+
+    // Basket.
+    h.push_str("<h2 id=\"basket\">7. What they buy together</h2>");
+    if let Some(b) = &p.basket {
+        let _ = write!(
+            h,
+            "<p class=\"note\">A basket is {}; rules with support ≥ {} and confidence ≥ {}, best lift first.</p>",
+            esc(&b.basket),
+            num(b.min_support),
+            num(b.min_confidence)
+        );
+        for sr in &b.segments {
+            let id = sr.segment;
+            let name = names
+                .iter()
+                .find(|n| n.0 == id)
+                .map_or("", |n| n.1.as_str());
+            let _ = write!(
+                h,
+                "<h3 style=\"color:{}\">{}</h3>",
+                segment_colour(id),
+                esc(name)
+            );
+            if sr.rules.is_empty() {
+                h.push_str("<p class=\"note\">No rule reaches the thresholds.</p>");
+                continue;
+            }
+            h.push_str("<table><tr><th>if they buy</th><th>they also buy</th><th>support</th><th>confidence</th><th>lift</th></tr>");
+            for x in sr.rules.iter().take(5) {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td class=n>{:.3}</td><td class=n>{:.2}</td><td class=n>{:.2}</td></tr>",
+                    esc(&x.antecedent.join(" + ")),
+                    esc(&x.consequent),
+                    x.support,
+                    x.confidence,
+                    x.lift
+                );
+            }
+            h.push_str("</table>");
+        }
+        h.push_str("<h3>Cross-sell (cosine similarity between categories, over customers' purchase counts)</h3><table><tr><th>bought</th><th>recommend</th></tr>");
+        for rec in &b.recommendations {
+            let sims: Vec<String> = rec
+                .similar
+                .iter()
+                .map(|(c, v)| format!("{c} ({v:.2})"))
+                .collect();
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                esc(&rec.category),
+                esc(&sims.join(", "))
+            );
+        }
+        h.push_str("</table>");
+    } else {
+        h.push_str("<p class=\"note\">No basket rules (no transactions with categories).</p>");
+    }
+
+    // Streaming.
+    h.push_str("<h2 id=\"streaming\">8. SHOPPING x STREAMING</h2>");
+    if let Some(st) = &p.streaming {
+        type Rows = Vec<(Option<i32>, String)>;
+        let group = |groups: &[GroupShares], by_seg: bool| -> (Rows, Vec<Vec<f64>>) {
+            let mut rows = Vec::new();
+            let mut shares = Vec::new();
+            for g in groups.iter().filter(|g| g.subscriptions > 0) {
+                let label = g.group.clone();
+                let (seg, label) = if by_seg {
+                    let id: i32 = label.parse().unwrap_or(0);
+                    (
+                        Some(id),
+                        names
+                            .iter()
+                            .find(|n| n.0 == id)
+                            .map_or(label, |n| n.1.clone()),
+                    )
+                } else {
+                    (None, format!("age {label}"))
+                };
+                rows.push((seg, label));
+                shares.push(g.shares.clone());
+            }
+            (rows, shares)
+        };
+        let (rows, shares) = group(&st.by_segment, true);
+        let _ = write!(
+            h,
+            "<div class=\"plots\"><div class=\"plot\">{}</div>",
+            svg::stacked_bars(
+                "Streaming packages by segment",
+                &rows,
+                &st.packages,
+                &shares
+            )
+        );
+        let (rows, shares) = group(&st.by_age_band, false);
+        if !rows.is_empty() {
+            let _ = write!(
+                h,
+                "<div class=\"plot\">{}</div>",
+                svg::stacked_bars(
+                    "Streaming packages by age band",
+                    &rows,
+                    &st.packages,
+                    &shares
+                )
+            );
+        }
+        h.push_str("</div>");
+        if let Some(c) = &st.chi_square {
+            let _ = write!(
+                h,
+                "<p>Segment and package are {} (chi-square {:.1}, {} degrees of freedom, {}; Cramér's V {:.3}: {}).</p>",
+                if c.p_value < 0.05 { "associated" } else { "not significantly associated" },
+                c.statistic,
+                c.dof,
+                p_text(c.p_value),
+                c.cramers_v,
+                effect_words(c.cramers_v)
+            );
+        }
+    } else {
+        h.push_str("<p class=\"note\">No streaming table in this run.</p>");
+    }
+
+    // Backend and timings.
+    h.push_str("<h2 id=\"run\">9. How it ran</h2>");
+    if let Some(m) = m {
+        let _ = write!(h, "<p>Backend: {}. A stage marked reused was not run again: its inputs and parameters were unchanged.</p><table><tr><th>stage</th><th>seconds (when it ran)</th><th>reused</th></tr>", esc(backend));
+        for s in &m.stages {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=n>{:.2}</td><td>{}</td></tr>",
+                esc(&s.name),
+                s.seconds,
+                if s.reused { "yes" } else { "no" }
+            );
+        }
+        h.push_str("</table>");
+    }
+    for n in &p.notes {
+        let _ = write!(h, "<p class=\"note\">Note: {}</p>", esc(n));
+    }
+    h.push_str("<p class=\"note\">Speed comparisons (CPU vs GPU, against scikit-learn and faiss) live in BENCHMARKS.md of the segmenta repository.</p></body></html>\n");
+    h
+}

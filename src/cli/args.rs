@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use segmenta::clean::OutlierAction;
-use segmenta::kmeans::BackendChoice;
+use segmenta::kmeans::{Algorithm, BackendChoice};
 use segmenta::pipeline::{
     self, defaults, CleanOptions, FeaturesOptions, FitOptions, ProfileOptions, ReadOptions,
     SweepOptions,
@@ -54,6 +54,26 @@ impl From<BackendArg> for BackendChoice {
             BackendArg::Auto => BackendChoice::Auto,
             BackendArg::Gpu => BackendChoice::Gpu,
             BackendArg::Cpu => BackendChoice::Cpu,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AlgorithmArg {
+    /// The measured faster one (today plain Lloyd; see BENCHMARKS.md).
+    Auto,
+    /// Every row against every centroid, every iteration.
+    Lloyd,
+    /// Hamerly's bounds: rows whose centroid cannot have changed are skipped.
+    Hamerly,
+}
+
+impl From<AlgorithmArg> for Algorithm {
+    fn from(a: AlgorithmArg) -> Self {
+        match a {
+            AlgorithmArg::Auto => Algorithm::Auto,
+            AlgorithmArg::Lloyd => Algorithm::Lloyd,
+            AlgorithmArg::Hamerly => Algorithm::Hamerly,
         }
     }
 }
@@ -236,6 +256,9 @@ pub struct FitArgs {
     /// software (lavapipe) included, with a warning; cpu: the CPU.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendArg,
+    /// The CPU iteration (the same labels and iterations whichever is chosen).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub algorithm: AlgorithmArg,
     /// Pick the GPU adapter whose name contains this text.
     #[arg(long, env = "SEGMENTA_ADAPTER")]
     pub adapter: Option<String>,
@@ -251,6 +274,7 @@ impl From<&FitArgs> for FitOptions {
             tol: a.tol,
             backend: pipeline::BackendOptions {
                 backend: a.backend.into(),
+                algorithm: a.algorithm.into(),
                 adapter: a.adapter.clone(),
             },
         }

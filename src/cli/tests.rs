@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use segmenta::clean::OutlierAction;
-use segmenta::kmeans::BackendChoice;
+use segmenta::kmeans::{Algorithm, BackendChoice};
 use segmenta::pipeline::{self, *};
 use segmenta::scale::ScaleMethod;
 
@@ -41,6 +41,7 @@ fn read() -> ReadOptions {
 fn fit() -> FitOptions {
     let backend = BackendOptions {
         backend: BackendChoice::Cpu,
+        algorithm: Algorithm::Hamerly,
         adapter: Some("llvmpipe".into()),
     };
     let (scale, n_init, max_iter, tol) = (ScaleMethod::Robust, Some(7), 55, 1e-6);

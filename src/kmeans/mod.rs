@@ -7,6 +7,7 @@
 //! iteration logic follows scikit-learn's `_kmeans_single_lloyd` step for step, so
 //! that given the same initial centroids both give the same answer.
 
+pub mod bounds;
 pub mod cpu;
 pub mod gpu;
 pub mod init;
@@ -16,6 +17,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+pub use bounds::{Algorithm, CpuBackend, HamerlyLloyd};
 pub use cpu::CpuLloyd;
 pub use gpu::GpuLloyd;
 pub use params::{Init, KMeansParams, ValidKMeansParams};

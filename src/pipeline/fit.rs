@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuOptions;
 use crate::io::{read_features, write_json, write_table, FeatureTable, ReadSpec, Staged};
 use crate::kmeans::{
-    self, open_gpu, BackendChoice, CpuLloyd, Event, GpuLloyd, Init, KMeansParams, LloydBackend,
+    self, open_gpu, Algorithm, BackendChoice, CpuBackend, CpuLloyd, Event, GpuLloyd, Init,
+    KMeansParams, LloydBackend,
 };
 use crate::matrix::Matrix;
 use crate::model::{DbscanModel, Fitted, KMeansModel, Model};
@@ -108,6 +109,8 @@ pub fn warn_duplicates(t: &FeatureTable, obs: &dyn Observer) {
 pub struct BackendOptions {
     /// auto, cpu or gpu.
     pub backend: BackendChoice,
+    /// The CPU iteration: auto, lloyd or hamerly.
+    pub algorithm: Algorithm,
     /// The GPU adapter whose name contains this text.
     pub adapter: Option<String>,
 }
@@ -116,8 +119,18 @@ impl Default for BackendOptions {
     fn default() -> Self {
         BackendOptions {
             backend: BackendChoice::Auto,
+            algorithm: Algorithm::Auto,
             adapter: None,
         }
+    }
+}
+
+/// The flag spelling of a CPU algorithm.
+pub fn algorithm_name(a: Algorithm) -> &'static str {
+    match a {
+        Algorithm::Auto => "auto",
+        Algorithm::Lloyd => "lloyd",
+        Algorithm::Hamerly => "hamerly",
     }
 }
 
@@ -133,6 +146,7 @@ pub fn backend_name(b: BackendChoice) -> &'static str {
 impl Flags for BackendOptions {
     fn flags(&self, argv: &mut Vec<String>) {
         flags::value(argv, "--backend", backend_name(self.backend));
+        flags::value(argv, "--algorithm", algorithm_name(self.algorithm));
         flags::opt(argv, "--adapter", self.adapter.as_ref());
     }
 }
@@ -184,7 +198,7 @@ pub fn with_backend<R>(
             Err(e) => return Err(e),
         }
     }
-    let mut cpu = CpuLloyd::new(x, w);
+    let mut cpu = CpuBackend::new(x, w, opts.algorithm);
     obs.step(&format!("backend: {}", cpu.name()));
     work(&mut cpu)
 }

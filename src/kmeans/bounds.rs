@@ -69,10 +69,7 @@ impl<'a> HamerlyLloyd<'a> {
 }
 
 struct Partial {
-    sums: Vec<f64>,
-    weights: Vec<f64>,
-    inertia: f64,
-    changed: u64,
+    stats: StepStats,
     scans: u64,
 }
 
@@ -156,10 +153,7 @@ impl LloydBackend for HamerlyLloyd<'_> {
             .map(|(ci, (((xc, labels), dist), lower))| {
                 let rows = labels.len();
                 let mut part = Partial {
-                    sums: vec![0.0; k * d],
-                    weights: vec![0.0; k],
-                    inertia: 0.0,
-                    changed: 0,
+                    stats: StepStats::zeros(k, d),
                     scans: 0,
                 };
                 // 1. The bound test, row by row; the rows it cannot settle are
@@ -206,35 +200,24 @@ impl LloydBackend for HamerlyLloyd<'_> {
                     let old = labels[i];
                     let (c, d2) = assigned[i];
                     let wi = w.map_or(1.0, |w| f64::from(w[ci * CHUNK_ROWS + i]));
+                    let st = &mut part.stats;
                     if old != c as u32 {
-                        part.changed += 1;
+                        st.changed += 1;
                         labels[i] = c as u32;
                     }
                     dist[i] = d2;
-                    part.inertia += wi * f64::from(d2);
-                    part.weights[c] += wi;
-                    for (s, v) in part.sums[c * d..(c + 1) * d].iter_mut().zip(row) {
+                    st.inertia += wi * f64::from(d2);
+                    st.weights[c] += wi;
+                    for (s, v) in st.sums[c * d..(c + 1) * d].iter_mut().zip(row) {
                         *s += f64::from(*v) * wi;
                     }
                 }
                 part
             })
             .collect();
-        let mut out = StepStats {
-            sums: vec![0.0; k * d],
-            weights: vec![0.0; k],
-            inertia: 0.0,
-            changed: 0,
-        };
-        for p in parts {
-            for (a, b) in out.sums.iter_mut().zip(&p.sums) {
-                *a += b;
-            }
-            for (a, b) in out.weights.iter_mut().zip(&p.weights) {
-                *a += b;
-            }
-            out.inertia += p.inertia;
-            out.changed += p.changed;
+        let mut out = StepStats::zeros(k, d);
+        for p in &parts {
+            out.add(&p.stats);
             self.full_scans += p.scans;
         }
         self.prev = Some(centroids.to_vec());

@@ -89,12 +89,7 @@ impl Packed {
 }
 
 /// Per-chunk accumulators.
-struct Partial {
-    sums: Vec<f64>,
-    weights: Vec<f64>,
-    inertia: f64,
-    changed: u64,
-}
+type Partial = StepStats;
 
 /// Arguments of one chunk of the fused kernel.
 struct ChunkJob<'a> {
@@ -443,33 +438,16 @@ impl LloydBackend for CpuLloyd<'_> {
             .zip(self.dist.par_chunks_mut(CHUNK_ROWS))
             .enumerate()
             .map(|(ci, ((x, labels), dist))| {
-                let mut part = Partial {
-                    sums: vec![0.0; k * d],
-                    weights: vec![0.0; k],
-                    inertia: 0.0,
-                    changed: 0,
-                };
+                let mut part = StepStats::zeros(k, d);
                 let w = w.map(|w| &w[ci * CHUNK_ROWS..ci * CHUNK_ROWS + labels.len()]);
                 let job = ChunkJob { x, w, labels, dist };
                 run_chunk(isa, job, d, &packed, &mut part);
                 part
             })
             .collect();
-        let mut out = StepStats {
-            sums: vec![0.0; k * d],
-            weights: vec![0.0; k],
-            inertia: 0.0,
-            changed: 0,
-        };
-        for p in parts {
-            for (a, b) in out.sums.iter_mut().zip(&p.sums) {
-                *a += b;
-            }
-            for (a, b) in out.weights.iter_mut().zip(&p.weights) {
-                *a += b;
-            }
-            out.inertia += p.inertia;
-            out.changed += p.changed;
+        let mut out = StepStats::zeros(k, d);
+        for p in &parts {
+            out.add(p);
         }
         Ok(out)
     }

@@ -44,6 +44,31 @@ pub struct StepStats {
     pub changed: u64,
 }
 
+impl StepStats {
+    /// Nothing yet, for `k` clusters of `d` features.
+    pub fn zeros(k: usize, d: usize) -> StepStats {
+        StepStats {
+            sums: vec![0.0; k * d],
+            weights: vec![0.0; k],
+            inertia: 0.0,
+            changed: 0,
+        }
+    }
+
+    /// Adds another part's statistics (backends add their row chunks in chunk
+    /// order, so that the sums do not depend on the thread count).
+    pub fn add(&mut self, other: &StepStats) {
+        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
+            *a += b;
+        }
+        for (a, b) in self.weights.iter_mut().zip(&other.weights) {
+            *a += b;
+        }
+        self.inertia += other.inertia;
+        self.changed += other.changed;
+    }
+}
+
 /// The data-sized half of a Lloyd iteration.
 pub trait LloydBackend {
     /// Human-readable name, e.g. `cpu (avx2, 2 threads)` or `gpu (NVIDIA H100, vulkan)`.

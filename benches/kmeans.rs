@@ -44,7 +44,7 @@ fn lloyd_iteration(c: &mut Criterion) {
 }
 
 /// Whole fits from the same k-means++ start (n_init 1, tol 1e-4), per CPU algorithm
-/// (`lloyd:`, `hamerly:`), and the k-means++ seeding alone (`kmeans++:`).
+/// (`lloyd:`, `hamerly:`, `yinyang:`), and the k-means++ seeding alone (`kmeans++:`).
 fn whole_fit(c: &mut Criterion) {
     let mut group = c.benchmark_group("fit");
     group.sample_size(10);
@@ -60,7 +60,11 @@ fn whole_fit(c: &mut Criterion) {
             BenchmarkId::from_parameter(format!("kmeans++:{k}x{n}")),
             |b| b.iter(|| initial_centroids(&data.x, None, &params, 0)),
         );
-        for (name, algorithm) in [("lloyd", Algorithm::Lloyd), ("hamerly", Algorithm::Hamerly)] {
+        for (name, algorithm) in [
+            ("lloyd", Algorithm::Lloyd),
+            ("hamerly", Algorithm::Hamerly),
+            ("yinyang", Algorithm::Yinyang),
+        ] {
             let mut backend = CpuBackend::new(&data.x, None, algorithm);
             group.bench_function(
                 BenchmarkId::from_parameter(format!("{name}:{k}x{n}")),

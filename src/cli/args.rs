@@ -60,12 +60,14 @@ impl From<BackendArg> for BackendChoice {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AlgorithmArg {
-    /// The measured faster one (today plain Lloyd; see BENCHMARKS.md).
+    /// The one measured faster: plain Lloyd today (see BENCHMARKS.md).
     Auto,
     /// Every row against every centroid, every iteration.
     Lloyd,
-    /// Hamerly's bounds: rows whose centroid cannot have changed are skipped.
+    /// Hamerly's bound: rows whose centroid cannot have changed are skipped.
     Hamerly,
+    /// Yinyang's group bounds (k/10 groups): only the groups a row may have moved to are scored.
+    Yinyang,
 }
 
 impl From<AlgorithmArg> for Algorithm {
@@ -74,6 +76,7 @@ impl From<AlgorithmArg> for Algorithm {
             AlgorithmArg::Auto => Algorithm::Auto,
             AlgorithmArg::Lloyd => Algorithm::Lloyd,
             AlgorithmArg::Hamerly => Algorithm::Hamerly,
+            AlgorithmArg::Yinyang => Algorithm::Yinyang,
         }
     }
 }

@@ -1,21 +1,20 @@
-//! Hamerly's bounds: the CPU Lloyd step that skips the rows whose nearest centroid
-//! cannot have changed.
+//! Triangle-inequality bounds: CPU Lloyd steps that skip the distance work whose
+//! answer cannot have changed, with the same labels, iterations and inertia as
+//! plain Lloyd.
 //!
-//! Per row it keeps a lower bound on the distance to the second-nearest centroid;
-//! after the centroids move, the bound drops by the largest move of any other
-//! centroid. A row is settled when the distance to its own centroid (computed
-//! exactly every step, with the kernel's FMA chain, so inertia and distances stay
-//! exact) is below both that bound and half the distance from its centroid to the
-//! nearest other one; only the other rows are scored against every centroid. The
-//! test keeps a safety margin for f32 rounding, so a row is skipped only when the
-//! full scan would give the same label. Sums are then accumulated in the same
-//! chunks and order as [`super::CpuLloyd`], so given the same labels both backends
-//! return bit-identical steps, and a fit runs the same iterations to the same
-//! answer (`tests/suite/oracle.rs` checks it).
-//!
-//! Measured on 1M × 16 blobs (BENCHMARKS.md) it does not pay yet: with one bound
-//! per row, the largest move of any centroid lowers every bound, so at k = 64 most
-//! rows are rescored every iteration, and `--algorithm auto` keeps plain Lloyd.
+//! The centroids are split into groups (Yinyang k-means, Ding et al. 2015; one
+//! group is Hamerly's single bound). Per row the backend keeps, for every group, a
+//! lower bound on the distance to the group's centroids other than the row's own;
+//! after the centroids move, each bound drops by the largest move in its group.
+//! Every step the distance to the row's own centroid is computed exactly (with the
+//! kernel's FMA chain, so inertia and distances stay exact). A row is settled when
+//! that distance is below every group bound, or below half the distance from its
+//! centroid to the nearest other one; otherwise only the groups whose bound it
+//! does not clear are scored, gathered across rows for the interleaved kernel.
+//! Each test keeps a margin for f32 rounding, so a row is skipped only where the
+//! full scan gives the same label; ties go to the lowest index, as in the kernel.
+//! Sums are then accumulated in the same chunks and order as [`super::CpuLloyd`],
+//! so given the same labels both backends return bit-identical steps.
 
 use rayon::prelude::*;
 
@@ -25,47 +24,96 @@ use crate::error::Result;
 use crate::matrix::Matrix;
 
 const UNASSIGNED: u32 = u32::MAX;
-/// Relative margin of the skip test (f32 distances carry ~1e-6 relative error).
+/// Relative margin of the skip tests (f32 distances carry ~1e-6 relative error).
 const REL_MARGIN: f64 = 1e-4;
 
-/// The CPU backend with Hamerly's bounds.
-pub struct HamerlyLloyd<'a> {
+/// The CPU backend with group bounds.
+pub struct BoundedLloyd<'a> {
     x: &'a Matrix,
     w: Option<&'a [f32]>,
     isa: Isa,
+    /// Groups asked for (at most k); 0: k/10, Yinyang's choice.
+    groups: usize,
     labels: Vec<u32>,
     dist: Vec<f32>,
-    /// Lower bound on the (Euclidean) distance to the second-nearest centroid.
+    /// Per row and group, a lower bound on the distance to the group's centroids
+    /// other than the row's own (`row * groups + group`).
     lower: Vec<f64>,
+    /// The group of each centroid, fixed at the first step after a reset.
+    group_of: Vec<usize>,
     /// The centroids of the last step; `None` after a reset.
     prev: Option<Vec<f32>>,
-    /// An absolute margin for the skip test: the f32 rounding of a distance
+    /// An absolute margin for the skip tests: the f32 rounding of a distance
     /// between points of this data's magnitude.
     abs_margin: f64,
-    /// Rows scored against every centroid, over all steps (a measure of the saving).
-    pub full_scans: u64,
+    /// Row × group scans, over all steps (a measure of the saving).
+    pub group_scans: u64,
 }
 
-impl<'a> HamerlyLloyd<'a> {
-    /// A backend over `x` with optional sample weights.
-    pub fn new(x: &'a Matrix, w: Option<&'a [f32]>) -> Self {
+impl<'a> BoundedLloyd<'a> {
+    /// A backend over `x` with optional sample weights and `groups` centroid
+    /// groups (1: Hamerly's bound; 0: k/10 for each k, Yinyang's choice).
+    pub fn new(x: &'a Matrix, w: Option<&'a [f32]>, groups: usize) -> Self {
         let max_abs = x
             .data()
             .iter()
             .fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
         let d = x.d() as f64;
-        HamerlyLloyd {
+        BoundedLloyd {
             x,
             w,
             isa: Isa::detect(),
+            groups,
             labels: vec![UNASSIGNED; x.n()],
             dist: vec![0.0; x.n()],
-            lower: vec![0.0; x.n()],
+            lower: Vec::new(),
+            group_of: Vec::new(),
             prev: None,
             abs_margin: 8.0 * d.sqrt() * max_abs * f64::from(f32::EPSILON),
-            full_scans: 0,
+            group_scans: 0,
         }
     }
+}
+
+/// Groups of similar centroids: a few seeded-free Lloyd passes over the centroids
+/// themselves, started from every (k/t)-th one; deterministic.
+fn group_centroids(c: &[f32], k: usize, d: usize, t: usize) -> Vec<usize> {
+    let t = t.clamp(1, k.max(1));
+    let mut g: Vec<Vec<f64>> = (0..t)
+        .map(|i| {
+            c[(i * k / t) * d..(i * k / t + 1) * d]
+                .iter()
+                .map(|v| f64::from(*v))
+                .collect()
+        })
+        .collect();
+    let mut of = vec![0usize; k];
+    for _ in 0..5 {
+        for (j, o) in of.iter_mut().enumerate() {
+            let row = &c[j * d..(j + 1) * d];
+            let dist = |gc: &Vec<f64>| -> f64 {
+                row.iter()
+                    .zip(gc)
+                    .map(|(a, b)| (f64::from(*a) - b).powi(2))
+                    .sum()
+            };
+            *o = (0..t).fold(0, |b, q| if dist(&g[q]) < dist(&g[b]) { q } else { b });
+        }
+        for (q, gc) in g.iter_mut().enumerate() {
+            let members: Vec<usize> = (0..k).filter(|&j| of[j] == q).collect();
+            if members.is_empty() {
+                continue;
+            }
+            for (f, v) in gc.iter_mut().enumerate() {
+                *v = members
+                    .iter()
+                    .map(|&j| f64::from(c[j * d + f]))
+                    .sum::<f64>()
+                    / members.len() as f64;
+            }
+        }
+    }
+    of
 }
 
 struct Partial {
@@ -73,26 +121,25 @@ struct Partial {
     scans: u64,
 }
 
-/// Nearest and second-nearest of `k` candidates from one row's distances (first
-/// minimum, as the Lloyd kernel picks it).
-fn best_two(dists: impl Iterator<Item = f32>) -> (usize, f32, f32) {
-    let (mut bi, mut b1, mut b2) = (0usize, f32::INFINITY, f32::INFINITY);
-    for (c, v) in dists.enumerate() {
-        if v < b1 {
-            b2 = b1;
-            b1 = v;
-            bi = c;
-        } else if v < b2 {
-            b2 = v;
-        }
+/// The nearest of `(distance, index)` pairs: the smallest distance, the lowest
+/// index on a tie (as the kernel picks).
+fn nearer(a: (f32, u32), b: (f32, u32)) -> (f32, u32) {
+    if b.0 < a.0 || (b.0 == a.0 && b.1 < a.1) {
+        b
+    } else {
+        a
     }
-    (bi, b1, b2)
 }
 
-impl LloydBackend for HamerlyLloyd<'_> {
+impl LloydBackend for BoundedLloyd<'_> {
     fn name(&self) -> String {
+        let kind = match self.groups {
+            1 => "hamerly".to_string(),
+            0 => "yinyang, k/10 groups".to_string(),
+            g => format!("yinyang, {g} groups"),
+        };
         format!(
-            "cpu ({:?}, {} threads, hamerly)",
+            "cpu ({:?}, {} threads, {kind})",
             self.isa,
             rayon::current_num_threads()
         )
@@ -108,15 +155,45 @@ impl LloydBackend for HamerlyLloyd<'_> {
     fn step(&mut self, centroids: &[f32]) -> Result<StepStats> {
         let d = self.x.d();
         let k = centroids.len() / d.max(1);
-        let packed = Packed::new(centroids, k, d, CANDIDATE_LANES);
         let isa = self.isa;
         let cen = |c: usize| &centroids[c * d..(c + 1) * d];
-        // How far each centroid moved, and half the distance to its nearest other.
-        let moved: Option<Vec<f64>> = self.prev.as_ref().map(|p| {
-            (0..k)
-                .map(|c| f64::from(sqdist(isa, &p[c * d..(c + 1) * d], cen(c))).sqrt())
-                .collect()
-        });
+        let fresh = self.prev.is_none() || self.group_of.len() != k;
+        if fresh {
+            let t = match self.groups {
+                0 => (k / 10).max(1),
+                g => g,
+            };
+            self.group_of = group_centroids(centroids, k, d, t);
+            self.prev = None;
+        }
+        let t = self.group_of.iter().max().map_or(1, |m| m + 1);
+        if self.lower.len() != self.x.n() * t {
+            self.lower = vec![0.0; self.x.n() * t];
+        }
+        let members: Vec<Vec<usize>> = (0..t)
+            .map(|g| (0..k).filter(|&j| self.group_of[j] == g).collect())
+            .collect();
+        let packs: Vec<Packed> = members
+            .iter()
+            .map(|m| {
+                let rows: Vec<f32> = m.iter().flat_map(|&j| cen(j).to_vec()).collect();
+                Packed::new(&rows, m.len(), d, CANDIDATE_LANES)
+            })
+            .collect();
+        // How far each group's centroids moved at most, and half the distance
+        // from each centroid to its nearest other.
+        let drift: Vec<f64> = match &self.prev {
+            None => vec![0.0; t],
+            Some(p) => {
+                let moved: Vec<f64> = (0..k)
+                    .map(|c| f64::from(sqdist(isa, &p[c * d..(c + 1) * d], cen(c))).sqrt())
+                    .collect();
+                members
+                    .iter()
+                    .map(|m| m.iter().map(|&j| moved[j]).fold(0.0, f64::max))
+                    .collect()
+            }
+        };
         let half: Vec<f64> = (0..k)
             .map(|c| {
                 (0..k)
@@ -126,29 +203,15 @@ impl LloydBackend for HamerlyLloyd<'_> {
                     / 2.0
             })
             .collect();
-        // The largest move of any centroid but `a`: the first or the second largest.
-        let (m1, a1, m2) = moved.as_ref().map_or((0.0, 0, 0.0), |m| {
-            let (mut m1, mut a1, mut m2) = (0.0f64, 0usize, 0.0f64);
-            for (c, &v) in m.iter().enumerate() {
-                if v > m1 {
-                    m2 = m1;
-                    m1 = v;
-                    a1 = c;
-                } else if v > m2 {
-                    m2 = v;
-                }
-            }
-            (m1, a1, m2)
-        });
-        let fresh = moved.is_none();
-        let (w, abs_margin) = (self.w, self.abs_margin);
+        let (w, abs_margin, group_of) = (self.w, self.abs_margin, &self.group_of);
+        let clears = |u: f64, bound: f64| u + abs_margin < bound * (1.0 - REL_MARGIN);
         let parts: Vec<Partial> = self
             .x
             .data()
             .par_chunks(CHUNK_ROWS * d)
             .zip(self.labels.par_chunks_mut(CHUNK_ROWS))
             .zip(self.dist.par_chunks_mut(CHUNK_ROWS))
-            .zip(self.lower.par_chunks_mut(CHUNK_ROWS))
+            .zip(self.lower.par_chunks_mut(CHUNK_ROWS * t))
             .enumerate()
             .map(|(ci, (((xc, labels), dist), lower))| {
                 let rows = labels.len();
@@ -156,52 +219,94 @@ impl LloydBackend for HamerlyLloyd<'_> {
                     stats: StepStats::zeros(k, d),
                     scans: 0,
                 };
-                // 1. The bound test, row by row; the rows it cannot settle are
-                // gathered and scored together by the interleaved kernel.
-                let mut assigned: Vec<(usize, f32)> = vec![(0, 0.0); rows];
-                let mut scan: Vec<usize> = Vec::new();
+                // 1. Bounds: the own distance, the settled rows, and per group the
+                // rows that must be scored against it.
+                let mut best: Vec<(f32, u32)> = vec![(f32::INFINITY, UNASSIGNED); rows];
+                let mut todo: Vec<Vec<usize>> = vec![Vec::new(); t];
                 for i in 0..rows {
+                    let lb = &mut lower[i * t..(i + 1) * t];
                     let old = labels[i];
                     if fresh || old == UNASSIGNED {
-                        scan.push(i);
+                        (0..t).for_each(|g| todo[g].push(i));
                         continue;
                     }
                     let a = old as usize;
                     let own = sqdist(isa, &xc[i * d..(i + 1) * d], cen(a));
-                    lower[i] -= if a == a1 { m2 } else { m1 };
+                    best[i] = (own, old);
+                    for (l, dr) in lb.iter_mut().zip(&drift) {
+                        *l -= dr;
+                    }
                     let u = f64::from(own).sqrt();
-                    if u + abs_margin < half[a].max(lower[i]) * (1.0 - REL_MARGIN) {
-                        assigned[i] = (a, own);
-                    } else {
-                        scan.push(i);
+                    let gmin = lb
+                        .iter()
+                        .zip(&members)
+                        .filter(|(_, m)| !m.is_empty())
+                        .fold(f64::INFINITY, |a, (l, _)| a.min(*l));
+                    if clears(u, half[a]) || clears(u, gmin) {
+                        continue;
+                    }
+                    for (g, l) in lb.iter().enumerate() {
+                        if !members[g].is_empty() && !clears(u, *l) {
+                            todo[g].push(i);
+                        }
                     }
                 }
-                if !scan.is_empty() {
-                    let gathered: Vec<f32> = scan
+                // 2. Score the gathered rows group by group; keep per (row, group)
+                // the nearest member and the runner-up's distance.
+                let mut found: Vec<(usize, usize, (f32, u32), f32)> = Vec::new();
+                for (g, rows_g) in todo.iter().enumerate() {
+                    if rows_g.is_empty() || members[g].is_empty() {
+                        continue;
+                    }
+                    let m = rows_g.len();
+                    let gathered: Vec<f32> = rows_g
                         .iter()
                         .flat_map(|&i| xc[i * d..(i + 1) * d].iter().copied())
                         .collect();
-                    let m = scan.len();
-                    let mut all = vec![0.0f32; packed.blocks * m * CANDIDATE_LANES];
-                    candidate_distances(isa, &gathered, d, &packed, &mut all);
-                    for (r, &i) in scan.iter().enumerate() {
-                        let (c, b1, b2) = best_two((0..k).map(|c| {
-                            let (blk, lane) = (c / CANDIDATE_LANES, c % CANDIDATE_LANES);
-                            all[(blk * m + r) * CANDIDATE_LANES + lane]
-                        }));
-                        lower[i] = f64::from(b2).sqrt();
-                        assigned[i] = (c, b1);
+                    let mut all = vec![0.0f32; packs[g].blocks * m * CANDIDATE_LANES];
+                    candidate_distances(isa, &gathered, d, &packs[g], &mut all);
+                    for (r, &i) in rows_g.iter().enumerate() {
+                        let (mut b1, mut b2) = ((f32::INFINITY, UNASSIGNED), f32::INFINITY);
+                        for (q, &j) in members[g].iter().enumerate() {
+                            let (blk, lane) = (q / CANDIDATE_LANES, q % CANDIDATE_LANES);
+                            let v = all[(blk * m + r) * CANDIDATE_LANES + lane];
+                            let cand = (v, j as u32);
+                            if nearer(b1, cand) == cand {
+                                b2 = b1.0;
+                                b1 = cand;
+                            } else if v < b2 {
+                                b2 = v;
+                            }
+                        }
+                        best[i] = nearer(best[i], b1);
+                        found.push((i, g, b1, b2));
                     }
                     part.scans += m as u64;
                 }
-                // 2. Labels, distances and sums in row order, as the Lloyd kernel.
+                // 3. New bounds for the scored groups (excluding the new own
+                // centroid), and for the old centroid's group when the row moved.
+                for &(i, g, b1, b2) in &found {
+                    let v = if b1.1 == best[i].1 { b2 } else { b1.0 };
+                    lower[i * t + g] = f64::from(v).sqrt();
+                }
+                if !fresh {
+                    for i in 0..rows {
+                        let old = labels[i];
+                        if old != UNASSIGNED && best[i].1 != old {
+                            let g = group_of[old as usize];
+                            let own = sqdist(isa, &xc[i * d..(i + 1) * d], cen(old as usize));
+                            let l = &mut lower[i * t + g];
+                            *l = l.min(f64::from(own).sqrt());
+                        }
+                    }
+                }
+                // 4. Labels, distances and sums in row order, as the Lloyd kernel.
                 for i in 0..rows {
                     let row = &xc[i * d..(i + 1) * d];
-                    let old = labels[i];
-                    let (c, d2) = assigned[i];
+                    let (d2, c) = (best[i].0, best[i].1 as usize);
                     let wi = w.map_or(1.0, |w| f64::from(w[ci * CHUNK_ROWS + i]));
                     let st = &mut part.stats;
-                    if old != c as u32 {
+                    if labels[i] != c as u32 {
                         st.changed += 1;
                         labels[i] = c as u32;
                     }
@@ -218,7 +323,7 @@ impl LloydBackend for HamerlyLloyd<'_> {
         let mut out = StepStats::zeros(k, d);
         for p in &parts {
             out.add(&p.stats);
-            self.full_scans += p.scans;
+            self.group_scans += p.scans;
         }
         self.prev = Some(centroids.to_vec());
         Ok(out)
@@ -244,11 +349,13 @@ mod tests {
 
     #[test]
     fn hamerly_lloyd_equivalence() {
-        // The same steps from the same centroids, step after step: bit-identical.
-        for &(n, d, k) in &[(5000, 16, 8), (3001, 3, 40), (800, 7, 1), (2000, 2, 100)] {
+        // The same steps from the same centroids, step after step: bit-identical,
+        // with one group (Hamerly), k/10 groups (Yinyang) and an odd count.
+        let cases = [(5000, 16, 8), (3001, 3, 40), (800, 7, 1), (2000, 2, 100)];
+        for (&(n, d, k), groups) in cases.iter().flat_map(|c| [(c, 1), (c, 0), (c, 3)]) {
             let x = data(n, d, 3);
             let mut c: Vec<f32> = x.data()[..k * d].to_vec();
-            let mut h = HamerlyLloyd::new(&x, None);
+            let mut h = BoundedLloyd::new(&x, None, groups);
             let mut l = CpuLloyd::new(&x, None);
             for it in 0..12 {
                 let (sh, sl) = (h.step(&c).unwrap(), l.step(&c).unwrap());
@@ -271,18 +378,20 @@ mod tests {
     }
 
     #[test]
-    fn whole_fits_agree_between_lloyd_and_hamerly() {
+    fn whole_fits_agree_between_lloyd_and_bounds() {
         use crate::kmeans::{fit, KMeansParams};
         for &(n, d, k) in &[(20_000, 16, 8), (8000, 5, 48)] {
             let x = data(n, d, 9);
             let p = KMeansParams::new(k).n_init(2).seed(4).check(n, d).unwrap();
             let mut a = CpuBackend::new(&x, None, Algorithm::Lloyd);
-            let mut b = CpuBackend::new(&x, None, Algorithm::Hamerly);
             let fa = fit(&x, None, &p, &mut a, &mut |_| {}).unwrap();
-            let fb = fit(&x, None, &p, &mut b, &mut |_| {}).unwrap();
-            assert_eq!(fa.labels, fb.labels, "n={n} k={k}");
-            assert_eq!((fa.iterations, fa.inertia), (fb.iterations, fb.inertia));
-            assert_eq!(fa.centroids, fb.centroids);
+            for alg in [Algorithm::Hamerly, Algorithm::Yinyang] {
+                let mut b = CpuBackend::new(&x, None, alg);
+                let fb = fit(&x, None, &p, &mut b, &mut |_| {}).unwrap();
+                assert_eq!(fa.labels, fb.labels, "n={n} k={k} {alg:?}");
+                assert_eq!((fa.iterations, fa.inertia), (fb.iterations, fb.inertia));
+                assert_eq!(fa.centroids, fb.centroids);
+            }
         }
     }
 
@@ -290,84 +399,97 @@ mod tests {
     fn settled_rows_are_not_rescored() {
         let x = data(20_000, 8, 5);
         let c: Vec<f32> = x.data()[..32 * 8].to_vec();
-        let mut h = HamerlyLloyd::new(&x, None);
+        let mut h = BoundedLloyd::new(&x, None, 4);
         h.step(&c).unwrap();
-        assert_eq!(h.full_scans, 20_000, "the first step scores every row");
+        assert_eq!(
+            h.group_scans,
+            4 * 20_000,
+            "the first step scores every row and group"
+        );
         h.step(&c).unwrap();
         assert!(
-            h.full_scans < 20_000 + 2_000,
+            h.group_scans < 4 * 20_000 + 2_000,
             "unmoved centroids settle most rows: {}",
-            h.full_scans
+            h.group_scans
         );
     }
 }
 
-/// Which CPU iteration runs. Both give the same labels, iterations and inertia.
+/// Which CPU iteration runs. All give the same labels, iterations and inertia.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
-    /// The measured faster one: plain Lloyd. On the benchmark data (1M × 16, k = 8
-    /// and 64, BENCHMARKS.md) Hamerly's single bound settles too few rows to pay for
-    /// its bookkeeping; `auto` will take bounds when a variant that wins (Elkan- or
-    /// Yinyang-style group bounds) is measured to.
+    /// The one measured faster: plain Lloyd today. On 1M × 16 at k = 64 Yinyang
+    /// scores under 5% of the row × group pairs after the first steps, but its
+    /// per-row bookkeeping (the exact own distance, the bound updates) still costs
+    /// more than the fused Lloyd kernel saves (BENCHMARKS.md).
     Auto,
     /// Every row scored against every centroid, every step.
     Lloyd,
-    /// Hamerly's bounds.
+    /// Hamerly's single bound per row.
     Hamerly,
+    /// Yinyang's group bounds (k/10 groups).
+    Yinyang,
 }
 
 /// The CPU backend of `algorithm`.
 pub struct CpuBackend<'a> {
     algorithm: Algorithm,
     lloyd: super::CpuLloyd<'a>,
-    hamerly: HamerlyLloyd<'a>,
+    bounded: BoundedLloyd<'a>,
 }
 
 impl<'a> CpuBackend<'a> {
     /// A backend over `x` with optional sample weights.
     pub fn new(x: &'a Matrix, w: Option<&'a [f32]>, algorithm: Algorithm) -> Self {
+        let groups = match algorithm {
+            Algorithm::Hamerly => 1,
+            _ => 0,
+        };
         CpuBackend {
             algorithm,
             lloyd: super::CpuLloyd::new(x, w),
-            hamerly: HamerlyLloyd::new(x, w),
+            bounded: BoundedLloyd::new(x, w, groups),
         }
     }
 
-    fn uses_hamerly(&self) -> bool {
-        self.algorithm == Algorithm::Hamerly
+    fn bounded(&self) -> bool {
+        match self.algorithm {
+            Algorithm::Auto | Algorithm::Lloyd => false,
+            Algorithm::Hamerly | Algorithm::Yinyang => true,
+        }
     }
 }
 
 impl LloydBackend for CpuBackend<'_> {
     fn name(&self) -> String {
-        match self.uses_hamerly() {
-            true => self.hamerly.name(),
-            false => self.lloyd.name(),
+        match self.algorithm {
+            Algorithm::Auto | Algorithm::Lloyd => self.lloyd.name(),
+            Algorithm::Hamerly | Algorithm::Yinyang => self.bounded.name(),
         }
     }
 
     fn reset(&mut self) -> Result<()> {
         self.lloyd.reset()?;
-        self.hamerly.reset()
+        self.bounded.reset()
     }
 
     fn step(&mut self, centroids: &[f32]) -> Result<StepStats> {
-        match self.uses_hamerly() {
-            true => self.hamerly.step(centroids),
+        match self.bounded() {
+            true => self.bounded.step(centroids),
             false => self.lloyd.step(centroids),
         }
     }
 
     fn labels(&mut self) -> Result<Vec<u32>> {
-        match self.uses_hamerly() {
-            true => self.hamerly.labels(),
+        match self.bounded() {
+            true => self.bounded.labels(),
             false => self.lloyd.labels(),
         }
     }
 
     fn distances(&mut self) -> Result<Vec<f32>> {
-        match self.uses_hamerly() {
-            true => self.hamerly.distances(),
+        match self.bounded() {
+            true => self.bounded.distances(),
             false => self.lloyd.distances(),
         }
     }

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-pub use bounds::{Algorithm, CpuBackend, HamerlyLloyd};
+pub use bounds::{Algorithm, BoundedLloyd, CpuBackend};
 pub use cpu::CpuLloyd;
 pub use gpu::GpuLloyd;
 pub use params::{Init, KMeansParams, ValidKMeansParams};

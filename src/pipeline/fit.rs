@@ -131,6 +131,7 @@ pub fn algorithm_name(a: Algorithm) -> &'static str {
         Algorithm::Auto => "auto",
         Algorithm::Lloyd => "lloyd",
         Algorithm::Hamerly => "hamerly",
+        Algorithm::Yinyang => "yinyang",
     }
 }
 

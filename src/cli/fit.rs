@@ -60,6 +60,7 @@ pub fn kmeans(a: KmeansCmd) -> Result<ExitCode> {
     let m = &r.model;
     if out.json {
         let mut timings = km.timings.clone();
+        timings.insert("write_s".into(), r.write_s);
         timings.insert("total_s".into(), total_s);
         return print_json(&json!({
             "command": "kmeans", "input": a.input, "rows": m.rows, "features": m.features,

@@ -319,6 +319,8 @@ pub struct KmeansOutput {
     pub duplicate_ids: usize,
     /// Every restart.
     pub runs: Vec<kmeans::RunSummary>,
+    /// Seconds to write the assignments and the model.
+    pub write_s: f64,
 }
 
 impl KmeansOutput {
@@ -457,6 +459,7 @@ pub fn kmeans(
         Fitted::Kmeans { kmeans },
     );
     model.surrogate = surrogate;
+    let t_write = Instant::now();
     let (assignments, model_path) = write_fit(
         out,
         &table,
@@ -470,6 +473,7 @@ pub fn kmeans(
         model_path,
         duplicate_ids: table.duplicate_ids,
         runs: fit.runs,
+        write_s: t_write.elapsed().as_secs_f64(),
     })
 }
 

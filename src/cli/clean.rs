@@ -19,12 +19,12 @@ pub struct CleanCmd {
     /// Output folder: clean.parquet, rejects.parquet, clean.json.
     #[arg(long, short = 'o')]
     pub out: PathBuf,
-    /// Id column.
-    #[arg(long, default_value = "customer_id")]
-    pub id_col: String,
-    /// Seed (DBSCAN's eps-auto sample).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Id column [default: the config file's, else customer_id].
+    #[arg(long)]
+    pub id_col: Option<String>,
+    /// Seed of DBSCAN's eps-auto sample [default: the config file's, else 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
     #[command(flatten)]
     pub clean: CleanArgs,
     #[command(flatten)]
@@ -35,7 +35,7 @@ pub fn run(a: CleanCmd) -> Result<ExitCode> {
     let out = a.output;
     let t = Instant::now();
     let opts = CleanOptions::from(&a.clean);
-    let r = pipeline::clean(&a.input, &opts, &a.id_col, a.seed, &a.out)?;
+    let r = pipeline::clean(&a.input, &opts, a.id_col.as_deref(), a.seed, &a.out)?;
     let secs = t.elapsed().as_secs_f64();
     if out.json {
         print_json(&r)?;

@@ -30,7 +30,7 @@ pub struct ProfileCmd {
     /// The kept canonical tables the features stage wrote (RUN/features/tables:
     /// transactions.parquet, streaming.parquet) for the basket rules and SHOPPING x
     /// STREAMING.
-    #[arg(long, visible_alias = "sources")]
+    #[arg(long)]
     pub tables: Option<PathBuf>,
     /// Id column.
     #[arg(long, default_value = "customer_id")]

@@ -112,8 +112,8 @@ fn clean_flags_round_trip() {
         panic!()
     };
     assert_eq!(
-        (CleanOptions::from(&c.clean), c.id_col.as_str(), c.seed),
-        (o, "cid", 5)
+        (CleanOptions::from(&c.clean), c.id_col.as_deref(), c.seed),
+        (o, Some("cid"), Some(5))
     );
 }
 

@@ -536,7 +536,32 @@ async fn run_async(
     };
     write_json(&mut staged, &out.join("features.json"), &report)?;
     staged.commit()?;
+    remove_stale(out, &report)?;
     Ok(report)
+}
+
+/// Removes the kept tables and rejects an earlier run left in `out` that this run
+/// did not write (a table absent now, or one with no rejects now), so that no later
+/// stage reads another run's rows.
+fn remove_stale(out: &Path, report: &FeaturesReport) -> Result<()> {
+    let written: HashSet<PathBuf> = report
+        .sources
+        .iter()
+        .flat_map(|s| std::iter::once(s.kept_file.clone()).chain(s.rejects_file.clone()))
+        .collect();
+    for dir in [out.join("tables"), out.join("rejects")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.map_err(|e| Error::io(&dir, e))?.path();
+            let parquet = p.extension().is_some_and(|x| x == "parquet");
+            if parquet && !written.contains(&p) {
+                std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn props() -> WriterProperties {

@@ -33,6 +33,9 @@ impl Drop for Staged {
         // The temporaries go first (NamedTempFile deletes on drop), then the
         // folders that held only them; a folder that is not empty stays.
         self.files.clear();
+        // Deepest first across every `create`, so a parent goes after its children.
+        self.dirs
+            .sort_by_key(|d| std::cmp::Reverse(d.components().count()));
         for d in &self.dirs {
             let _ = std::fs::remove_dir(d);
         }

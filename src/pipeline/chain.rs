@@ -236,8 +236,10 @@ pub fn run_pipeline(
     }
     if let RunSource::Generate(m) = source {
         m.spec()?;
+        opts.features.check()?;
     }
-    opts.clean.config(&opts.read.id_col, opts.seed)?;
+    opts.clean
+        .config(Some(&opts.read.id_col), Some(opts.seed))?;
     opts.sweep.check()?;
     opts.profile.rules()?;
 
@@ -261,11 +263,17 @@ pub fn run_pipeline(
         )?;
     }
 
+    // Every file a stage reads is hashed: the sources, and the SQL, cleaning
+    // config and persona rules given by path (their content may change, not
+    // their path).
     let fdir = lay.stage("features");
+    let mut feature_inputs = vec![input.clone()];
+    feature_inputs.extend(opts.features.sources.iter().map(|(_, p)| p.clone()));
+    feature_inputs.extend(opts.features.sql.clone());
     run.stage(
         "features",
         features_argv(&input, &opts.features, &fdir),
-        std::slice::from_ref(&input),
+        &feature_inputs,
         &fdir,
         obs,
         || super::features::features(&input, &opts.features, &fdir, obs).map(drop),
@@ -274,13 +282,15 @@ pub fn run_pipeline(
     let cdir = lay.stage("clean");
     let feat = lay.features_parquet();
     let id = opts.read.id_col.as_str();
+    let mut clean_inputs = vec![feat.clone()];
+    clean_inputs.extend(opts.clean.config.clone());
     run.stage(
         "clean",
         clean_argv(&feat, &opts.clean, id, opts.seed, &cdir),
-        std::slice::from_ref(&feat),
+        &clean_inputs,
         &cdir,
         obs,
-        || super::clean::clean(&feat, &opts.clean, id, opts.seed, &cdir).map(drop),
+        || super::clean::clean(&feat, &opts.clean, Some(id), Some(opts.seed), &cdir).map(drop),
     )?;
     let clean = lay.clean_parquet();
 
@@ -343,7 +353,8 @@ pub fn run_pipeline(
         tables: Some(lay.tables()),
         id_col: opts.read.id_col.clone(),
     };
-    let hashed = [clean.clone(), lay.assignments(), lay.model(), lay.tables()];
+    let mut hashed = vec![clean.clone(), lay.assignments(), lay.model(), lay.tables()];
+    hashed.extend(opts.profile.personas.clone());
     run.stage(
         "profile",
         profile_argv(&pin, &opts.profile, &pdir),

@@ -120,14 +120,16 @@ fn parse_outliers(s: &str, min_samples: usize) -> Result<OutlierMethod> {
 }
 
 impl CleanOptions {
-    /// The configuration these options give, for tables whose id column is
-    /// `id_col`, with `seed` for DBSCAN's sample.
-    pub fn config(&self, id_col: &str, seed: u64) -> Result<CleanConfig> {
+    /// The configuration these options give; `id_col` and `seed` (DBSCAN's
+    /// sample), when given, win over the config file's.
+    pub fn config(&self, id_col: Option<&str>, seed: Option<u64>) -> Result<CleanConfig> {
         let mut cfg = match &self.config {
             Some(p) => CleanConfig::from_toml(p)?,
             None => CleanConfig::default(),
         };
-        cfg.id_col = id_col.to_string();
+        if let Some(id) = id_col {
+            cfg.id_col = id.to_string();
+        }
         for m in &self.missing {
             match m.split_once('=') {
                 Some((col, p)) => {
@@ -156,7 +158,9 @@ impl CleanOptions {
         if !self.outlier_columns.is_empty() {
             cfg.outlier_columns = Some(self.outlier_columns.clone());
         }
-        cfg.seed = seed;
+        if let Some(seed) = seed {
+            cfg.seed = seed;
+        }
         Ok(cfg)
     }
 }
@@ -166,8 +170,8 @@ impl CleanOptions {
 pub fn clean(
     input: &Path,
     opts: &CleanOptions,
-    id_col: &str,
-    seed: u64,
+    id_col: Option<&str>,
+    seed: Option<u64>,
     out: &Path,
 ) -> Result<CleanReport> {
     let cfg = opts.config(id_col, seed)?;

@@ -70,6 +70,16 @@ impl Flags for FeaturesOptions {
 }
 
 impl FeaturesOptions {
+    /// Checks every option that needs no source, as if every canonical table had
+    /// one, before any work (`demo` generates its sources first).
+    pub fn check(&self) -> Result<()> {
+        let mut spec = FeatureSpec::new();
+        for t in CANONICAL {
+            spec.sources.insert(t.name.into(), PathBuf::new());
+        }
+        self.apply(&mut spec)
+    }
+
     /// Checks every option and builds the spec for sources at `input` (a folder
     /// of raw tables, or one transactions file), before any data is read.
     pub fn spec(&self, input: &Path) -> Result<FeatureSpec> {
@@ -99,9 +109,17 @@ impl FeaturesOptions {
             }
             spec.sources.insert(table.clone(), path.clone());
         }
+        self.apply(&mut spec)?;
+        Ok(spec)
+    }
+}
+
+impl FeaturesOptions {
+    /// Checks the options that concern no particular source and sets them on `spec`.
+    fn apply(&self, spec: &mut FeatureSpec) -> Result<()> {
         if let Some(m) = &self.map {
             spec.map = parse_map(m)?;
-            check_map(&spec)?;
+            check_map(spec)?;
         }
         if let Some(d) = &self.as_of {
             spec.as_of = Some(crate::dates::parse_date(d, "--as-of")?);
@@ -131,7 +149,7 @@ impl FeaturesOptions {
             let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
             spec.sql = (text, p.display().to_string());
         }
-        Ok(spec)
+        Ok(())
     }
 }
 

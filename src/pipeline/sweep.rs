@@ -22,9 +22,15 @@ pub const DEFAULT_K_RANGE: &str = "2..10";
 /// Default of [`SweepOptions::silhouette_sample`].
 pub const DEFAULT_SILHOUETTE_SAMPLE: usize = 5000;
 
-/// A k range: `2..12` (both ends included) or a list `3,5,8`.
+/// The most k values one sweep takes.
+pub const MAX_K_VALUES: usize = 1000;
+
+/// A k range: `2..12` (both ends included) or a list `3,5,8`, of at most
+/// [`MAX_K_VALUES`] values.
 pub fn parse_k_range(s: &str) -> std::result::Result<Vec<usize>, String> {
-    let bad = || format!("`{s}` is not a k range (rule: `A..B` with 1 <= A <= B, or `3,5,8`)");
+    let bad = || {
+        format!("`{s}` is not a k range (rule: `A..B` with 1 <= A <= B, or `3,5,8`; at most {MAX_K_VALUES} values)")
+    };
     let ks: Vec<usize> = if let Some((a, b)) = s.split_once("..") {
         let a: usize = a.trim().parse().map_err(|_| bad())?;
         let b: usize = b
@@ -32,7 +38,7 @@ pub fn parse_k_range(s: &str) -> std::result::Result<Vec<usize>, String> {
             .trim_start_matches('=')
             .parse()
             .map_err(|_| bad())?;
-        if a == 0 || a > b {
+        if a == 0 || a > b || b - a > MAX_K_VALUES {
             return Err(bad());
         }
         (a..=b).collect()
@@ -44,6 +50,9 @@ pub fn parse_k_range(s: &str) -> std::result::Result<Vec<usize>, String> {
             .map_err(|_| bad())?;
         v.sort_unstable();
         v.dedup();
+        if v.len() > MAX_K_VALUES {
+            return Err(bad());
+        }
         v
     };
     if ks.is_empty() || ks[0] == 0 {

@@ -112,6 +112,7 @@ pub fn basket_report(
         path: path.to_path_buf(),
         message: e.to_string(),
     };
+    let mut day_keys: HashMap<String, i64> = HashMap::new();
     for b in src.batches(&idx)? {
         let b = b?;
         let rows = index.rows(column(&b, "customer_id").expect("projected").as_ref(), path)?;
@@ -131,15 +132,15 @@ pub fn basket_report(
             }
             _ => {
                 let s = cast(ts, &DataType::Utf8).map_err(err)?;
-                // Text timestamps: the date part is the basket key.
-                let mut keys: HashMap<String, i64> = HashMap::new();
+                // Text timestamps: the date part is the basket key (one key map
+                // for the whole table, so a day keeps its key across batches).
                 s.as_string::<i32>()
                     .iter()
                     .map(|v| {
                         v.map(|v| {
                             let d = v.split([' ', 'T']).next().unwrap_or(v).to_string();
-                            let n = keys.len() as i64;
-                            *keys.entry(d).or_insert(n)
+                            let n = day_keys.len() as i64;
+                            *day_keys.entry(d).or_insert(n)
                         })
                     })
                     .collect()

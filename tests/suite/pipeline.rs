@@ -308,3 +308,97 @@ fn report_renders_stages_run_by_hand() {
         assert!(html.contains("k = 3 was given"), "the fit is found");
     }
 }
+
+fn stage_reused(run: &Path) -> Vec<(String, bool)> {
+    read_json(&run.join("run.json"))["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["reused"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_edited_rules_file_redoes_its_stage_and_an_absent_table_leaves_nothing_stale() {
+    let d = tempdir();
+    let src = d.path().join("src");
+    let o = segmenta(&[
+        "generate",
+        "--customers",
+        "1200",
+        "--months",
+        "2",
+        "-o",
+        p(&src),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let personas = d.path().join("personas.toml");
+    let o = segmenta(&["profile", "--print-personas"]);
+    std::fs::write(&personas, stdout(&o)).unwrap();
+    let run = d.path().join("run");
+    let args = ["--personas", p(&personas)];
+    run_k3(&src, &run, &args);
+    // The same path with new content: the profile is redone, nothing before it.
+    let mut text = std::fs::read_to_string(&personas).unwrap();
+    text.push_str("\n# edited\n");
+    std::fs::write(&personas, text).unwrap();
+    run_k3(&src, &run, &args);
+    for (name, reused) in stage_reused(&run) {
+        let want = !matches!(name.as_str(), "profile" | "report");
+        assert_eq!(reused, want, "{name}: reused = {reused}");
+    }
+    // The same run folder on sources without a streaming table: the kept table of
+    // the first run is gone and the profile has no streaming section.
+    assert!(run.join("features/tables/streaming.parquet").is_file());
+    std::fs::remove_file(src.join("streaming.parquet")).unwrap();
+    run_k3(&src, &run, &args);
+    assert!(
+        !run.join("features/tables/streaming.parquet").exists(),
+        "a stale table is left"
+    );
+    let prof = read_json(&run.join("profile/profile.json"));
+    assert!(
+        prof["streaming"].is_null(),
+        "streaming from another run's table"
+    );
+}
+
+#[test]
+fn a_huge_k_range_and_a_bad_demo_option_fail_before_any_work() {
+    let d = tempdir();
+    let o = segmenta(&[
+        "run",
+        "-i",
+        p(d.path()),
+        "-o",
+        p(&d.path().join("r")),
+        "--k-range",
+        "2..100000000000",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("at most 1000 values"), "{}", stderr(&o));
+    let out = d.path().join("demo");
+    let missing = d.path().join("missing.sql");
+    let o = segmenta(&[
+        "demo",
+        "--customers",
+        "500",
+        "--sql",
+        p(&missing),
+        "-o",
+        p(&out),
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("missing.sql"), "{}", stderr(&o));
+    assert!(
+        !out.join("sources").exists(),
+        "the mall was generated before the check"
+    );
+}

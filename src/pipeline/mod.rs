@@ -19,6 +19,7 @@ mod features;
 mod fit;
 pub mod flags;
 mod generate;
+mod predict;
 mod profile;
 mod run;
 mod sweep;
@@ -33,12 +34,12 @@ pub use chain::{
 pub use clean::{action_name, clean, CleanOptions};
 pub use features::{features, FeaturesOptions};
 pub use fit::{
-    backend_name, dbscan, kmeans, predict, scale_name, warn_duplicates, with_backend,
-    BackendOptions, DbscanOptions, DbscanOutput, FitOptions, KmeansOptions, KmeansOutput,
-    PredictOutput, ReadOptions,
+    backend_name, dbscan, kmeans, scale_name, warn_duplicates, with_backend, BackendOptions,
+    DbscanOptions, DbscanOutput, FitOptions, KmeansOptions, KmeansOutput, ReadOptions,
 };
 pub use flags::Flags;
 pub use generate::{generate, MallParams};
+pub use predict::{predict, PredictOutput};
 pub use profile::{profile, ProfileInputs, ProfileOptions};
 pub use run::{FileRecord, Run, RunManifest, StageRecord};
 pub use sweep::{k_range_text, parse_k_range, sweep, SweepOptions, SweepReport};

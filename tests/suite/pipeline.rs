@@ -36,6 +36,21 @@ fn rename_columns(src: &Path, dst: &Path, names: &[(&str, &str)]) {
     w.close().unwrap();
 }
 
+/// Generates a small mall into `dir`.
+fn generate(dir: &Path, customers: &str, months: &str) {
+    let o = segmenta(&[
+        "generate",
+        "--customers",
+        customers,
+        "--months",
+        months,
+        "-o",
+        p(dir),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 fn run_k3(sources: &Path, out: &Path, extra: &[&str]) {
     let mut args = vec![
         "run",
@@ -58,17 +73,7 @@ fn run_k3(sources: &Path, out: &Path, extra: &[&str]) {
 fn a_mapped_source_gives_the_profile_of_the_canonical_one() {
     let d = tempdir();
     let canon = d.path().join("canon");
-    let o = segmenta(&[
-        "generate",
-        "--customers",
-        "1500",
-        "--months",
-        "3",
-        "-o",
-        p(&canon),
-        "-q",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    generate(&canon, "1500", "3");
     let mapped = d.path().join("mapped");
     std::fs::create_dir_all(&mapped).unwrap();
     for e in std::fs::read_dir(&canon).unwrap() {
@@ -227,17 +232,7 @@ fn each_bad_mapping_fails_before_any_work_naming_it() {
 fn report_renders_stages_run_by_hand() {
     let d = tempdir();
     let src = d.path().join("src");
-    let o = segmenta(&[
-        "generate",
-        "--customers",
-        "800",
-        "--months",
-        "2",
-        "-o",
-        p(&src),
-        "-q",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    generate(&src, "800", "2");
     for nested in [false, true] {
         let root = d.path().join(if nested { "nested" } else { "flat" });
         let dir = |stage: &str| {
@@ -327,17 +322,7 @@ fn stage_reused(run: &Path) -> Vec<(String, bool)> {
 fn an_edited_rules_file_redoes_its_stage_and_an_absent_table_leaves_nothing_stale() {
     let d = tempdir();
     let src = d.path().join("src");
-    let o = segmenta(&[
-        "generate",
-        "--customers",
-        "1200",
-        "--months",
-        "2",
-        "-o",
-        p(&src),
-        "-q",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    generate(&src, "1200", "2");
     let personas = d.path().join("personas.toml");
     let o = segmenta(&["profile", "--print-personas"]);
     std::fs::write(&personas, stdout(&o)).unwrap();

@@ -19,7 +19,7 @@ export SEGMENTA_REQUIRE_GPU=1 SEGMENTA_TEST_ROOT="$PWD"
 
 if [ -z "${SEGMENTA_BIN:-}" ]; then
     cargo build --release --quiet
-    SEGMENTA_BIN=target/release/segmenta
+    SEGMENTA_BIN=${CARGO_TARGET_DIR:-target}/release/segmenta
 fi
 export SEGMENTA_BIN
 

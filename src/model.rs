@@ -171,6 +171,14 @@ impl Model {
         }
     }
 
+    /// The DBSCAN part, when the model is a DBSCAN one.
+    pub fn dbscan(&self) -> Option<&DbscanModel> {
+        match &self.fitted {
+            Fitted::Dbscan { dbscan } => Some(dbscan),
+            Fitted::Kmeans { .. } => None,
+        }
+    }
+
     /// Reads and checks a model file.
     pub fn load(path: &Path) -> Result<Model> {
         let m: Model = artefact::read(path)?;

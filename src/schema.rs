@@ -89,3 +89,12 @@ pub const CANONICAL: &[Canonical] = &[
         ],
     },
 ];
+
+/// The canonical table names, comma-separated (for error messages).
+pub fn table_names() -> String {
+    CANONICAL
+        .iter()
+        .map(|t| t.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

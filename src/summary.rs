@@ -7,7 +7,6 @@ use std::fmt::{self, Display, Formatter};
 use crate::clean::CleanReport;
 use crate::features::FeaturesReport;
 use crate::generate::MallManifest;
-use crate::model::Fitted;
 use crate::pipeline::{DbscanOutput, KmeansOutput, SweepReport};
 use crate::profile::streaming::p_text;
 use crate::profile::Profile;
@@ -268,10 +267,7 @@ impl Display for KmeansOutput {
 
 impl Display for DbscanOutput {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let m = &self.model;
-        let Fitted::Dbscan { dbscan: db } = &m.fitted else {
-            return writeln!(f, "not a DBSCAN model");
-        };
+        let (m, db) = (&self.model, self.dbscan());
         writeln!(
             f,
             "DBSCAN on {} rows x {} features, eps {:.6}{}, min_samples {}: {} cluster(s), {} noise ({:.1}%), {} core ({} index)",

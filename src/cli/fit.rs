@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use segmenta::model::Fitted;
 use segmenta::pipeline::{self, defaults, DbscanOptions, KmeansOptions, ReadOptions};
 use serde_json::json;
 
@@ -125,10 +124,7 @@ pub fn dbscan(a: DbscanCmd) -> Result<ExitCode> {
     let read = ReadOptions::from(&a.read);
     let r = pipeline::dbscan(&a.input, &read, &opts, a.seed, &a.out, &out.term())?;
     let total_s = t.elapsed().as_secs_f64();
-    let m = &r.model;
-    let Fitted::Dbscan { dbscan: db } = &m.fitted else {
-        unreachable!("the DBSCAN stage writes a DBSCAN model")
-    };
+    let (m, db) = (&r.model, r.dbscan());
     if out.json {
         return print_json(&json!({
             "command": "dbscan", "rows": m.rows, "features": m.features, "eps": db.eps,

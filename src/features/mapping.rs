@@ -2,9 +2,11 @@
 //! SQL over the source's own columns (`amount=Quantity*UnitPrice`); a key may name its
 //! table (`visits.entered_at=EntryTime`), else it maps a `transactions` column.
 
-use std::path::Path;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::schema::{table_names, CANONICAL};
 
 /// One mapping: `table.column = expr`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +72,57 @@ pub fn parse_map(s: &str) -> Result<Vec<MapEntry>> {
         });
     }
     Ok(out)
+}
+
+/// Every mapping names a canonical table that has a source, and a column of that
+/// table, once.
+pub fn check_map(map: &[MapEntry], sources: &BTreeMap<String, PathBuf>) -> Result<()> {
+    let mut seen = HashSet::new();
+    for e in map {
+        let Some(t) = CANONICAL.iter().find(|t| t.name == e.table) else {
+            return Err(Error::param(
+                "--map",
+                format!(
+                    "`{}.{}`: `{}` is not a canonical table (rule: tables are {})",
+                    e.table,
+                    e.column,
+                    e.table,
+                    table_names()
+                ),
+            ));
+        };
+        if !t.columns.iter().any(|c| c.0 == e.column) {
+            let cols: Vec<&str> = t.columns.iter().map(|c| c.0).collect();
+            return Err(Error::param(
+                "--map",
+                format!(
+                    "`{}` is not a column of {} (rule: its columns are {})",
+                    e.column,
+                    e.table,
+                    cols.join(", ")
+                ),
+            ));
+        }
+        if !seen.insert((e.table.clone(), e.column.clone())) {
+            return Err(Error::param(
+                "--map",
+                format!(
+                    "`{}.{}` is mapped twice (rule: one mapping per column)",
+                    e.table, e.column
+                ),
+            ));
+        }
+        if !sources.contains_key(&e.table) {
+            return Err(Error::param(
+                "--map",
+                format!(
+                    "maps `{}.{}` but no {} source was given",
+                    e.table, e.column, e.table
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 const WORDS: &[&str] = &[

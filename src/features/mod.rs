@@ -41,7 +41,7 @@ use crate::dates::{civil_from_days, format_date, DAY_US};
 use crate::error::{Error, Result};
 use crate::io::{write_json, Staged};
 pub use crate::schema::{Canonical, Kind, CANONICAL};
-pub use mapping::{parse_map, MapEntry};
+pub use mapping::{check_map, parse_map, MapEntry};
 use register::{customer_id_type, register_sources, sql_type};
 pub use rules::RULES;
 use rules::{split_rows, tagged_sql};
@@ -290,20 +290,7 @@ async fn run_async(
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     let tmp = tempfile::tempdir().map_err(|e| Error::io(out, e))?;
 
-    for e in &spec.map {
-        if !CANONICAL.iter().any(|t| t.name == e.table) {
-            return Err(Error::param("--map", format!("`{}` is not a canonical table (rule: tables are customers, transactions, visits, wifi_sessions, app_events, streaming)", e.table)));
-        }
-        if !spec.sources.contains_key(&e.table) {
-            return Err(Error::param(
-                "--map",
-                format!(
-                    "maps `{}.{}` but no {} source was given",
-                    e.table, e.column, e.table
-                ),
-            ));
-        }
-    }
+    check_map(&spec.map, &spec.sources)?;
 
     // 1. Register the raw sources and build the canonical expressions.
     stage("reading sources");

@@ -431,66 +431,54 @@ pub enum Algorithm {
     Yinyang,
 }
 
-/// The CPU backend of `algorithm`.
-pub struct CpuBackend<'a> {
-    algorithm: Algorithm,
-    lloyd: super::CpuLloyd<'a>,
-    bounded: BoundedLloyd<'a>,
+/// The CPU backend of `algorithm`; only the chosen one is built (the bound
+/// backend scans the data for its margin and holds per-row bounds).
+pub enum CpuBackend<'a> {
+    /// Plain Lloyd (`lloyd`, and `auto` today).
+    Lloyd(super::CpuLloyd<'a>),
+    /// Hamerly's or Yinyang's bounds.
+    Bounded(Box<BoundedLloyd<'a>>),
 }
 
 impl<'a> CpuBackend<'a> {
     /// A backend over `x` with optional sample weights.
     pub fn new(x: &'a Matrix, w: Option<&'a [f32]>, algorithm: Algorithm) -> Self {
-        let groups = match algorithm {
-            Algorithm::Hamerly => 1,
-            _ => 0,
-        };
-        CpuBackend {
-            algorithm,
-            lloyd: super::CpuLloyd::new(x, w),
-            bounded: BoundedLloyd::new(x, w, groups),
+        match algorithm {
+            Algorithm::Auto | Algorithm::Lloyd => CpuBackend::Lloyd(super::CpuLloyd::new(x, w)),
+            Algorithm::Hamerly => CpuBackend::Bounded(Box::new(BoundedLloyd::new(x, w, 1))),
+            Algorithm::Yinyang => CpuBackend::Bounded(Box::new(BoundedLloyd::new(x, w, 0))),
         }
     }
 
-    fn bounded(&self) -> bool {
-        match self.algorithm {
-            Algorithm::Auto | Algorithm::Lloyd => false,
-            Algorithm::Hamerly | Algorithm::Yinyang => true,
+    fn inner(&mut self) -> &mut dyn LloydBackend {
+        match self {
+            CpuBackend::Lloyd(b) => b,
+            CpuBackend::Bounded(b) => b.as_mut(),
         }
     }
 }
 
 impl LloydBackend for CpuBackend<'_> {
     fn name(&self) -> String {
-        match self.algorithm {
-            Algorithm::Auto | Algorithm::Lloyd => self.lloyd.name(),
-            Algorithm::Hamerly | Algorithm::Yinyang => self.bounded.name(),
+        match self {
+            CpuBackend::Lloyd(b) => b.name(),
+            CpuBackend::Bounded(b) => b.name(),
         }
     }
 
     fn reset(&mut self) -> Result<()> {
-        self.lloyd.reset()?;
-        self.bounded.reset()
+        self.inner().reset()
     }
 
     fn step(&mut self, centroids: &[f32]) -> Result<StepStats> {
-        match self.bounded() {
-            true => self.bounded.step(centroids),
-            false => self.lloyd.step(centroids),
-        }
+        self.inner().step(centroids)
     }
 
     fn labels(&mut self) -> Result<Vec<u32>> {
-        match self.bounded() {
-            true => self.bounded.labels(),
-            false => self.lloyd.labels(),
-        }
+        self.inner().labels()
     }
 
     fn distances(&mut self) -> Result<Vec<f32>> {
-        match self.bounded() {
-            true => self.bounded.distances(),
-            false => self.lloyd.distances(),
-        }
+        self.inner().distances()
     }
 }

@@ -56,17 +56,19 @@ fn chunk_sums(v: &[f64], w: Option<&[f32]>) -> Vec<f64> {
 
 /// The squared distance of every row to each of `rows` (`m × d`), chunk by chunk:
 /// `out[chunk]` holds [`candidate_distances`]'s layout for that chunk's rows.
-fn distances_to(x: &Matrix, rows: &[f32], m: usize, isa: Isa) -> Vec<Vec<f32>> {
+/// The buffers are sized on the first call and reused by every later centre.
+fn distances_to(x: &Matrix, rows: &[f32], m: usize, isa: Isa, bufs: &mut Vec<Vec<f32>>) {
     let d = x.d();
     let packed = Packed::new(rows, m, d, CANDIDATE_LANES);
+    let chunks = x.n().div_ceil(CHUNK_ROWS);
+    bufs.resize_with(chunks, Vec::new);
     x.data()
         .par_chunks(CHUNK_ROWS * d)
-        .map(|xc| {
-            let mut buf = vec![0.0f32; packed.blocks * (xc.len() / d) * CANDIDATE_LANES];
-            candidate_distances(isa, xc, d, &packed, &mut buf);
-            buf
-        })
-        .collect()
+        .zip(bufs.par_iter_mut())
+        .for_each(|(xc, buf)| {
+            buf.resize(packed.blocks * (xc.len() / d) * CANDIDATE_LANES, 0.0);
+            candidate_distances(isa, xc, d, &packed, buf);
+        });
 }
 
 /// Candidate `t`'s distance to row `i` of a chunk of `rows` rows.
@@ -99,7 +101,9 @@ pub fn kmeans_plus_plus(x: &Matrix, w: Option<&[f32]>, k: usize, rng: &mut Rng) 
     };
     let mut centers: Vec<f32> = Vec::with_capacity(k * d);
     centers.extend_from_slice(x.row(first));
-    let mut closest: Vec<f64> = distances_to(x, &centers, 1, isa)
+    let mut dist: Vec<Vec<f32>> = Vec::new();
+    distances_to(x, &centers, 1, isa, &mut dist);
+    let mut closest: Vec<f64> = dist
         .iter()
         .flat_map(|buf| {
             let rows = buf.len() / CANDIDATE_LANES;
@@ -113,7 +117,7 @@ pub fn kmeans_plus_plus(x: &Matrix, w: Option<&[f32]>, k: usize, rng: &mut Rng) 
             .map(|_| search_cumsum(&closest, w, &sums, rng.next_f64() * pot))
             .collect();
         let rows: Vec<f32> = cand.iter().flat_map(|&i| x.row(i).to_vec()).collect();
-        let dist = distances_to(x, &rows, trials, isa);
+        distances_to(x, &rows, trials, isa, &mut dist);
         let pots: Vec<Vec<f64>> = dist
             .par_iter()
             .zip(closest.par_chunks(CHUNK_ROWS))

@@ -7,7 +7,8 @@ use std::time::Instant;
 use super::flags::{self, Flags};
 use super::Observer;
 use crate::error::{Error, Result};
-use crate::features::{parse_map, run_features, FeatureSpec, FeaturesReport, CANONICAL};
+use crate::features::{check_map, parse_map, run_features, FeatureSpec, FeaturesReport};
+use crate::schema::{table_names, CANONICAL};
 
 /// Default of [`FeaturesOptions::max_amount`].
 pub const DEFAULT_MAX_AMOUNT: f64 = 100_000.0;
@@ -100,7 +101,7 @@ impl FeaturesOptions {
                     "--source",
                     format!(
                         "`{table}` is not a canonical table (rule: tables are {})",
-                        tables()
+                        table_names()
                     ),
                 ));
             }
@@ -119,7 +120,7 @@ impl FeaturesOptions {
     fn apply(&self, spec: &mut FeatureSpec) -> Result<()> {
         if let Some(m) = &self.map {
             spec.map = parse_map(m)?;
-            check_map(spec)?;
+            check_map(&spec.map, &spec.sources)?;
         }
         if let Some(d) = &self.as_of {
             spec.as_of = Some(crate::dates::parse_date(d, "--as-of")?);
@@ -151,65 +152,6 @@ impl FeaturesOptions {
         }
         Ok(())
     }
-}
-
-fn tables() -> String {
-    CANONICAL
-        .iter()
-        .map(|t| t.name)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Every mapping names a canonical table that has a source, and a column of that
-/// table, once.
-fn check_map(spec: &FeatureSpec) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
-    for e in &spec.map {
-        let Some(t) = CANONICAL.iter().find(|t| t.name == e.table) else {
-            return Err(Error::param(
-                "--map",
-                format!(
-                    "`{}.{}`: `{}` is not a canonical table (rule: tables are {})",
-                    e.table,
-                    e.column,
-                    e.table,
-                    tables()
-                ),
-            ));
-        };
-        if !t.columns.iter().any(|c| c.0 == e.column) {
-            let cols: Vec<&str> = t.columns.iter().map(|c| c.0).collect();
-            return Err(Error::param(
-                "--map",
-                format!(
-                    "`{}` is not a column of {} (rule: its columns are {})",
-                    e.column,
-                    e.table,
-                    cols.join(", ")
-                ),
-            ));
-        }
-        if !seen.insert((e.table.clone(), e.column.clone())) {
-            return Err(Error::param(
-                "--map",
-                format!(
-                    "`{}.{}` is mapped twice (rule: one mapping per column)",
-                    e.table, e.column
-                ),
-            ));
-        }
-        if !spec.sources.contains_key(&e.table) {
-            return Err(Error::param(
-                "--map",
-                format!(
-                    "maps `{}.{}` but no {} source was given",
-                    e.table, e.column, e.table
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Runs the features stage on the sources at `input` into `out`: features.parquet,

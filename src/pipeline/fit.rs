@@ -326,10 +326,9 @@ pub struct KmeansOutput {
 impl KmeansOutput {
     /// The K-means part of the model.
     pub fn kmeans(&self) -> &KMeansModel {
-        match &self.model.fitted {
-            Fitted::Kmeans { kmeans } => kmeans,
-            Fitted::Dbscan { .. } => unreachable!("the K-means stage writes a K-means model"),
-        }
+        self.model
+            .kmeans()
+            .expect("the K-means stage writes a K-means model")
     }
 }
 
@@ -537,6 +536,15 @@ pub struct DbscanOutput {
     pub model_path: PathBuf,
     /// Core points found.
     pub core: usize,
+}
+
+impl DbscanOutput {
+    /// The DBSCAN part of the model.
+    pub fn dbscan(&self) -> &DbscanModel {
+        self.model
+            .dbscan()
+            .expect("the DBSCAN stage writes a DBSCAN model")
+    }
 }
 
 /// Clusters the feature table `input` with exact DBSCAN and writes

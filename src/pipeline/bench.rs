@@ -145,14 +145,9 @@ pub struct Outcome {
     pub labels: Vec<u32>,
 }
 
+/// The median of timings, by the one definition ([`crate::stats::median`]).
 fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    if s.is_empty() {
-        f64::NAN
-    } else {
-        s[s.len() / 2]
-    }
+    crate::stats::median(&mut v.to_vec()).unwrap_or(f64::NAN)
 }
 
 fn run_one(

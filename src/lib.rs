@@ -28,6 +28,7 @@ pub mod schema;
 pub mod select;
 pub mod stats;
 mod summary;
+pub mod transform;
 
 pub use error::{Error, Result};
 pub use matrix::Matrix;

@@ -40,6 +40,16 @@ impl Matrix {
         &mut self.data
     }
 
+    /// The rows `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Matrix {
+        let d = self.d;
+        let mut data = Vec::with_capacity(rows.len() * d);
+        for &i in rows {
+            data.extend_from_slice(self.row(i));
+        }
+        Matrix::new(rows.len(), d, data)
+    }
+
     /// Row `i`.
     pub fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.d..(i + 1) * self.d]

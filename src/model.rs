@@ -128,6 +128,21 @@ pub struct KMeansModel {
     pub backend: String,
     /// Timings in seconds (read, scale, init, lloyd, per_iteration, surrogate).
     pub timings: BTreeMap<String, f64>,
+    /// Rows the centroids were learnt from (`inliers` or `all`); every row is
+    /// assigned. `inertia` is over these rows.
+    #[serde(default = "all_rows")]
+    pub fit_on: String,
+    /// How many rows that was.
+    #[serde(default)]
+    pub fit_rows: u64,
+    /// Per segment, the mean bootstrap Jaccard similarity (Hennig's clusterboot);
+    /// empty when not computed.
+    #[serde(default)]
+    pub stability: Vec<f64>,
+}
+
+fn all_rows() -> String {
+    "all".into()
 }
 
 impl Model {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::matrix::Matrix;
+use crate::transform::Transform;
 
 /// How to scale features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,11 +46,15 @@ impl FromStr for ScaleMethod {
     }
 }
 
-/// A fitted scaler.
+/// A fitted scaler: per-column transforms ([`crate::transform`]), then
+/// `(t(x) - offset) / scale`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scaler {
     /// The method it was fitted with.
     pub method: ScaleMethod,
+    /// Applied to each column before the offset and scale (empty: none).
+    #[serde(default)]
+    pub transforms: Vec<Transform>,
     /// Subtracted from each column.
     pub offset: Vec<f64>,
     /// Then divided into each column.
@@ -73,13 +78,33 @@ impl Scaler {
         }
         Scaler {
             method,
+            transforms: Vec::new(),
             offset,
             scale,
         }
     }
 
-    /// Scales `x` in place.
+    /// Fits `transforms` (one per numeric column) and then `method` on the
+    /// transformed columns.
+    pub fn fit_with(
+        method: ScaleMethod,
+        transforms: Vec<Transform>,
+        x: &Matrix,
+        numeric: usize,
+    ) -> Scaler {
+        if transforms.iter().all(|t| *t == Transform::None) {
+            return Scaler::fit(method, x, numeric);
+        }
+        let mut t = x.clone();
+        apply_transforms(&transforms, &mut t);
+        let mut s = Scaler::fit(method, &t, numeric);
+        s.transforms = transforms;
+        s
+    }
+
+    /// Transforms and scales `x` in place.
     pub fn transform(&self, x: &mut Matrix) {
+        apply_transforms(&self.transforms, x);
         let d = x.d();
         x.data_mut().par_chunks_mut(d.max(1)).for_each(|row| {
             for (j, v) in row.iter_mut().enumerate() {
@@ -93,9 +118,32 @@ impl Scaler {
         let d = self.offset.len();
         rows.iter()
             .enumerate()
-            .map(|(i, v)| *v as f64 * self.scale[i % d] + self.offset[i % d])
+            .map(|(i, v)| {
+                let y = *v as f64 * self.scale[i % d] + self.offset[i % d];
+                self.transforms.get(i % d).map_or(y, |t| t.inverse(y))
+            })
             .collect()
     }
+}
+
+/// Applies one transform per leading column of `x`, in place.
+fn apply_transforms(transforms: &[Transform], x: &mut Matrix) {
+    if transforms.iter().all(|t| *t == Transform::None) {
+        return;
+    }
+    let d = x.d();
+    x.data_mut().par_chunks_mut(d.max(1)).for_each(|row| {
+        for (v, t) in row.iter_mut().zip(transforms) {
+            if *t != Transform::None {
+                *v = t.apply(*v as f64) as f32;
+            }
+        }
+    });
+}
+
+/// The columns `0..numeric` of `x` as f64 vectors.
+pub fn columns(x: &Matrix, numeric: usize) -> Vec<Vec<f64>> {
+    (0..numeric).map(|j| column(x, j).collect()).collect()
 }
 
 fn column(x: &Matrix, j: usize) -> impl Iterator<Item = f64> + '_ {

@@ -52,17 +52,27 @@ impl Display for CleanReport {
         )?;
         for (code, c) in &self.rules {
             let cells: u64 = c.cells.values().sum();
-            let what = match c.rows_rejected > 0 {
-                true => format!("{} rows rejected", c.rows_rejected),
-                false => format!("{cells} cells"),
-            };
+            let mut what = Vec::new();
+            if c.rows_rejected > 0 {
+                what.push(format!("{} rows rejected", c.rows_rejected));
+            }
+            if cells > 0 {
+                what.push(format!("{cells} cells changed"));
+            }
+            if c.rows_flagged > 0 {
+                what.push(format!("{} rows flagged", c.rows_flagged));
+            }
             let cols: Vec<String> = c
                 .rows_by_column
                 .iter()
                 .chain(c.cells.iter())
+                .chain(c.cells_flagged.iter())
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect();
-            writeln!(f, "  {code:<20} {what} ({})", cols.join(", "))?;
+            writeln!(f, "  {code:<20} {} ({})", what.join(", "), cols.join(", "))?;
+        }
+        for (col, why) in &self.outlier_skipped {
+            writeln!(f, "  outlier rule skips {col}: {why}")?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::transform::TransformSpec;
 
 /// What to do with a missing (empty, NaN or infinite) cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +99,8 @@ pub struct CleanConfig {
     pub outlier_columns: Option<Vec<String>>,
     /// Seed (DBSCAN's eps-auto sample).
     pub seed: u64,
+    /// The transforms the outlier rule judges columns on (those K-means uses).
+    pub transform: TransformSpec,
 }
 
 impl Default for CleanConfig {
@@ -112,6 +115,7 @@ impl Default for CleanConfig {
             action: OutlierAction::Flag,
             outlier_columns: None,
             seed: 0,
+            transform: TransformSpec::default(),
         }
     }
 }

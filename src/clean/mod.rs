@@ -6,12 +6,17 @@
 //! 1. [`MissingId`] (`missing_id`): the id is empty;
 //! 2. [`DuplicateIds`] (`duplicate_id`): the id repeats an earlier row's;
 //! 3. [`Range`] (`impossible_age`, `negative_spend`, `share_out_of_range`,
-//!    `negative_value`): a value no customer can have;
+//!    `negative_value`): a value no customer can have empties the cell (counted
+//!    under the range's code), which then follows the missing-value policy: the
+//!    row is rejected under the range's code only under `drop`;
 //! 4. [`Missing`] (`missing_value`): an empty or non-finite cell of a column whose
 //!    policy is `drop`; under `median` or `mode` the cell is imputed and counted;
-//! 5. [`Outliers`] (`outlier_iqr`, `outlier_zscore`, `outlier_mad`, `dbscan_noise`):
-//!    with the `drop` action; `clip` bounds the cell and counts it, `flag` keeps the
-//!    row and sets the boolean column `outlier`.
+//! 5. Outliers (`outlier_iqr`, `outlier_zscore`, `outlier_mad`, `dbscan_noise`),
+//!    judged on the transformed scale (`transform`, as K-means sees the column; a
+//!    column with no spread there is skipped and noted): with the `drop` action
+//!    the row is rejected; `clip` bounds the cell and counts it as changed; `flag`
+//!    (the default) keeps the row, sets the boolean column `outlier` and counts
+//!    flagged rows and cells, which are not changed.
 //!
 //! Rejected rows are written unchanged to `rejects.parquet` with `reason` and
 //! `rule` columns. The invariant rows in = rows kept + rows rejected is checked
@@ -38,6 +43,7 @@ use crate::dbscan::{DbscanParams, Eps};
 use crate::error::{Error, Result};
 use crate::io::{write_json, write_table, Source, Staged};
 use crate::matrix::Matrix;
+use crate::transform::Transform;
 pub use config::{default_ranges, CleanConfig, Missing, OutlierAction, OutlierMethod, Range};
 use reasons::{rule_text, summary_of};
 use stats::{mode, quantile, summary};
@@ -50,8 +56,14 @@ type Fences = Box<dyn Fn(&[f64]) -> (f64, f64)>;
 pub struct RuleCount {
     /// Rows rejected.
     pub rows_rejected: u64,
-    /// Cells changed (imputed or clipped) or rows flagged, per column.
+    /// Cells changed, per column: imputed, clipped, or (a range rule) emptied.
     pub cells: BTreeMap<String, u64>,
+    /// Cells outside the outlier fences of a `flag` rule, per column (unchanged).
+    #[serde(default)]
+    pub cells_flagged: BTreeMap<String, u64>,
+    /// Rows this rule flagged (kept, `outlier` = true).
+    #[serde(default)]
+    pub rows_flagged: u64,
     /// Rows rejected per column (the column that triggered it).
     pub rows_by_column: BTreeMap<String, u64>,
 }
@@ -98,8 +110,16 @@ pub struct CleanReport {
     pub ranges: Vec<Range>,
     /// Imputation values used, per column.
     pub imputed_with: BTreeMap<String, f64>,
-    /// Outlier fences used, per column (`[low, high]`).
+    /// Outlier fences used, per column (`[low, high]`, original units; the rule
+    /// ran on the transformed scale, `outlier_transforms`).
     pub fences: BTreeMap<String, (f64, f64)>,
+    /// The transform each outlier column was judged on (`none`, `log1p`, …).
+    #[serde(default)]
+    pub outlier_transforms: BTreeMap<String, String>,
+    /// Outlier columns left out of the rule, with why (no spread: half or more of
+    /// the rows share one value, so any other value would be an outlier).
+    #[serde(default)]
+    pub outlier_skipped: BTreeMap<String, String>,
     /// DBSCAN's eps when it was the outlier rule.
     pub dbscan_eps: Option<f64>,
     /// Per column, before cleaning.
@@ -110,7 +130,7 @@ pub struct CleanReport {
 
 impl crate::artefact::Artefact for CleanReport {
     const FORMAT: &'static str = "segmenta-clean";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
     const NOUN: &'static str = "cleaning summary";
 }
 
@@ -239,7 +259,11 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             );
         }
     }
-    // 3: ranges.
+    let mut emptied: std::collections::HashMap<(usize, usize), String> =
+        std::collections::HashMap::new();
+    // 3: ranges. A value no customer can have is not a fact about the customer:
+    // the cell becomes missing (counted under the range's code) and follows the
+    // missing-value policy; the row stays.
     for r in &ranges {
         let c = names
             .iter()
@@ -251,13 +275,14 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             }
             if let Some(v) = cols[c][row] {
                 if r.min.is_some_and(|m| v < m) || r.max.is_some_and(|m| v > m) {
-                    reject(
-                        row,
-                        &r.reason,
-                        Some(&r.column),
-                        &mut reason_owned,
-                        &mut rules,
-                    );
+                    cols[c][row] = None;
+                    emptied.insert((c, row), r.reason.clone());
+                    *rules
+                        .entry(r.reason.clone())
+                        .or_default()
+                        .cells
+                        .entry(r.column.clone())
+                        .or_default() += 1;
                 }
             }
         }
@@ -279,13 +304,11 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
         match policy {
             Missing::Drop => {
                 for row in holes {
-                    reject(
-                        row,
-                        "missing_value",
-                        Some(name),
-                        &mut reason_owned,
-                        &mut rules,
-                    );
+                    // An emptied impossible value rejects under its range's code.
+                    let code = emptied
+                        .get(&(c, row))
+                        .map_or("missing_value", String::as_str);
+                    reject(row, code, Some(name), &mut reason_owned, &mut rules);
                 }
             }
             Missing::Median | Missing::Mode => {
@@ -343,6 +366,8 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
     };
     let mut flagged = vec![false; n];
     let mut fences = BTreeMap::new();
+    let mut outlier_transforms = BTreeMap::new();
+    let mut outlier_skipped = BTreeMap::new();
     let mut dbscan_eps = None;
     let alive: Vec<usize> = (0..n).filter(|&r| reason_owned[r].is_none()).collect();
     let (code, per_col_bounds): (&str, Option<Fences>) = match cfg.outliers {
@@ -386,7 +411,27 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             for &c in &outlier_cols {
                 let mut s: Vec<f64> = alive.iter().filter_map(|&r| cols[c][r]).collect();
                 s.sort_by(f64::total_cmp);
-                let (lo, hi) = bounds(&s);
+                // The rule runs on the transformed scale (the one K-means sees);
+                // the transforms are monotone, so the fences map back to original
+                // units and cells are compared there.
+                let kind = cfg
+                    .transform
+                    .by_column
+                    .get(&names[c])
+                    .copied()
+                    .unwrap_or(cfg.transform.default);
+                let t = Transform::fit(kind, &names[c], &s)?;
+                let ts: Vec<f64> = s.iter().map(|v| t.apply(*v)).collect();
+                let (lo_t, hi_t) = bounds(&ts);
+                outlier_transforms.insert(names[c].clone(), t.name().to_string());
+                if !(hi_t > lo_t) {
+                    outlier_skipped.insert(
+                        names[c].clone(),
+                        "no spread on the transformed scale (half or more of the rows share one value): every other value would be an outlier".into(),
+                    );
+                    continue;
+                }
+                let (lo, hi) = (t.inverse(lo_t), t.inverse(hi_t));
                 fences.insert(names[c].clone(), (lo, hi));
                 for &r in &alive {
                     let v = cols[c][r].expect("imputed or rejected above");
@@ -409,7 +454,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                                     *rules
                                         .entry(code.into())
                                         .or_default()
-                                        .cells
+                                        .cells_flagged
                                         .entry(names[c].clone())
                                         .or_default() += 1;
                                 }
@@ -424,7 +469,10 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                         OutlierAction::Drop => {
                             reject(r, code, Some(&names[c]), &mut reason_owned, &mut rules)
                         }
-                        _ => flagged[r] = true,
+                        _ => {
+                            flagged[r] = true;
+                            rules.entry(code.into()).or_default().rows_flagged += 1;
+                        }
                     }
                 }
             }
@@ -455,12 +503,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                         OutlierAction::Drop => reject(r, code, None, &mut reason_owned, &mut rules),
                         _ => {
                             flagged[r] = true;
-                            *rules
-                                .entry(code.into())
-                                .or_default()
-                                .cells
-                                .entry("(row)".into())
-                                .or_default() += 1;
+                            rules.entry(code.into()).or_default().rows_flagged += 1;
                         }
                     }
                 }
@@ -567,7 +610,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
     )?;
     let report = CleanReport {
         format: "segmenta-clean".into(),
-        version: 1,
+        version: 2,
         input: input.to_path_buf(),
         rows_in: n as u64,
         rows_kept,
@@ -578,6 +621,8 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
         ranges,
         imputed_with,
         fences,
+        outlier_transforms,
+        outlier_skipped,
         dbscan_eps,
         before,
         after,

@@ -7,11 +7,13 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use segmenta::clean::OutlierAction;
 use segmenta::kmeans::{Algorithm, BackendChoice};
+use segmenta::pipeline::FitOn;
 use segmenta::pipeline::{
     self, defaults, CleanOptions, FeaturesOptions, FitOptions, ProfileOptions, ReadOptions,
     SweepOptions,
 };
 use segmenta::scale::ScaleMethod;
+use segmenta::transform::TransformSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ScaleArg {
@@ -140,6 +142,10 @@ pub struct FeaturesArgs {
     /// Your own feature SQL instead of the embedded one (`segmenta features --print-sql`).
     #[arg(long)]
     pub sql: Option<PathBuf>,
+    /// Category groups behind the *_spend_share features (TOML: group = ["category", …])
+    /// instead of the embedded ones (`segmenta features --print-category-groups`).
+    #[arg(long)]
+    pub category_groups: Option<PathBuf>,
     /// Memory DataFusion may use before it spills to disk, in MiB.
     #[arg(long, default_value_t = defaults::DEFAULT_MEMORY_MIB)]
     pub memory_mib: usize,
@@ -156,6 +162,7 @@ impl From<&FeaturesArgs> for FeaturesOptions {
             max_amount: a.max_amount,
             keep_duplicate_lines: a.keep_duplicate_lines,
             sql: a.sql.clone(),
+            category_groups: a.category_groups.clone(),
             memory_mib: a.memory_mib,
         }
     }
@@ -199,6 +206,7 @@ impl From<&CleanArgs> for CleanOptions {
             outlier_action: a.outlier_action.map(Into::into),
             outlier_columns: a.outlier_columns.clone(),
             outlier_min_samples: a.outlier_min_samples,
+            transform: None,
         }
     }
 }
@@ -240,9 +248,18 @@ impl From<&ReadArgs> for ReadOptions {
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "K-means")]
 pub struct FitArgs {
+    /// Transforms before scaling: auto (log1p for non-negative columns with skewness
+    /// > 1), none, log1p, yeo-johnson or quantile; per column with COL=KIND, e.g.
+    /// `auto,monetary_total=quantile`. Fitted on the input, stored in the model.
+    #[arg(long, default_value = "auto", value_parser = parse_transform)]
+    pub transform: TransformSpec,
     /// Feature scaling, fitted on the input and stored in the model.
     #[arg(long, value_enum, default_value = "standard")]
     pub scale: ScaleArg,
+    /// Rows the centroids are learnt from: inliers (rows the clean stage did not
+    /// flag as outliers) or all; every row is then assigned.
+    #[arg(long, value_enum, default_value = "inliers")]
+    pub fit_on: FitOnArg,
     /// Initialisation.
     #[arg(long, value_enum, default_value = "k-means++")]
     pub init: InitArg,
@@ -270,7 +287,12 @@ pub struct FitArgs {
 impl From<&FitArgs> for FitOptions {
     fn from(a: &FitArgs) -> Self {
         FitOptions {
+            transform: a.transform.clone(),
             scale: a.scale.into(),
+            fit_on: match a.fit_on {
+                FitOnArg::Inliers => FitOn::Inliers,
+                FitOnArg::All => FitOn::All,
+            },
             init_random: a.init == InitArg::Random,
             n_init: a.n_init,
             max_iter: a.max_iter,
@@ -282,6 +304,28 @@ impl From<&FitArgs> for FitOptions {
             },
         }
     }
+}
+
+/// `--fit-on`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FitOnArg {
+    Inliers,
+    All,
+}
+
+fn parse_transform(s: &str) -> std::result::Result<TransformSpec, String> {
+    s.parse().map_err(|e: segmenta::error::Error| e.to_string())
+}
+
+/// The stability bootstrap of the K-means stage.
+#[derive(Args, Debug, Clone)]
+pub struct StabilityArgs {
+    /// Bootstrap resamples of the per-segment stability (clusterboot's Jaccard); 0: none.
+    #[arg(long, default_value_t = segmenta::kmeans::stability::DEFAULT_RESAMPLES)]
+    pub stability_resamples: usize,
+    /// Rows the stability bootstrap resamples (a seeded sample of larger tables).
+    #[arg(long, default_value_t = segmenta::kmeans::stability::DEFAULT_SAMPLE)]
+    pub stability_sample: usize,
 }
 
 /// How k is chosen.

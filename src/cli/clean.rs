@@ -25,6 +25,10 @@ pub struct CleanCmd {
     /// Seed of DBSCAN's eps-auto sample [default: the config file's, else 0].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// The transforms outliers are judged on, as K-means's --transform (`run`
+    /// passes its own) [default: the config file's, else auto].
+    #[arg(long)]
+    pub transform: Option<String>,
     #[command(flatten)]
     pub clean: CleanArgs,
     #[command(flatten)]
@@ -34,7 +38,8 @@ pub struct CleanCmd {
 pub fn run(a: CleanCmd) -> Result<ExitCode> {
     let out = a.output;
     let t = Instant::now();
-    let opts = CleanOptions::from(&a.clean);
+    let mut opts = CleanOptions::from(&a.clean);
+    opts.transform.clone_from(&a.transform);
     let r = pipeline::clean(&a.input, &opts, a.id_col.as_deref(), a.seed, &a.out)?;
     let secs = t.elapsed().as_secs_f64();
     if out.json {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use segmenta::features::DEFAULT_SQL;
+use segmenta::features::{DEFAULT_CATEGORY_GROUPS, DEFAULT_SQL};
 use segmenta::pipeline::{self, FeaturesOptions};
 
 use super::args::FeaturesArgs;
@@ -17,7 +17,7 @@ pub struct FeaturesCmd {
     /// Raw sources: a folder of tables (transactions required; customers, visits,
     /// wifi_sessions, app_events, streaming; each .parquet, .csv, .csv.gz or a
     /// folder of partitions), or one transactions file.
-    #[arg(long, short = 'i', required_unless_present_any = ["transactions", "print_sql"])]
+    #[arg(long, short = 'i', required_unless_present_any = ["transactions", "print_sql", "print_category_groups"])]
     pub input: Option<PathBuf>,
     /// A transactions file or folder (the same as `--source transactions=PATH`).
     #[arg(long)]
@@ -25,9 +25,12 @@ pub struct FeaturesCmd {
     /// Print the embedded feature SQL and exit.
     #[arg(long)]
     pub print_sql: bool,
+    /// Print the embedded category groups (behind the *_spend_share features) and exit.
+    #[arg(long)]
+    pub print_category_groups: bool,
     /// Output folder: features.parquet, features.json, tables/<table>.parquet (the
     /// kept rows, canonical) and rejects/<table>.parquet.
-    #[arg(long, short = 'o', required_unless_present = "print_sql")]
+    #[arg(long, short = 'o', required_unless_present_any = ["print_sql", "print_category_groups"])]
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub features: FeaturesArgs,
@@ -38,6 +41,10 @@ pub struct FeaturesCmd {
 pub fn run(a: FeaturesCmd) -> Result<ExitCode> {
     if a.print_sql {
         print!("{DEFAULT_SQL}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.print_category_groups {
+        print!("{DEFAULT_CATEGORY_GROUPS}");
         return Ok(ExitCode::SUCCESS);
     }
     let out_dir = a.out.clone().expect("clap requires --out");

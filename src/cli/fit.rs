@@ -10,7 +10,7 @@ use clap::Args;
 use segmenta::pipeline::{self, defaults, DbscanOptions, KmeansOptions, ReadOptions};
 use serde_json::json;
 
-use super::args::{FitArgs, ReadArgs, ScaleArg};
+use super::args::{FitArgs, ReadArgs, ScaleArg, StabilityArgs};
 use super::common::{print_json, OutputArgs};
 
 #[derive(Args, Debug)]
@@ -28,6 +28,8 @@ pub struct KmeansCmd {
     /// segments; `predict --explain` uses it). 0: no tree.
     #[arg(long, default_value_t = defaults::DEFAULT_SURROGATE_DEPTH)]
     pub surrogate_depth: usize,
+    #[command(flatten)]
+    pub stability: StabilityArgs,
     /// Seed for every random choice.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -45,6 +47,8 @@ impl KmeansCmd {
             k: self.k,
             fit: (&self.fit).into(),
             surrogate_depth: self.surrogate_depth,
+            stability_resamples: self.stability.stability_resamples,
+            stability_sample: self.stability.stability_sample,
         }
     }
 }

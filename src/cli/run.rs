@@ -11,7 +11,9 @@ use clap::Args;
 use segmenta::pipeline::{self, defaults, KChoice, PipelineOptions, RunOutcome, RunSource};
 use segmenta::report::{self, Format};
 
-use super::args::{CleanArgs, FeaturesArgs, FitArgs, ProfileArgs, ReadArgs, SweepArgs};
+use super::args::{
+    CleanArgs, FeaturesArgs, FitArgs, ProfileArgs, ReadArgs, StabilityArgs, SweepArgs,
+};
 use super::common::{print_json, OutputArgs};
 use super::generate::MallArgs;
 
@@ -31,6 +33,8 @@ pub struct PipelineArgs {
     /// Depth of the surrogate decision tree stored in the model. 0: no tree.
     #[arg(long, default_value_t = defaults::DEFAULT_SURROGATE_DEPTH)]
     pub surrogate_depth: usize,
+    #[command(flatten)]
+    pub stability: StabilityArgs,
     #[command(flatten)]
     pub sweep: SweepArgs,
     #[command(flatten)]
@@ -60,6 +64,8 @@ impl PipelineArgs {
             sweep: (&self.sweep).into(),
             fit: (&self.fit).into(),
             surrogate_depth: self.surrogate_depth,
+            stability_resamples: self.stability.stability_resamples,
+            stability_sample: self.stability.stability_sample,
             profile: (&self.profile).into(),
             seed: self.seed,
         })

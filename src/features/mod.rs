@@ -37,7 +37,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
-use crate::dates::{civil_from_days, format_date, DAY_US};
+use crate::dates::{civil_from_days, format_date};
 use crate::error::{Error, Result};
 use crate::io::{write_json, Staged};
 pub use crate::schema::{Canonical, Kind, CANONICAL};
@@ -49,6 +49,71 @@ use summary::{declared, summarise};
 
 /// The default feature SQL, embedded in the binary.
 pub const DEFAULT_SQL: &str = include_str!("features.sql");
+/// The default category groups (`${group:NAME}` in the SQL), embedded in the binary.
+pub const DEFAULT_CATEGORY_GROUPS: &str = include_str!("category_groups.toml");
+
+/// Parses a category groups file: `group = ["category", …]` per line.
+pub fn parse_category_groups(text: &str, source: &str) -> Result<BTreeMap<String, Vec<String>>> {
+    toml::from_str(text).map_err(|e| Error::Source {
+        path: PathBuf::from(source),
+        message: format!(
+            "bad category groups: {} (rule: one key per group, a list of category names)",
+            e.message()
+        ),
+    })
+}
+
+/// Replaces each `${group:NAME}` of `sql` (outside `--` comment lines) by the
+/// quoted categories of group NAME.
+fn expand_groups(
+    sql: &str,
+    groups: &BTreeMap<String, Vec<String>>,
+    source: &str,
+) -> Result<String> {
+    let mut out = String::with_capacity(sql.len());
+    for line in sql.split_inclusive('\n') {
+        if line.trim_start().starts_with("--") {
+            out.push_str(line);
+        } else {
+            out.push_str(&expand_line(line, groups, source)?);
+        }
+    }
+    Ok(out)
+}
+
+fn expand_line(sql: &str, groups: &BTreeMap<String, Vec<String>>, source: &str) -> Result<String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(i) = rest.find("${group:") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 8..];
+        let Some(j) = after.find('}') else {
+            out.push_str(&rest[i..]);
+            rest = "";
+            break;
+        };
+        let name = &after[..j];
+        let cats = groups.get(name).ok_or_else(|| Error::Source {
+            path: PathBuf::from(source),
+            message: format!(
+                "the feature SQL names category group `{name}`, which is not in the file (rule: groups are {})",
+                groups.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        })?;
+        if cats.is_empty() {
+            out.push_str("NULL");
+        } else {
+            let q: Vec<String> = cats
+                .iter()
+                .map(|c| format!("'{}'", c.replace('\'', "''")))
+                .collect();
+            out.push_str(&q.join(", "));
+        }
+        rest = &after[j + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
 
 /// What `segmenta features` runs.
 #[derive(Clone, Debug)]
@@ -60,8 +125,12 @@ pub struct FeatureSpec {
     /// First day after the history (recency is measured to it; later rows are
     /// rejected). Default: the day after the last transaction.
     pub as_of: Option<i32>,
-    /// First day of the history (earlier rows are rejected). Default: none.
+    /// Where `as_of` came from (`--as-of`, `mall.json`); `None`: estimated.
+    pub as_of_source: Option<String>,
+    /// First day of the history (earlier rows are rejected). Default: estimated.
     pub since: Option<i32>,
+    /// Where `since` came from; `None`: estimated.
+    pub since_source: Option<String>,
     /// chrono format for text or integer timestamps, e.g. `%d/%m/%Y %H:%M`.
     pub ts_format: Option<String>,
     /// Larger amounts are rejected as absurd.
@@ -70,6 +139,8 @@ pub struct FeatureSpec {
     pub dedup: bool,
     /// The feature SQL and where it came from.
     pub sql: (String, String),
+    /// Category groups (`${group:NAME}`) and where they came from.
+    pub category_groups: (BTreeMap<String, Vec<String>>, String),
     /// Memory DataFusion may use before spilling to disk.
     pub memory_limit: usize,
     /// Threads.
@@ -89,13 +160,20 @@ impl FeatureSpec {
             sources: BTreeMap::new(),
             map: Vec::new(),
             as_of: None,
+            as_of_source: None,
             since: None,
+            since_source: None,
             ts_format: None,
             max_amount: 100_000.0,
             dedup: true,
             sql: (
                 DEFAULT_SQL.to_string(),
                 "default (src/features/features.sql)".into(),
+            ),
+            category_groups: (
+                parse_category_groups(DEFAULT_CATEGORY_GROUPS, "<built-in category_groups.toml>")
+                    .expect("the embedded category groups parse"),
+                "default (src/features/category_groups.toml)".into(),
             ),
             memory_limit: 4 << 30,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -121,9 +199,77 @@ impl FeatureSpec {
             };
             spec.since = date("window_start");
             spec.as_of = date("window_end");
+            spec.since_source = spec.since.map(|_| "mall.json (window_start)".into());
+            spec.as_of_source = spec.as_of.map(|_| "mall.json (window_end)".into());
         }
         Ok(spec)
     }
+}
+
+/// A gap longer than this many days without transactions ends the estimated
+/// history ([`estimate_window`]).
+pub const WINDOW_GAP_DAYS: i64 = 30;
+
+/// The history's window, estimated from the days that have transactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// First day of the history.
+    pub since: i32,
+    /// First day after the history.
+    pub as_of: i32,
+    /// Transactions before `since`, and the days they fall on.
+    pub before_lines: u64,
+    /// Days before `since`.
+    pub before_days: u64,
+    /// Transactions on or after `as_of`, and the days they fall on.
+    pub after_lines: u64,
+    /// Days on or after `as_of`.
+    pub after_days: u64,
+}
+
+/// Estimates the history from `(day, transactions)` pairs, robustly to a few stray
+/// timestamps: from the day at the 99.9th percentile of transactions, the history
+/// runs on while the next day with transactions comes within [`WINDOW_GAP_DAYS`]
+/// days, and `as_of` is the day after the last such day; `since` is found the same
+/// way backwards from the 0.1st percentile. A contiguous history keeps every day;
+/// timestamps years out (a clock error, a test row) fall outside. `None` when there
+/// is no day.
+pub fn estimate_window(days: &mut [(i64, u64)]) -> Option<Window> {
+    days.sort_unstable();
+    let total: u64 = days.iter().map(|d| d.1).sum();
+    if total == 0 {
+        return None;
+    }
+    // The first day whose cumulative count reaches the share.
+    let at = |share: f64| {
+        let want = (share * total as f64).ceil().max(1.0) as u64;
+        let mut cum = 0;
+        days.iter()
+            .position(|d| {
+                cum += d.1;
+                cum >= want
+            })
+            .unwrap_or(days.len() - 1)
+    };
+    let mut hi = at(0.999);
+    while hi + 1 < days.len() && days[hi + 1].0 - days[hi].0 <= WINDOW_GAP_DAYS {
+        hi += 1;
+    }
+    let mut lo = at(0.001);
+    while lo > 0 && days[lo].0 - days[lo - 1].0 <= WINDOW_GAP_DAYS {
+        lo -= 1;
+    }
+    let count = |r: &[(i64, u64)]| (r.iter().map(|d| d.1).sum(), r.len() as u64);
+    let (before_lines, before_days) = count(&days[..lo]);
+    let (after_lines, after_days) = count(&days[hi + 1..]);
+    Some(Window {
+        since: days[lo].0 as i32,
+        as_of: days[hi].0 as i32 + 1,
+        before_lines,
+        before_days,
+        after_lines,
+        after_days,
+    })
 }
 
 /// The canonical tables present in `dir`: `<table>.parquet`, `.csv`, `.csv.gz`, or a
@@ -208,6 +354,56 @@ pub struct FeatureSummary {
     pub max: Option<f64>,
 }
 
+/// Return lines of the kept transactions, and how they were netted.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReturnsSummary {
+    /// Kept lines with a negative amount (a `C…` invoice, or a negative amount).
+    pub lines: u64,
+    /// Return lines matched to a purchase occasion at or before them (netted).
+    pub matched: u64,
+    /// Return lines with no purchase before them in the history (left out).
+    pub unmatched: u64,
+    /// Customers with at least one matched return.
+    pub customers_netted: u64,
+}
+
+/// Counts the return lines of the kept `transactions` and how the feature SQL's
+/// matching rule treats them; `None` when there is none.
+async fn returns_summary(ctx: &SessionContext, path: &Path) -> Result<Option<ReturnsSummary>> {
+    let lines = scalar_u64(
+        ctx,
+        "SELECT COUNT(*) FROM transactions WHERE amount < 0",
+        path,
+    )
+    .await?;
+    if lines == 0 {
+        return Ok(None);
+    }
+    let q = "WITH occ AS (SELECT customer_id, ts FROM transactions WHERE amount >= 0 AND ts IS NOT NULL GROUP BY customer_id, ts), \
+             ret AS (SELECT customer_id, ts, COUNT(*) AS n FROM transactions WHERE amount < 0 AND ts IS NOT NULL GROUP BY customer_id, ts), \
+             m AS (SELECT r.customer_id, r.ts, r.n, MAX(o.ts) AS occ FROM ret r LEFT JOIN occ o ON o.customer_id = r.customer_id AND o.ts <= r.ts GROUP BY r.customer_id, r.ts, r.n) \
+             SELECT CAST(COALESCE(SUM(CASE WHEN occ IS NOT NULL THEN n ELSE 0 END), 0) AS BIGINT), \
+                    CAST(COUNT(DISTINCT CASE WHEN occ IS NOT NULL THEN customer_id END) AS BIGINT) FROM m";
+    let batches = ctx
+        .sql(q)
+        .await
+        .map_err(|e| df_err(path, e))?
+        .collect()
+        .await
+        .map_err(|e| df_err(path, e))?;
+    let v = |c: usize| -> Result<u64> {
+        let a = cast(batches[0].column(c), &DataType::Int64).map_err(|e| df_err(path, e))?;
+        Ok(a.as_primitive::<Int64Type>().value(0) as u64)
+    };
+    let (matched, customers_netted) = (v(0)?, v(1)?);
+    Ok(Some(ReturnsSummary {
+        lines,
+        matched,
+        unmatched: lines - matched,
+        customers_netted,
+    }))
+}
+
 /// `features.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FeaturesReport {
@@ -219,8 +415,19 @@ pub struct FeaturesReport {
     pub sql: String,
     /// First day after the history.
     pub as_of: String,
+    /// Where `as_of` came from: `--as-of`, `mall.json`, or how it was estimated.
+    pub as_of_source: String,
     /// First day of the history, when one applies.
     pub since: Option<String>,
+    /// Where `since` came from, when one applies.
+    pub since_source: Option<String>,
+    /// Where the category groups (`${group:NAME}`) came from.
+    pub category_groups: String,
+    /// Return lines and how they were netted (features.sql, "Returns").
+    pub returns: Option<ReturnsSummary>,
+    /// Features left out because they hold one value for every customer, with it
+    /// (`None`: every cell empty).
+    pub constant: Vec<(String, Option<f64>)>,
     /// Distinct customer ids among transaction rows that have one, before the rules.
     pub customers_seen: u64,
     /// Output rows (customers).
@@ -237,7 +444,7 @@ pub struct FeaturesReport {
 
 impl crate::artefact::Artefact for FeaturesReport {
     const FORMAT: &'static str = "segmenta-features";
-    const VERSION: u32 = 2;
+    const VERSION: u32 = 3;
     const NOUN: &'static str = "features summary";
 }
 
@@ -301,12 +508,18 @@ async fn run_async(
         .iter()
         .find(|r| r.table.name == "transactions")
         .expect("transactions is required");
-    let as_of = match spec.as_of {
-        Some(d) => d,
-        None => {
+    // The window: given (--as-of, --since, mall.json), or estimated robustly from
+    // the days that have transactions ([`estimate_window`]).
+    let mut as_of_source = spec.as_of_source.clone();
+    let mut since_source = spec.since_source.clone();
+    let (as_of, since) = match (spec.as_of, spec.since) {
+        (Some(a), Some(s)) => (a, Some(s)),
+        (a, s) => {
             let q = format!(
-                "SELECT CAST(MAX({}) AS TIMESTAMP) FROM raw_transactions WHERE {} IS NOT NULL",
-                tx.exprs["ts"], tx.exprs["customer_id"]
+                "SELECT CAST(FLOOR(date_part('epoch', CAST({ts} AS TIMESTAMP)) / 86400) AS BIGINT) AS d, COUNT(*) AS n \
+                 FROM raw_transactions WHERE {ts} IS NOT NULL AND {id} IS NOT NULL GROUP BY 1",
+                ts = tx.exprs["ts"],
+                id = tx.exprs["customer_id"]
             );
             let batches = ctx
                 .sql(&q)
@@ -315,15 +528,49 @@ async fn run_async(
                 .collect()
                 .await
                 .map_err(|e| df_err(&tx.path, e))?;
-            let a =
-                cast(batches[0].column(0), &DataType::Int64).map_err(|e| df_err(&tx.path, e))?;
-            let a = a.as_primitive::<Int64Type>();
-            if a.is_null(0) {
+            let mut days = Vec::new();
+            for b in &batches {
+                let d = cast(b.column(0), &DataType::Int64).map_err(|e| df_err(&tx.path, e))?;
+                let n = cast(b.column(1), &DataType::Int64).map_err(|e| df_err(&tx.path, e))?;
+                let (d, n) = (d.as_primitive::<Int64Type>(), n.as_primitive::<Int64Type>());
+                for i in 0..b.num_rows() {
+                    if d.is_valid(i) {
+                        days.push((d.value(i), n.value(i) as u64));
+                    }
+                }
+            }
+            let Some(w) = estimate_window(&mut days) else {
                 return Err(Error::Empty {
                     path: tx.path.clone(),
                 });
+            };
+            let a = a.unwrap_or_else(|| {
+                as_of_source = Some(format!(
+                    "estimated: the day after the last transaction day that follows the 99.9th percentile of transaction days with no gap over {WINDOW_GAP_DAYS} days ({} transaction(s) on {} later day(s) fall outside)",
+                    w.after_lines, w.after_days
+                ));
+                w.as_of
+            });
+            let s = match s {
+                Some(s) => Some(s),
+                None if w.before_lines > 0 => {
+                    since_source = Some(format!(
+                        "estimated: the first transaction day that precedes the 0.1st percentile of transaction days with no gap over {WINDOW_GAP_DAYS} days ({} transaction(s) on {} earlier day(s) fall outside)",
+                        w.before_lines, w.before_days
+                    ));
+                    Some(w.since)
+                }
+                None => None,
+            };
+            if let Some(s) = s {
+                if s >= a {
+                    return Err(Error::param(
+                        "--since",
+                        format!("{} is not before the as-of date {} (rule: the history is [since, as-of))", format_date(s), format_date(a)),
+                    ));
+                }
             }
-            (a.value(0).div_euclid(DAY_US * 1000) + 1) as i32
+            (a, s)
         }
     };
     let id_type = customer_id_type(&ctx, tx).await?;
@@ -340,7 +587,7 @@ async fn run_async(
     let mut customers_seen = 0;
     for r in &regs {
         let name = r.table.name;
-        let sql = tagged_sql(r, spec, as_of, has_customers, &id_type);
+        let sql = tagged_sql(r, spec, as_of, since, has_customers, &id_type);
         ctx.sql(&format!("CREATE VIEW tagged_{name} AS {sql}"))
             .await
             .map_err(|e| df_err(&r.path, e))?;
@@ -418,11 +665,13 @@ async fn run_async(
     stage("computing features");
     let t2 = Instant::now();
     let (as_of_year, _, _) = civil_from_days(as_of);
-    let sql = spec
-        .sql
-        .0
-        .replace("${as_of_year}", &as_of_year.to_string())
-        .replace("${as_of}", &ts_literal(as_of));
+    let sql = expand_groups(
+        &spec.sql.0,
+        &spec.category_groups.0,
+        &spec.category_groups.1,
+    )?
+    .replace("${as_of_year}", &as_of_year.to_string())
+    .replace("${as_of}", &ts_literal(as_of));
     let sql_path = PathBuf::from(&spec.sql.1);
     let df = ctx.sql(&sql).await.map_err(|e| Error::Source {
         path: sql_path.clone(),
@@ -468,7 +717,7 @@ async fn run_async(
         }
         keep.push(i);
     }
-    let kept_schema = Arc::new(schema.project(&keep).map_err(|e| df_err(out, e))?);
+    let mut kept_schema = Arc::new(schema.project(&keep).map_err(|e| df_err(out, e))?);
     let mut out_batches = Vec::with_capacity(batches.len());
     for b in &batches {
         out_batches.push(b.project(&keep).map_err(|e| df_err(out, e))?);
@@ -499,6 +748,36 @@ async fn run_async(
             }),
         )?);
     }
+    // A feature with one value for every customer (the luxury share of a retailer
+    // without the mall's categories, say) carries no information: left out, noted.
+    let mut constant = Vec::new();
+    if customers > 1 {
+        let mut keep2 = vec![0];
+        let mut kept_features = Vec::new();
+        for (i, f) in features.into_iter().enumerate() {
+            if f.min == f.max {
+                constant.push((f.name.clone(), f.min));
+            } else {
+                keep2.push(i + 1);
+                kept_features.push(f);
+            }
+        }
+        features = kept_features;
+        if keep2.len() == 1 {
+            return Err(Error::Source {
+                path: tx.path.clone(),
+                message: format!(
+                    "every feature holds one value for every customer ({}); nothing to segment on (rule: at least one feature must vary)",
+                    constant.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        kept_schema = Arc::new(kept_schema.project(&keep2).map_err(|e| df_err(out, e))?);
+        for b in out_batches.iter_mut() {
+            *b = b.project(&keep2).map_err(|e| df_err(out, e))?;
+        }
+    }
+    let returns = returns_summary(&ctx, &tx.path).await?;
     let fpath = out.join("features.parquet");
     let file = staged.create(&fpath)?;
     let mut w = ArrowWriter::try_new(file, kept_schema.clone(), Some(props()))
@@ -510,10 +789,15 @@ async fn run_async(
 
     let report = FeaturesReport {
         format: "segmenta-features".into(),
-        version: 2,
+        version: 3,
         sql: spec.sql.1.clone(),
         as_of: format_date(as_of),
-        since: spec.since.map(format_date),
+        as_of_source: as_of_source.unwrap_or_else(|| "given".into()),
+        since: since.map(format_date),
+        since_source,
+        category_groups: spec.category_groups.1.clone(),
+        returns,
+        constant,
         customers_seen,
         customers,
         sources,

@@ -25,13 +25,11 @@ use crate::io::Staged;
 pub const RULES: &[(&str, &str)] = &[
     ("missing_customer_id", "customer_id must be present"),
     ("missing_ts", "timestamps must be present"),
-    (
-        "cancellation",
-        "invoice must not start with C (a cancellation)",
-    ),
     ("missing_amount", "amount must be present"),
-    ("negative_amount", "amount must not be negative"),
-    ("absurd_amount", "amount must not exceed --max-amount"),
+    (
+        "absurd_amount",
+        "amount must not exceed --max-amount (in either sign)",
+    ),
     (
         "exit_before_entry",
         "an exit must not come before its entry",
@@ -64,6 +62,7 @@ pub(super) fn tagged_sql(
     r: &Registered,
     spec: &FeatureSpec,
     as_of: i32,
+    since: Option<i32>,
     has_customers: bool,
     id_type: &str,
 ) -> String {
@@ -71,10 +70,16 @@ pub(super) fn tagged_sql(
     let e = |c: &str| quote(&format!("__c_{c}"));
     let mut inner: Vec<String> = vec!["r.*".into()];
     for (c, expr) in &r.exprs {
-        let expr = if *c == "customer_id" {
-            format!("CAST({expr} AS {id_type})")
-        } else {
-            expr.clone()
+        let expr = match *c {
+            "customer_id" => format!("CAST({expr} AS {id_type})"),
+            // A return (a `C…` invoice, or a negative amount) is kept, with a
+            // negative amount: the feature SQL nets it against the purchase it
+            // cancels (features.sql, "Returns").
+            "amount" if name == "transactions" => format!(
+                "CASE WHEN {} LIKE 'C%' THEN -ABS({expr}) ELSE {expr} END",
+                r.exprs["invoice"]
+            ),
+            _ => expr.clone(),
         };
         inner.push(format!("{expr} AS {}", e(c)));
     }
@@ -103,7 +108,7 @@ pub(super) fn tagged_sql(
     };
     let window = |c: &str| {
         let mut conds = vec![format!("{} >= {}", e(c), ts_literal(as_of))];
-        if let Some(s) = spec.since {
+        if let Some(s) = since {
             conds.push(format!("{} < {}", e(c), ts_literal(s)));
         }
         conds.join(" OR ")
@@ -116,16 +121,11 @@ pub(super) fn tagged_sql(
         "transactions" => {
             whens.push(format!("WHEN {} IS NULL THEN 'missing_ts'", e("ts")));
             whens.push(format!(
-                "WHEN {} LIKE 'C%' THEN 'cancellation'",
-                e("invoice")
-            ));
-            whens.push(format!(
                 "WHEN {} IS NULL THEN 'missing_amount'",
                 e("amount")
             ));
-            whens.push(format!("WHEN {} < 0 THEN 'negative_amount'", e("amount")));
             whens.push(format!(
-                "WHEN {} > {} THEN 'absurd_amount'",
+                "WHEN ABS({}) > {} THEN 'absurd_amount'",
                 e("amount"),
                 spec.max_amount
             ));

@@ -146,6 +146,9 @@ pub struct FeatureTable {
     pub weights: Option<Vec<f32>>,
     /// Levels of the one-hot encoded columns.
     pub categorical: Vec<CategoricalLevels>,
+    /// The clean stage's outlier flags (its boolean column `outlier`), when the
+    /// table has them.
+    pub outlier: Option<Vec<bool>>,
     /// Rows whose id repeats an earlier row's id.
     pub duplicate_ids: usize,
     /// The first such row, 0-based.
@@ -239,8 +242,13 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
         });
     }
 
+    let outlier_idx = schema
+        .index_of("outlier")
+        .ok()
+        .filter(|&i| schema.field(i).data_type() == &DataType::Boolean);
     let mut projection: Vec<usize> = vec![id_idx];
     projection.extend(&feat_idx);
+    projection.extend(outlier_idx);
     projection.extend(weight_idx);
     projection.extend(&cat_idx);
     projection.sort_unstable();
@@ -254,6 +262,7 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
     let mut weights: Option<Vec<f32>> = weight_idx.map(|_| Vec::with_capacity(hint));
     let mut cat_codes: Vec<Vec<u32>> = vec![Vec::with_capacity(hint); cat_idx.len()];
     let mut cat_maps: Vec<HashMap<String, u32>> = vec![HashMap::new(); cat_idx.len()];
+    let mut outlier: Option<Vec<bool>> = outlier_idx.map(|_| Vec::with_capacity(hint));
     let mut row0 = 0usize;
 
     // Parquet decoding is the bulk of the time: decode column groups in parallel,
@@ -342,6 +351,10 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
                 w.push(f);
             }
         }
+        if let Some(o) = outlier.as_mut() {
+            let a = col("outlier").as_boolean();
+            o.extend((0..m).map(|r| a.is_valid(r) && a.value(r)));
+        }
         for (c, name) in spec.categorical.iter().enumerate() {
             let known = spec
                 .levels
@@ -429,6 +442,7 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
         x: Matrix::new(n, d, data),
         weights,
         categorical,
+        outlier,
         duplicate_ids,
         first_duplicate,
     })

@@ -12,6 +12,7 @@ pub mod cpu;
 pub mod gpu;
 pub mod init;
 pub mod params;
+pub mod stability;
 
 use std::time::Instant;
 
@@ -339,6 +340,14 @@ pub fn initial_centroids(
         Init::Random => init::random_rows(x, params.k, &mut rng),
         Init::Given(c) => c.clone(),
     }
+}
+
+/// The nearest of `centroids` (row-major, in the units of `x`) for every row of
+/// `x`, with the squared distance to it.
+pub fn assign(x: &Matrix, centroids: &[f32]) -> Result<(Vec<u32>, Vec<f32>)> {
+    let mut backend = CpuLloyd::new(x, None);
+    backend.step(centroids)?;
+    Ok((backend.labels()?, backend.distances()?))
 }
 
 /// Fits K-means on `x` with `backend`, keeping the restart with the lowest inertia.

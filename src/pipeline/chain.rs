@@ -77,6 +77,10 @@ pub struct PipelineOptions {
     pub fit: FitOptions,
     /// Depth of the surrogate tree; 0: none.
     pub surrogate_depth: usize,
+    /// Bootstrap resamples of the stability check; 0: none.
+    pub stability_resamples: usize,
+    /// Rows the stability check resamples.
+    pub stability_sample: usize,
     /// Profile.
     pub profile: ProfileOptions,
     /// Seed of every random choice.
@@ -93,6 +97,8 @@ impl Default for PipelineOptions {
             sweep: SweepOptions::default(),
             fit: FitOptions::default(),
             surrogate_depth: DEFAULT_SURROGATE_DEPTH,
+            stability_resamples: crate::kmeans::stability::DEFAULT_RESAMPLES,
+            stability_sample: crate::kmeans::stability::DEFAULT_SAMPLE,
             profile: ProfileOptions::default(),
             seed: 0,
         }
@@ -108,6 +114,8 @@ impl Flags for PipelineOptions {
         self.read.flags(argv);
         self.fit.flags(argv);
         flags::value(argv, "--surrogate-depth", self.surrogate_depth);
+        flags::value(argv, "--stability-resamples", self.stability_resamples);
+        flags::value(argv, "--stability-sample", self.stability_sample);
         self.profile.flags(argv);
         flags::value(argv, "--seed", self.seed);
     }
@@ -270,6 +278,7 @@ pub fn run_pipeline(
     let mut feature_inputs = vec![input.clone()];
     feature_inputs.extend(opts.features.sources.iter().map(|(_, p)| p.clone()));
     feature_inputs.extend(opts.features.sql.clone());
+    feature_inputs.extend(opts.features.category_groups.clone());
     run.stage(
         "features",
         features_argv(&input, &opts.features, &fdir),
@@ -280,17 +289,22 @@ pub fn run_pipeline(
     )?;
 
     let cdir = lay.stage("clean");
+    // Outliers are judged on the scale K-means will see.
+    let clean_opts = CleanOptions {
+        transform: Some(opts.fit.transform.to_string()),
+        ..opts.clean.clone()
+    };
     let feat = lay.features_parquet();
     let id = opts.read.id_col.as_str();
     let mut clean_inputs = vec![feat.clone()];
     clean_inputs.extend(opts.clean.config.clone());
     run.stage(
         "clean",
-        clean_argv(&feat, &opts.clean, id, opts.seed, &cdir),
+        clean_argv(&feat, &clean_opts, id, opts.seed, &cdir),
         &clean_inputs,
         &cdir,
         obs,
-        || super::clean::clean(&feat, &opts.clean, Some(id), Some(opts.seed), &cdir).map(drop),
+        || super::clean::clean(&feat, &clean_opts, Some(id), Some(opts.seed), &cdir).map(drop),
     )?;
     let clean = lay.clean_parquet();
 
@@ -335,6 +349,8 @@ pub fn run_pipeline(
         k,
         fit: opts.fit.clone(),
         surrogate_depth: opts.surrogate_depth,
+        stability_resamples: opts.stability_resamples,
+        stability_sample: opts.stability_sample,
     };
     run.stage(
         "kmeans",

@@ -26,6 +26,8 @@ pub struct CleanOptions {
     pub outlier_columns: Vec<String>,
     /// DBSCAN's core threshold for `--outliers dbscan`.
     pub outlier_min_samples: usize,
+    /// The transforms outliers are judged on (K-means's `--transform`).
+    pub transform: Option<String>,
 }
 
 impl Default for CleanOptions {
@@ -38,6 +40,7 @@ impl Default for CleanOptions {
             outlier_action: None,
             outlier_columns: Vec::new(),
             outlier_min_samples: DEFAULT_OUTLIER_MIN_SAMPLES,
+            transform: None,
         }
     }
 }
@@ -64,6 +67,7 @@ impl Flags for CleanOptions {
         );
         flags::list(argv, "--outlier-columns", &self.outlier_columns);
         flags::value(argv, "--outlier-min-samples", self.outlier_min_samples);
+        flags::opt(argv, "--transform", self.transform.as_ref());
     }
 }
 
@@ -160,6 +164,9 @@ impl CleanOptions {
         }
         if let Some(seed) = seed {
             cfg.seed = seed;
+        }
+        if let Some(t) = &self.transform {
+            cfg.transform = t.parse()?;
         }
         Ok(cfg)
     }

@@ -34,6 +34,8 @@ pub struct FeaturesOptions {
     pub keep_duplicate_lines: bool,
     /// The user's own feature SQL.
     pub sql: Option<PathBuf>,
+    /// The user's own category groups (`${group:NAME}` of the SQL).
+    pub category_groups: Option<PathBuf>,
     /// Memory DataFusion may use before it spills, MiB.
     pub memory_mib: usize,
 }
@@ -49,6 +51,7 @@ impl Default for FeaturesOptions {
             max_amount: DEFAULT_MAX_AMOUNT,
             keep_duplicate_lines: false,
             sql: None,
+            category_groups: None,
             memory_mib: DEFAULT_MEMORY_MIB,
         }
     }
@@ -66,6 +69,7 @@ impl Flags for FeaturesOptions {
         flags::value(argv, "--max-amount", self.max_amount);
         flags::switch(argv, "--keep-duplicate-lines", self.keep_duplicate_lines);
         flags::path(argv, "--sql", self.sql.as_deref());
+        flags::path(argv, "--category-groups", self.category_groups.as_deref());
         flags::value(argv, "--memory-mib", self.memory_mib);
     }
 }
@@ -124,9 +128,11 @@ impl FeaturesOptions {
         }
         if let Some(d) = &self.as_of {
             spec.as_of = Some(crate::dates::parse_date(d, "--as-of")?);
+            spec.as_of_source = Some("--as-of".into());
         }
         if let Some(d) = &self.since {
             spec.since = Some(crate::dates::parse_date(d, "--since")?);
+            spec.since_source = Some("--since".into());
         }
         if let (Some(a), Some(s)) = (spec.as_of, spec.since) {
             if s >= a {
@@ -149,6 +155,14 @@ impl FeaturesOptions {
         if let Some(p) = &self.sql {
             let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
             spec.sql = (text, p.display().to_string());
+        }
+        if let Some(p) = &self.category_groups {
+            let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+            let source = p.display().to_string();
+            spec.category_groups = (
+                crate::features::parse_category_groups(&text, &source)?,
+                source,
+            );
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ use crate::matrix::Matrix;
 use crate::model::{DbscanModel, Fitted, KMeansModel, Model};
 use crate::profile::tree::{Surrogate, TreeParams};
 use crate::scale::{ScaleMethod, Scaler};
+use crate::transform::TransformSpec;
 
 /// Default K-means restarts with k-means++ (random initialisation takes 10).
 pub const DEFAULT_N_INIT: usize = 4;
@@ -204,11 +205,37 @@ pub fn with_backend<R>(
     work(&mut cpu)
 }
 
+/// Which rows K-means learns its centroids from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FitOn {
+    /// Rows the clean stage did not flag as outliers (every row when the table
+    /// has no `outlier` column); every row is then assigned.
+    #[default]
+    Inliers,
+    /// Every row.
+    All,
+}
+
+impl FitOn {
+    /// The flag spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            FitOn::Inliers => "inliers",
+            FitOn::All => "all",
+        }
+    }
+}
+
 /// K-means settings shared by the sweep and the fit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FitOptions {
+    /// Per-column transforms before scaling, fitted on the input and stored in
+    /// the model.
+    pub transform: TransformSpec,
     /// Feature scaling, fitted on the input and stored in the model.
     pub scale: ScaleMethod,
+    /// Which rows the centroids are learnt from.
+    pub fit_on: FitOn,
     /// k-means++ (`false`: k distinct random rows).
     pub init_random: bool,
     /// Restarts; the lowest inertia wins. `None`: [`DEFAULT_N_INIT`] for k-means++,
@@ -225,7 +252,9 @@ pub struct FitOptions {
 impl Default for FitOptions {
     fn default() -> Self {
         FitOptions {
+            transform: TransformSpec::default(),
             scale: ScaleMethod::Standard,
+            fit_on: FitOn::Inliers,
             init_random: false,
             n_init: None,
             max_iter: kmeans::params::DEFAULT_MAX_ITER,
@@ -247,7 +276,9 @@ pub fn scale_name(s: ScaleMethod) -> &'static str {
 
 impl Flags for FitOptions {
     fn flags(&self, argv: &mut Vec<String>) {
+        flags::value(argv, "--transform", &self.transform);
         flags::value(argv, "--scale", scale_name(self.scale));
+        flags::value(argv, "--fit-on", self.fit_on.name());
         flags::value(
             argv,
             "--init",
@@ -265,6 +296,31 @@ impl Flags for FitOptions {
 }
 
 impl FitOptions {
+    /// Fits the transforms and the scaler on every row of `table` (so that the
+    /// transform is the one the clean stage's outlier rule used).
+    pub fn scaler(&self, table: &FeatureTable) -> Result<Scaler> {
+        let names = &table.features[..table.numeric];
+        let cols = crate::scale::columns(&table.x, table.numeric);
+        let transforms = self.transform.fit(names, &cols)?;
+        Ok(Scaler::fit_with(
+            self.scale,
+            transforms,
+            &table.x,
+            table.numeric,
+        ))
+    }
+
+    /// The rows centroids are learnt from: `None` for every row.
+    pub fn fit_rows(&self, table: &FeatureTable) -> Option<Vec<usize>> {
+        match (self.fit_on, &table.outlier) {
+            (FitOn::Inliers, Some(flags)) if flags.iter().any(|f| *f) => {
+                let rows: Vec<usize> = (0..flags.len()).filter(|&i| !flags[i]).collect();
+                (!rows.is_empty()).then_some(rows)
+            }
+            _ => None,
+        }
+    }
+
     /// Restarts after the default is applied.
     pub fn restarts(&self) -> usize {
         self.n_init.unwrap_or(match self.init_random {
@@ -296,6 +352,10 @@ pub struct KmeansOptions {
     pub fit: FitOptions,
     /// Depth of the surrogate tree stored in the model; 0: none.
     pub surrogate_depth: usize,
+    /// Bootstrap resamples of the stability check; 0: none.
+    pub stability_resamples: usize,
+    /// Rows the stability check resamples (a seeded sample above this).
+    pub stability_sample: usize,
 }
 
 impl Flags for KmeansOptions {
@@ -303,6 +363,8 @@ impl Flags for KmeansOptions {
         flags::value(argv, "--k", self.k);
         self.fit.flags(argv);
         flags::value(argv, "--surrogate-depth", self.surrogate_depth);
+        flags::value(argv, "--stability-resamples", self.stability_resamples);
+        flags::value(argv, "--stability-sample", self.stability_sample);
     }
 }
 
@@ -352,11 +414,14 @@ pub fn kmeans(
     let mut table = read.read(input, obs)?;
     let read_s = t.elapsed().as_secs_f64();
     let (n, d) = (table.x.n(), table.x.d());
-    let params = opts.fit.params(opts.k, seed).check(n, d)?;
+    // Checked on every row now (a clear error before any work), and again on the
+    // rows the centroids are learnt from below.
+    opts.fit.params(opts.k, seed).check(n, d)?;
+    let params = opts.fit.params(opts.k, seed);
 
     // The surrogate tree learns from original units: keep a seeded sample of rows
     // before scaling (none when no tree is wanted).
-    let want_tree = opts.surrogate_depth > 0 && params.k > 1;
+    let want_tree = opts.surrogate_depth > 0 && opts.k > 1;
     let tree_rows = match want_tree {
         true => surrogate_rows(n, seed),
         false => Vec::new(),
@@ -366,39 +431,62 @@ pub fn kmeans(
         .collect();
 
     let t = Instant::now();
-    let scaler = Scaler::fit(opts.fit.scale, &table.x, table.numeric);
+    let scaler = opts.fit.scaler(&table)?;
     scaler.transform(&mut table.x);
     let scale_s = t.elapsed().as_secs_f64();
 
+    // Centroids from the inliers (by default), then every row assigned.
+    let fit_rows = opts.fit.fit_rows(&table);
+    let subset = fit_rows.as_ref().map(|rows| {
+        (
+            table.x.select(rows),
+            table
+                .weights
+                .as_ref()
+                .map(|w| rows.iter().map(|&i| w[i]).collect::<Vec<f32>>()),
+        )
+    });
+    let (x_fit, w_fit) = match &subset {
+        Some((x, w)) => (x, w.as_deref()),
+        None => (&table.x, table.weights.as_deref()),
+    };
+    let params = params.check(x_fit.n(), d)?;
     let max_iter = params.max_iter as u64;
     let n_init = params.n_init;
-    let fit = with_backend(
-        &opts.fit.backend,
-        &table.x,
-        table.weights.as_deref(),
-        obs,
-        |backend| {
-            kmeans::fit(
-                &table.x,
-                table.weights.as_deref(),
-                &params,
-                backend,
-                &mut |e| match e {
-                    Event::Run { run, of } => {
-                        obs.progress(&format!("k-means restart {}/{of}", run + 1), 0, max_iter)
-                    }
-                    Event::Iteration {
-                        run, iter, inertia, ..
-                    } => obs.progress(
-                        &format!("k-means restart {}/{n_init} inertia {inertia:.6e}", run + 1),
-                        *iter as u64,
-                        max_iter,
-                    ),
-                },
-            )
-        },
-    )?;
+    let mut fit = with_backend(&opts.fit.backend, x_fit, w_fit, obs, |backend| {
+        kmeans::fit(x_fit, w_fit, &params, backend, &mut |e| match e {
+            Event::Run { run, of } => {
+                obs.progress(&format!("k-means restart {}/{of}", run + 1), 0, max_iter)
+            }
+            Event::Iteration {
+                run, iter, inertia, ..
+            } => obs.progress(
+                &format!("k-means restart {}/{n_init} inertia {inertia:.6e}", run + 1),
+                *iter as u64,
+                max_iter,
+            ),
+        })
+    })?;
     obs.finish();
+    if subset.is_some() {
+        let (labels, sq) = kmeans::assign(&table.x, &fit.centroids)?;
+        fit.labels = labels;
+        fit.sq_distances = sq;
+    }
+    let stability = match opts.stability_resamples {
+        0 => Vec::new(),
+        b => {
+            obs.step(&format!("stability: {b} bootstrap resamples"));
+            crate::kmeans::stability::clusterboot(
+                &table.x,
+                &fit.labels,
+                &params,
+                b,
+                opts.stability_sample,
+                seed,
+            )?
+        }
+    };
 
     let k = params.k;
     let mut sizes = vec![0u64; k];
@@ -450,6 +538,13 @@ pub fn kmeans(
         seed: params.seed,
         backend: fit.backend.clone(),
         timings,
+        fit_on: match subset {
+            Some(_) => FitOn::Inliers.name(),
+            None => FitOn::All.name(),
+        }
+        .into(),
+        fit_rows: x_fit.n() as u64,
+        stability,
     };
     let mut model = Model::for_table(
         &table,

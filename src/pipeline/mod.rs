@@ -35,7 +35,7 @@ pub use clean::{action_name, clean, CleanOptions};
 pub use features::{features, FeaturesOptions};
 pub use fit::{
     backend_name, dbscan, kmeans, scale_name, warn_duplicates, with_backend, BackendOptions,
-    DbscanOptions, DbscanOutput, FitOptions, KmeansOptions, KmeansOutput, ReadOptions,
+    DbscanOptions, DbscanOutput, FitOn, FitOptions, KmeansOptions, KmeansOutput, ReadOptions,
 };
 pub use flags::Flags;
 pub use generate::{generate, MallParams};

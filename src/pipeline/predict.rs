@@ -10,7 +10,7 @@ use super::fit::warn_duplicates;
 use super::Observer;
 use crate::error::{Error, Result};
 use crate::io::{read_features, write_table, ReadSpec, Staged};
-use crate::kmeans::{CpuLloyd, LloydBackend};
+use crate::kmeans::assign;
 use crate::matrix::Matrix;
 use crate::model::{Fitted, Model};
 
@@ -77,11 +77,9 @@ pub fn predict(
     model.scaler.transform(&mut table.x);
     let (labels, dist): (Vec<i32>, Vec<f32>) = match &model.fitted {
         Fitted::Kmeans { kmeans: km } => {
-            let centroids: Vec<f32> = km.centroids_scaled.concat();
-            let mut backend = CpuLloyd::new(&table.x, None);
-            backend.step(&centroids)?;
-            let labels = backend.labels()?.iter().map(|l| *l as i32).collect();
-            let dist = backend.distances()?.iter().map(|v| v.sqrt()).collect();
+            let (labels, sq) = assign(&table.x, &km.centroids_scaled.concat())?;
+            let labels = labels.iter().map(|l| *l as i32).collect();
+            let dist = sq.iter().map(|v| v.sqrt()).collect();
             (labels, dist)
         }
         Fitted::Dbscan { dbscan: db } => {

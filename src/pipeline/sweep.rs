@@ -14,7 +14,6 @@ use crate::artefact::Artefact;
 use crate::error::{Error, Result};
 use crate::io::{write_json, Staged};
 use crate::kmeans::{self, Event};
-use crate::scale::Scaler;
 use crate::select::{self, Recommendation, SweepPoint};
 
 /// Default of [`SweepOptions::k_range`]: 2..=10.
@@ -176,8 +175,20 @@ pub fn sweep(
     for &k in &opts.k_range {
         fit.params(k, seed).check(n, d)?;
     }
-    let scaler = Scaler::fit(fit.scale, &table.x, table.numeric);
+    let scaler = fit.scaler(&table)?;
     scaler.transform(&mut table.x);
+    // k is scored on the rows the fit learns its centroids from.
+    if let Some(rows) = fit.fit_rows(&table) {
+        table.x = table.x.select(&rows);
+        table.weights = table
+            .weights
+            .as_ref()
+            .map(|w| rows.iter().map(|&i| w[i]).collect());
+        for &k in &opts.k_range {
+            fit.params(k, seed).check(rows.len(), d)?;
+        }
+    }
+    let n = table.x.n();
     let sample = select::silhouette_rows(n, opts.silhouette_sample, seed);
     let sample_n = sample.as_ref().map_or(n, Vec::len);
     let x = &table.x;

@@ -79,24 +79,66 @@ pub fn html(r: &ReportData) -> String {
             );
         }
         h.push_str("</table>");
-    }
-    if let Some(c) = &r.clean {
         let _ = write!(
             h,
-            "<p>Customer rows: {} in, {} kept, {} rejected, {} flagged as outliers.</p><table><tr><th>cleaning rule</th><th>rows rejected</th><th>cells changed</th></tr>",
-            c.rows_in, c.rows_kept, c.rows_rejected, c.rows_flagged
+            "<p>History up to <b>{}</b> (as-of date: {}).",
+            esc(&f.as_of),
+            esc(&f.as_of_source)
+        );
+        if let (Some(since), Some(why)) = (&f.since, &f.since_source) {
+            let _ = write!(h, " From <b>{}</b> ({}).", esc(since), esc(why));
+        }
+        h.push_str("</p>");
+        if let Some(ret) = &f.returns {
+            let _ = write!(
+                h,
+                "<p>Returns: {} return lines; {} netted against the purchase occasion they follow ({} customers' spend is net of them), {} with no earlier purchase in the history left out.</p>",
+                ret.lines, ret.matched, ret.customers_netted, ret.unmatched
+            );
+        }
+        if !f.constant.is_empty() {
+            let list: Vec<String> = f
+                .constant
+                .iter()
+                .map(|(n, v)| match v {
+                    Some(v) => format!("{n} (always {})", num(*v)),
+                    None => format!("{n} (always empty)"),
+                })
+                .collect();
+            let _ = write!(
+                h,
+                "<p>Left out of the segmentation, because every customer has the same value: {}.</p>",
+                esc(&list.join(", "))
+            );
+        }
+    }
+    if let Some(c) = &r.clean {
+        let share = c.rows_flagged as f64 / c.rows_kept.max(1) as f64;
+        let _ = write!(
+            h,
+            "<p>Customer rows: {} in, {} kept, {} rejected; {} ({:.1}%) flagged as outliers by the rule below (judged on the transformed scale; kept, assigned to their nearest segment, and left out of fitting the centroids).</p><table><tr><th>cleaning rule</th><th>rows rejected</th><th>cells changed</th><th>rows flagged</th></tr>",
+            c.rows_in, c.rows_kept, c.rows_rejected, c.rows_flagged, 100.0 * share
         );
         for (rule, v) in &c.rules {
             let cells: u64 = v.cells.values().sum();
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+                "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
                 esc(rule),
                 v.rows_rejected,
-                cells
+                cells,
+                v.rows_flagged
             );
         }
         h.push_str("</table>");
+        if !c.outlier_skipped.is_empty() {
+            let cols: Vec<&str> = c.outlier_skipped.keys().map(String::as_str).collect();
+            let _ = write!(
+                h,
+                "<p>The outlier rule skips {} (no spread on the transformed scale: most customers share one value).</p>",
+                esc(&cols.join(", "))
+            );
+        }
     }
 
     // k selection.

@@ -22,6 +22,13 @@ meta = json.loads((mall / "mall.json").read_text())
 as_of, since = meta["window_end"], meta["window_start"]
 sql = (Path(__file__).resolve().parent.parent / "src/features/features.sql").read_text()
 sql = sql.replace("${as_of_year}", as_of[:4]).replace("${as_of}", f"TIMESTAMP '{as_of} 00:00:00'")
+# ${group:NAME}: the categories of the built-in category_groups.toml (outside comments).
+import tomllib
+groups = tomllib.loads((Path(__file__).resolve().parent.parent / "src/features/category_groups.toml").read_text())
+sql = "".join(
+    line if line.lstrip().startswith("--") else
+    __import__("re").sub(r"\$\{group:(\w+)\}", lambda m: ", ".join("'" + c.replace("'", "''") + "'" for c in groups[m.group(1)]) or "NULL", line)
+    for line in sql.splitlines(keepends=True))
 
 t0 = time.perf_counter()
 con = duckdb.connect()
@@ -33,7 +40,7 @@ con.execute("""CREATE VIEW tagged_customers AS SELECT *, CASE WHEN customer_id I
 con.execute("CREATE VIEW customers AS SELECT customer_id, birth_year, gender, income_monthly, signup_date FROM tagged_customers WHERE reason IS NULL")
 con.execute(f"""CREATE VIEW tagged_transactions AS
   SELECT r.*, CASE WHEN r.customer_id IS NULL THEN 'missing_customer_id' WHEN r.ts IS NULL THEN 'missing_ts'
-    WHEN r.amount IS NULL THEN 'missing_amount' WHEN r.amount < 0 THEN 'negative_amount' WHEN r.amount > 100000 THEN 'absurd_amount'
+    WHEN r.amount IS NULL THEN 'missing_amount' WHEN ABS(r.amount) > 100000 THEN 'absurd_amount'
     WHEN {win('r.ts')} THEN 'ts_out_of_window' WHEN k.customer_id IS NULL THEN 'unknown_customer'
     WHEN r.dup > 1 THEN 'duplicate_line' END AS reason
   FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY customer_id, ts, store_id, category, amount, discount) AS dup

@@ -40,6 +40,7 @@ pub const CANONICAL: &[Canonical] = &[
             ("gender", Kind::Text, false),
             ("income_monthly", Kind::Num, false),
             ("signup_date", Kind::Date, false),
+            ("country", Kind::Text, false),
         ],
     },
     Canonical {
@@ -52,6 +53,7 @@ pub const CANONICAL: &[Canonical] = &[
             ("category", Kind::Text, false),
             ("discount", Kind::Num, false),
             ("invoice", Kind::Text, false),
+            ("country", Kind::Text, false),
         ],
     },
     Canonical {

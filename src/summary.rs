@@ -222,15 +222,15 @@ impl Display for MallManifest {
         let d = &self.dirt;
         writeln!(
             f,
-            "planted dirt: {} duplicate, {} negative, {} absurd, {} out-of-window, {} unknown-customer transactions; {} exit-before-entry visits; {} missing and {} impossible birth years",
+            "planted dirt: {} duplicate, {} absurd, {} out-of-window, {} unknown-customer transactions; {} exit-before-entry visits; {} missing and {} impossible birth years; planted returns: {}",
             d.duplicate_transactions,
-            d.negative_amounts,
             d.absurd_amounts,
             d.transactions_out_of_window,
             d.unknown_customer_transactions,
             d.visits_exit_before_entry,
             d.missing_birth_years,
-            d.impossible_birth_years
+            d.impossible_birth_years,
+            d.negative_amounts
         )
     }
 }

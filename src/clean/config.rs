@@ -27,7 +27,7 @@ pub enum Missing {
 pub enum OutlierMethod {
     /// Outside [Q1 − k·IQR, Q3 + k·IQR] (numpy's linear quantiles).
     Iqr {
-        /// Fence multiplier (1.5 by default).
+        /// Fence multiplier (3 by default: Tukey's far-out fences).
         k: f64,
     },
     /// |x − mean| > t · std (population).
@@ -111,7 +111,7 @@ impl Default for CleanConfig {
             missing_by_column: BTreeMap::new(),
             duplicates: true,
             ranges: None,
-            outliers: OutlierMethod::Iqr { k: 1.5 },
+            outliers: OutlierMethod::Iqr { k: 3.0 },
             action: OutlierAction::Flag,
             outlier_columns: None,
             seed: 0,

@@ -424,7 +424,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                 let ts: Vec<f64> = s.iter().map(|v| t.apply(*v)).collect();
                 let (lo_t, hi_t) = bounds(&ts);
                 outlier_transforms.insert(names[c].clone(), t.name().to_string());
-                if !(hi_t > lo_t) {
+                if hi_t.partial_cmp(&lo_t) != Some(std::cmp::Ordering::Greater) {
                     outlier_skipped.insert(
                         names[c].clone(),
                         "no spread on the transformed scale (half or more of the rows share one value): every other value would be an outlier".into(),

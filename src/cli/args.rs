@@ -182,7 +182,7 @@ pub struct CleanArgs {
     /// Keep rows whose id repeats (rejected as duplicate_id by default).
     #[arg(long)]
     pub keep_duplicates: bool,
-    /// Outlier rule: iqr[:K] (default iqr:1.5), zscore[:T], mad[:T], dbscan[:EPS], none.
+    /// Outlier rule: iqr[:K] (default iqr:3, Tukey's far-out fences, on the transformed scale), zscore[:T], mad[:T], dbscan[:EPS], none.
     #[arg(long)]
     pub outliers: Option<String>,
     /// What happens to an outlier: drop, clip or flag (default flag: kept, column `outlier`).
@@ -249,8 +249,8 @@ impl From<&ReadArgs> for ReadOptions {
 #[command(next_help_heading = "K-means")]
 pub struct FitArgs {
     /// Transforms before scaling: auto (log1p for non-negative columns with skewness
-    /// > 1), none, log1p, yeo-johnson or quantile; per column with COL=KIND, e.g.
-    /// `auto,monetary_total=quantile`. Fitted on the input, stored in the model.
+    /// above 1), none, log1p, yeo-johnson or quantile; per column with COL=KIND,
+    /// e.g. `auto,monetary_total=quantile`. Fitted on the input, stored in the model.
     #[arg(long, default_value = "auto", value_parser = parse_transform)]
     pub transform: TransformSpec,
     /// Feature scaling, fitted on the input and stored in the model.

@@ -46,7 +46,9 @@ fn fit() -> FitOptions {
     };
     let (scale, n_init, max_iter, tol) = (ScaleMethod::Robust, Some(7), 55, 1e-6);
     FitOptions {
+        transform: "yeo-johnson,age=none".parse().unwrap(),
         scale,
+        fit_on: segmenta::pipeline::FitOn::All,
         init_random: true,
         n_init,
         max_iter,
@@ -86,6 +88,7 @@ fn features_flags_round_trip() {
         max_amount: 5000.5,
         keep_duplicate_lines: true,
         sql: Some(PathBuf::from("my.sql")),
+        category_groups: Some(PathBuf::from("groups.toml")),
         memory_mib: 512,
     };
     let argv = features_argv(Path::new("src"), &o, Path::new(OUT));
@@ -106,13 +109,18 @@ fn clean_flags_round_trip() {
         outlier_action: Some(OutlierAction::Clip),
         outlier_columns: strings(&["age", "income_monthly"]),
         outlier_min_samples: 4,
+        transform: Some("quantile,age=none".into()),
     };
     let argv = clean_argv(Path::new("f.parquet"), &o, "cid", 5, Path::new(OUT));
     let Command::Clean(c) = parse("clean", argv) else {
         panic!()
     };
+    let got = CleanOptions {
+        transform: c.transform.clone(),
+        ..CleanOptions::from(&c.clean)
+    };
     assert_eq!(
-        (CleanOptions::from(&c.clean), c.id_col.as_deref(), c.seed),
+        (got, c.id_col.as_deref(), c.seed),
         (o, Some("cid"), Some(5))
     );
 }
@@ -149,6 +157,8 @@ fn kmeans_flags_round_trip() {
         k: 6,
         fit: fit(),
         surrogate_depth: 3,
+        stability_resamples: 7,
+        stability_sample: 900,
     };
     let argv = kmeans_argv(Path::new("c.parquet"), &read(), &o, 13, Path::new(OUT));
     let Command::Kmeans(c) = parse("kmeans", argv) else {
@@ -204,6 +214,8 @@ fn run_flags_round_trip_and_defaults_agree() {
         },
         fit: fit(),
         surrogate_depth: 2,
+        stability_resamples: 3,
+        stability_sample: 400,
         profile: ProfileOptions::default(),
         seed: 3,
     };

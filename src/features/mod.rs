@@ -227,19 +227,34 @@ pub struct Window {
     pub after_days: u64,
 }
 
-/// Estimates the history from `(day, transactions)` pairs, robustly to a few stray
-/// timestamps: from the day at the 99.9th percentile of transactions, the history
-/// runs on while the next day with transactions comes within [`WINDOW_GAP_DAYS`]
-/// days, and `as_of` is the day after the last such day; `since` is found the same
-/// way backwards from the 0.1st percentile. A contiguous history keeps every day;
-/// timestamps years out (a clock error, a test row) fall outside. `None` when there
-/// is no day.
+/// Estimates the history from `(day, transactions)` pairs, robustly to stray
+/// timestamps: a *busy* day has at least 1% of the transactions of a typical day
+/// (the transaction-weighted median day), and at least one. From the day of the
+/// median transaction, the history runs on while the next busy day comes within
+/// [`WINDOW_GAP_DAYS`] days, and `as_of` is the day after the last such day;
+/// `since` is found the same way backwards. A contiguous history keeps every day; stray
+/// timestamps years out (clock errors, test rows), even one every few days, fall
+/// outside. `None` when there is no day.
 pub fn estimate_window(days: &mut [(i64, u64)]) -> Option<Window> {
     days.sort_unstable();
     let total: u64 = days.iter().map(|d| d.1).sum();
     if total == 0 {
         return None;
     }
+    // The typical day, weighted by transactions (half of them fall on days no
+    // busier), so that many near-empty stray days cannot make it small.
+    let mut counts: Vec<u64> = days.iter().map(|d| d.1).collect();
+    counts.sort_unstable();
+    let mut cum = 0;
+    let typical = counts
+        .iter()
+        .find(|&&c| {
+            cum += c;
+            2 * cum >= total
+        })
+        .copied()
+        .unwrap_or(1);
+    let busy_min = (typical as f64 * 0.01).ceil().max(1.0) as u64;
     // The first day whose cumulative count reaches the share.
     let at = |share: f64| {
         let want = (share * total as f64).ceil().max(1.0) as u64;
@@ -251,13 +266,22 @@ pub fn estimate_window(days: &mut [(i64, u64)]) -> Option<Window> {
             })
             .unwrap_or(days.len() - 1)
     };
-    let mut hi = at(0.999);
-    while hi + 1 < days.len() && days[hi + 1].0 - days[hi].0 <= WINDOW_GAP_DAYS {
-        hi += 1;
+    let busy: Vec<usize> = (0..days.len()).filter(|&i| days[i].1 >= busy_min).collect();
+    let start_hi = at(0.5);
+    let mut hi = start_hi;
+    for &i in busy.iter().filter(|&&i| i > start_hi) {
+        if days[i].0 - days[hi].0 > WINDOW_GAP_DAYS {
+            break;
+        }
+        hi = i;
     }
-    let mut lo = at(0.001);
-    while lo > 0 && days[lo].0 - days[lo - 1].0 <= WINDOW_GAP_DAYS {
-        lo -= 1;
+    let start_lo = at(0.5);
+    let mut lo = start_lo;
+    for &i in busy.iter().rev().filter(|&&i| i < start_lo) {
+        if days[lo].0 - days[i].0 > WINDOW_GAP_DAYS {
+            break;
+        }
+        lo = i;
     }
     let count = |r: &[(i64, u64)]| (r.iter().map(|d| d.1).sum(), r.len() as u64);
     let (before_lines, before_days) = count(&days[..lo]);
@@ -384,13 +408,7 @@ async fn returns_summary(ctx: &SessionContext, path: &Path) -> Result<Option<Ret
              m AS (SELECT r.customer_id, r.ts, r.n, MAX(o.ts) AS occ FROM ret r LEFT JOIN occ o ON o.customer_id = r.customer_id AND o.ts <= r.ts GROUP BY r.customer_id, r.ts, r.n) \
              SELECT CAST(COALESCE(SUM(CASE WHEN occ IS NOT NULL THEN n ELSE 0 END), 0) AS BIGINT), \
                     CAST(COUNT(DISTINCT CASE WHEN occ IS NOT NULL THEN customer_id END) AS BIGINT) FROM m";
-    let batches = ctx
-        .sql(q)
-        .await
-        .map_err(|e| df_err(path, e))?
-        .collect()
-        .await
-        .map_err(|e| df_err(path, e))?;
+    let batches = collect(ctx, q, path).await?;
     let v = |c: usize| -> Result<u64> {
         let a = cast(batches[0].column(c), &DataType::Int64).map_err(|e| df_err(path, e))?;
         Ok(a.as_primitive::<Int64Type>().value(0) as u64)
@@ -521,13 +539,7 @@ async fn run_async(
                 ts = tx.exprs["ts"],
                 id = tx.exprs["customer_id"]
             );
-            let batches = ctx
-                .sql(&q)
-                .await
-                .map_err(|e| df_err(&tx.path, e))?
-                .collect()
-                .await
-                .map_err(|e| df_err(&tx.path, e))?;
+            let batches = collect(&ctx, &q, &tx.path).await?;
             let mut days = Vec::new();
             for b in &batches {
                 let d = cast(b.column(0), &DataType::Int64).map_err(|e| df_err(&tx.path, e))?;
@@ -546,7 +558,7 @@ async fn run_async(
             };
             let a = a.unwrap_or_else(|| {
                 as_of_source = Some(format!(
-                    "estimated: the day after the last transaction day that follows the 99.9th percentile of transaction days with no gap over {WINDOW_GAP_DAYS} days ({} transaction(s) on {} later day(s) fall outside)",
+                    "estimated: the day after the last busy day (at least 1% of a typical day's transactions) that follows the median transaction with no gap over {WINDOW_GAP_DAYS} days ({} transaction(s) on {} later day(s) fall outside)",
                     w.after_lines, w.after_days
                 ));
                 w.as_of
@@ -555,7 +567,7 @@ async fn run_async(
                 Some(s) => Some(s),
                 None if w.before_lines > 0 => {
                     since_source = Some(format!(
-                        "estimated: the first transaction day that precedes the 0.1st percentile of transaction days with no gap over {WINDOW_GAP_DAYS} days ({} transaction(s) on {} earlier day(s) fall outside)",
+                        "estimated: the first busy day (at least 1% of a typical day's transactions) that precedes the median transaction with no gap over {WINDOW_GAP_DAYS} days ({} transaction(s) on {} earlier day(s) fall outside)",
                         w.before_lines, w.before_days
                     ));
                     Some(w.since)
@@ -841,14 +853,67 @@ fn props() -> WriterProperties {
         .build()
 }
 
-async fn scalar_u64(ctx: &SessionContext, q: &str, path: &Path) -> Result<u64> {
-    let b = ctx
-        .sql(q)
+/// Runs `q` and collects its batches (errors name `path`).
+async fn collect(
+    ctx: &SessionContext,
+    q: &str,
+    path: &Path,
+) -> Result<Vec<arrow::array::RecordBatch>> {
+    ctx.sql(q)
         .await
         .map_err(|e| df_err(path, e))?
         .collect()
         .await
-        .map_err(|e| df_err(path, e))?;
+        .map_err(|e| df_err(path, e))
+}
+
+async fn scalar_u64(ctx: &SessionContext, q: &str, path: &Path) -> Result<u64> {
+    let b = collect(ctx, q, path).await?;
     let a = cast(b[0].column(0), &DataType::Int64).map_err(|e| df_err(path, e))?;
     Ok(a.as_primitive::<Int64Type>().value(0) as u64)
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    #[test]
+    fn a_few_stray_days_do_not_move_the_window() {
+        // 400 contiguous days of 100 transactions, plus 3 stray ones ten years out
+        // and 2 ten years before.
+        let mut days: Vec<(i64, u64)> = (1000..1400).map(|d| (d, 100)).collect();
+        days.extend([(4650, 1), (4700, 2), (-2700, 1), (-2650, 1)]);
+        let w = estimate_window(&mut days).unwrap();
+        assert_eq!((w.since, w.as_of), (1000, 1400));
+        assert_eq!((w.after_lines, w.after_days), (3, 2));
+        assert_eq!((w.before_lines, w.before_days), (2, 2));
+        // A contiguous history keeps every day, sparse edges included.
+        let mut days: Vec<(i64, u64)> = (0..100).map(|d| (d * 7, 1)).collect();
+        let w = estimate_window(&mut days).unwrap();
+        assert_eq!(
+            (w.since, w.as_of, w.after_lines, w.before_lines),
+            (0, 694, 0, 0)
+        );
+        // Five strays every third day for years (1.2% of all transactions): each
+        // of their days is below the busy bar (1% of a typical day's 1,000).
+        let mut days: Vec<(i64, u64)> = (1000..1400).map(|d| (d, 1000)).collect();
+        days.extend((0..1000).map(|i| (1400 + 3 * i, 5)));
+        let w = estimate_window(&mut days).unwrap();
+        assert_eq!((w.as_of, w.after_lines, w.after_days), (1400, 5000, 1000));
+        assert!(estimate_window(&mut []).is_none());
+    }
+
+    #[test]
+    fn groups_expand_outside_comments_only() {
+        let g = parse_category_groups("luxury = [\"a\", \"b'c\"]\nempty = []", "g").unwrap();
+        let sql = "-- ${group:nope}\nx IN (${group:luxury}) OR y IN (${group:empty})";
+        assert_eq!(
+            expand_groups(sql, &g, "g").unwrap(),
+            "-- ${group:nope}\nx IN ('a', 'b''c') OR y IN (NULL)"
+        );
+        let e = expand_groups("${group:other}", &g, "g")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`other`") && e.contains("empty, luxury"), "{e}");
+    }
 }

@@ -128,7 +128,8 @@ impl MallSpec {
 pub struct DirtCounts {
     /// Exact copies of a real transaction line.
     pub duplicate_transactions: u64,
-    /// Transactions with a negative amount.
+    /// Returns: a negative copy of a purchase line, one second after it (kept, and
+    /// netted against that purchase by the features stage).
     pub negative_amounts: u64,
     /// Transactions with an absurd amount (≥ 1,000,000).
     pub absurd_amounts: u64,

@@ -103,7 +103,7 @@ fn parse_outliers(s: &str, min_samples: usize) -> Result<OutlierMethod> {
         }
     };
     Ok(match name {
-        "iqr" => OutlierMethod::Iqr { k: num(1.5)? },
+        "iqr" => OutlierMethod::Iqr { k: num(3.0)? },
         "zscore" => OutlierMethod::Zscore { t: num(3.0)? },
         "mad" => OutlierMethod::Mad { t: num(3.5)? },
         "dbscan" => OutlierMethod::Dbscan {

@@ -14,6 +14,67 @@ use crate::kmeans::assign;
 use crate::matrix::Matrix;
 use crate::model::{Fitted, Model};
 
+/// Why a row is in `seg` when the surrogate tree says `tree`: the runner-up centroid
+/// and the two features that most favour `seg` over it (scaled squared-distance
+/// difference), with the row's value and both centroids in original units.
+fn centroid_reason(
+    features: &[String],
+    km: &crate::model::KMeansModel,
+    scaled: &[f32],
+    original: &[f32],
+    seg: usize,
+    tree: usize,
+) -> String {
+    let sq = |c: &[f32]| -> f64 {
+        scaled
+            .iter()
+            .zip(c)
+            .map(|(a, b)| f64::from(a - b).powi(2))
+            .sum()
+    };
+    let runner = (0..km.k)
+        .filter(|&c| c != seg)
+        .min_by(|&a, &b| sq(&km.centroids_scaled[a]).total_cmp(&sq(&km.centroids_scaled[b])))
+        .unwrap_or(tree);
+    let (cs, cr) = (&km.centroids_scaled[seg], &km.centroids_scaled[runner]);
+    let mut gain: Vec<(f64, usize)> = (0..scaled.len())
+        .map(|j| {
+            let v = f64::from(scaled[j]);
+            (
+                (v - f64::from(cr[j])).powi(2) - (v - f64::from(cs[j])).powi(2),
+                j,
+            )
+        })
+        .collect();
+    gain.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let why: Vec<String> = gain
+        .iter()
+        .take(2)
+        .filter(|g| g.0 > 0.0)
+        .map(|&(_, j)| {
+            format!(
+                "{} {} (segment {seg} centre {}, segment {runner} centre {})",
+                features[j],
+                short(f64::from(original[j])),
+                short(km.centroids[seg][j]),
+                short(km.centroids[runner][j])
+            )
+        })
+        .collect();
+    format!(
+        "segment {seg}: nearest centre (the surrogate tree's rules say segment {tree} here); closer to segment {seg} than to the runner-up {runner} by {}",
+        why.join("; ")
+    )
+}
+
+fn short(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 /// What prediction wrote.
 #[derive(Clone, Debug)]
 pub struct PredictOutput {
@@ -56,24 +117,20 @@ pub fn predict(
     };
     let mut table = read_features(input, &spec)?;
     warn_duplicates(&table, obs);
-    // The tree reads original units: explain before scaling. A tree has few
-    // leaves: each leaf's text is built once, not once per row.
-    let explanations: Option<StringArray> = model.surrogate.as_ref().filter(|_| explain).map(|t| {
-        let mut texts: Vec<Option<String>> = vec![None; t.nodes.len()];
+    // The tree reads original units: its leaf per row is found before scaling.
+    // A tree has few leaves: each leaf's text is built once, not once per row.
+    let leaves: Option<Vec<usize>> = model.surrogate.as_ref().filter(|_| explain).map(|t| {
         let mut row = vec![0f64; table.x.d()];
         (0..table.x.n())
             .map(|i| {
                 for (r, v) in row.iter_mut().zip(table.x.row(i)) {
                     *r = f64::from(*v);
                 }
-                let leaf = t.leaf_of(&row);
-                let text = texts[leaf].get_or_insert_with(|| {
-                    format!("segment {}: {}", t.nodes[leaf].class, t.path_text(leaf))
-                });
-                Some(text.clone())
+                t.leaf_of(&row)
             })
             .collect()
     });
+    let original = leaves.as_ref().map(|_| table.x.clone());
     model.scaler.transform(&mut table.x);
     let (labels, dist): (Vec<i32>, Vec<f32>) = match &model.fitted {
         Fitted::Kmeans { kmeans: km } => {
@@ -87,6 +144,38 @@ pub fn predict(
             let cores = Matrix::new(db.core_points.len(), d, db.core_points.concat());
             crate::dbscan::predict(&cores, &db.core_labels, db.eps, &table.x)
         }
+    };
+    // An explanation never contradicts `segment`: the tree's rule where the tree
+    // agrees; otherwise it says so, and gives the features that most separate the
+    // assigned segment from the runner-up centroid, in original units.
+    let explanations: Option<StringArray> = match (&model.surrogate, &leaves, model.kmeans()) {
+        (Some(t), Some(leaves), Some(km)) => {
+            let original = original.expect("kept with the leaves");
+            let mut texts: Vec<Option<String>> = vec![None; t.nodes.len()];
+            Some(
+                (0..table.x.n())
+                    .map(|i| {
+                        let leaf = leaves[i];
+                        let seg = labels[i];
+                        if t.nodes[leaf].class as i32 == seg {
+                            let text = texts[leaf].get_or_insert_with(|| {
+                                format!("segment {seg}: {}", t.path_text(leaf))
+                            });
+                            return Some(text.clone());
+                        }
+                        Some(centroid_reason(
+                            &model.features,
+                            km,
+                            table.x.row(i),
+                            original.row(i),
+                            seg as usize,
+                            t.nodes[leaf].class as usize,
+                        ))
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
     };
     let noise = labels.iter().filter(|l| **l < 0).count();
     let segments: Int32Array = labels.iter().copied().collect();

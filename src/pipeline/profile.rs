@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::io::{read_features, write_json, ReadSpec, Staged};
 use crate::model::Model;
 use crate::profile::basket::BasketParams;
-use crate::profile::inputs::{basket_report, streaming_report, IdIndex};
+use crate::profile::inputs::{basket_report, categorical_reports, find, streaming_report, IdIndex};
 use crate::profile::{
     name_segments, segment_stats, PersonaRules, Profile, SurrogateSummary, PROFILE_FORMAT,
     PROFILE_VERSION,
@@ -105,13 +105,6 @@ impl Flags for ProfileInputs {
     }
 }
 
-fn find(dir: &Path, table: &str) -> Option<PathBuf> {
-    ["parquet", "csv", "csv.gz"]
-        .iter()
-        .map(|e| dir.join(format!("{table}.{e}")))
-        .find(|p| p.exists())
-}
-
 /// Profiles the segments of `inputs` and writes `out/profile.json`.
 pub fn profile(
     inputs: &ProfileInputs,
@@ -152,23 +145,32 @@ pub fn profile(
         let p = inputs.assignments.with_file_name("model.json");
         p.exists().then_some(p)
     });
-    let surrogate = match &model_path {
-        Some(p) => Model::load(p)?.surrogate.map(|t| SurrogateSummary {
-            fidelity: t.fidelity,
-            train_rows: t.train_rows,
-            test_rows: t.test_rows,
-            max_depth: t.max_depth,
-            rules: t.rules,
-        }),
-        None => None,
-    };
+    let model = model_path.as_deref().map(Model::load).transpose()?;
+    if let Some(km) = model.as_ref().and_then(Model::kmeans) {
+        for seg in segments.iter_mut() {
+            if let Some(j) = usize::try_from(seg.segment)
+                .ok()
+                .and_then(|i| km.stability.get(i))
+            {
+                seg.stability = Some(*j);
+                seg.stability_verdict = Some(crate::kmeans::stability::verdict(*j).to_string());
+            }
+        }
+    }
+    let surrogate = model.and_then(|m| m.surrogate).map(|t| SurrogateSummary {
+        fidelity: t.fidelity,
+        train_rows: t.train_rows,
+        test_rows: t.test_rows,
+        max_depth: t.max_depth,
+        rules: t.rules,
+    });
     if surrogate.is_none() {
         notes.push("no surrogate tree: pass the K-means model.json with --model".into());
     }
 
     let seg_ids: Vec<i32> = segments.iter().map(|s| s.segment).collect();
     let seg_pos: HashMap<i32, usize> = seg_ids.iter().enumerate().map(|(i, s)| (*s, i)).collect();
-    let (mut basket, mut streaming) = (None, None);
+    let (mut basket, mut streaming, mut categorical) = (None, None, Vec::new());
     match &inputs.tables {
         None => notes.push("no --tables: basket rules and streaming left out".into()),
         Some(dir) => {
@@ -189,6 +191,8 @@ pub fn profile(
                     dir.display()
                 )),
             }
+            obs.info("categorical profiles");
+            categorical = categorical_reports(dir, &index, &labels, &seg_ids, &seg_pos)?;
             obs.info("SHOPPING x STREAMING");
             match find(dir, "streaming") {
                 Some(p) => {
@@ -226,6 +230,7 @@ pub fn profile(
         population,
         segments,
         surrogate,
+        categorical,
         basket,
         streaming,
         notes,

@@ -68,10 +68,141 @@ pub struct SegmentProfile {
     pub description: String,
     /// How the name was chosen: `rule`, `qualified` or `traits`.
     pub naming: String,
-    /// The three strongest lifts, in words ("high weekend visits (+1.8σ)").
+    /// The three strongest lifts of at least [`MIN_TRAIT_LIFT`], in words ("high
+    /// weekend visits (+1.8σ)").
     pub traits: Vec<String>,
     /// Per-feature statistics, in feature order.
     pub features: Vec<FeatureStat>,
+    /// The segment's mean RFM scores `[R, FM]` (1–5 quintile scores of all
+    /// customers, [`rfm_scores`]), when recency, frequency and spend are features.
+    #[serde(default)]
+    pub rfm: Option<[f64; 2]>,
+    /// Under [`MICRO_SHARE`] of customers or under [`MICRO_SIZE`] customers: a
+    /// micro-segment, too small to act on alone.
+    #[serde(default)]
+    pub micro: bool,
+    /// Mean bootstrap Jaccard similarity (clusterboot), when computed.
+    #[serde(default)]
+    pub stability: Option<f64>,
+    /// Its reading: `stable` (≥ 0.75), `doubtful` (0.6–0.75) or `unstable`.
+    #[serde(default)]
+    pub stability_verdict: Option<String>,
+}
+
+/// Traits weaker than this many standard deviations are not shown.
+pub const MIN_TRAIT_LIFT: f64 = 0.25;
+/// A segment holding less than this share of customers is a micro-segment.
+pub const MICRO_SHARE: f64 = 0.01;
+/// A segment of fewer customers than this is a micro-segment.
+pub const MICRO_SIZE: u64 = 30;
+
+/// The standard RFM segment map: the name of a (R, FM) pair of 1–5 scores, rows R
+/// = 5..1, columns FM = 1..5 (R: recency, 5 the most recent; FM: the mean of the
+/// frequency and spend scores).
+pub const RFM_MAP: [[&str; 5]; 5] = [
+    [
+        "New Customers",
+        "Potential Loyalist",
+        "Potential Loyalist",
+        "Champions",
+        "Champions",
+    ],
+    [
+        "Promising",
+        "Potential Loyalist",
+        "Potential Loyalist",
+        "Loyal Customers",
+        "Champions",
+    ],
+    [
+        "About to Sleep",
+        "About to Sleep",
+        "Need Attention",
+        "Loyal Customers",
+        "Loyal Customers",
+    ],
+    [
+        "Hibernating",
+        "Hibernating",
+        "At Risk",
+        "At Risk",
+        "Can't Lose Them",
+    ],
+    [
+        "Lost",
+        "Lost",
+        "At Risk",
+        "Can't Lose Them",
+        "Can't Lose Them",
+    ],
+];
+
+/// One-sentence descriptions of the RFM names.
+pub fn rfm_description(name: &str) -> &'static str {
+    match name {
+        "Champions" => "Bought recently, buy often and spend the most.",
+        "Loyal Customers" => "Buy regularly and spend well; responsive to loyalty offers.",
+        "Potential Loyalist" => {
+            "Recent customers with average frequency and spend: could become loyal."
+        }
+        "New Customers" => "Bought very recently, but not often yet.",
+        "Promising" => "Recent shoppers who have not bought much yet.",
+        "Need Attention" => {
+            "Average recency, frequency and spend: slipping without a reason to come back."
+        }
+        "About to Sleep" => {
+            "Below-average recency and frequency: will be lost without reactivation."
+        }
+        "At Risk" => "Used to buy often and spend well, but long ago.",
+        "Can't Lose Them" => {
+            "Were among the best customers, and have not come back for a long time."
+        }
+        "Hibernating" => "Last bought long ago, with few purchases and low spend.",
+        "Lost" => "The lowest recency, frequency and spend scores.",
+        _ => "",
+    }
+}
+
+/// The RFM name of mean scores (rounded to the nearest whole score).
+pub fn rfm_name(r: f64, fm: f64) -> &'static str {
+    let idx = |v: f64| (v.round().clamp(1.0, 5.0) as usize) - 1;
+    RFM_MAP[4 - idx(r)][idx(fm)]
+}
+
+/// Quintile scores 1–5 of a column: 1 + ⌊5 · (values strictly below) / n⌋, so tied
+/// values share a score; `reverse` scores low values high (recency).
+pub fn quintile_scores(v: &[f64], reverse: bool) -> Vec<f64> {
+    let n = v.len();
+    let mut sorted = v.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    v.iter()
+        .map(|x| {
+            let below = if reverse {
+                n - sorted.partition_point(|s| s <= x)
+            } else {
+                sorted.partition_point(|s| s < x)
+            };
+            (1 + (5 * below) / n.max(1)).min(5) as f64
+        })
+        .collect()
+}
+
+/// Per customer `[R, FM]`: R the quintile score of recency (recent is 5), FM the
+/// mean of the frequency and spend scores; `None` without those three features.
+pub fn rfm_scores(x: &Matrix, features: &[String]) -> Option<Vec<[f64; 2]>> {
+    let at = |f: &str| features.iter().position(|n| n == f);
+    let (r, f, m) = (
+        at("recency_days")?,
+        at("frequency_per_month")?,
+        at("monetary_total")?,
+    );
+    let col = |j: usize| -> Vec<f64> { (0..x.n()).map(|i| f64::from(x.row(i)[j])).collect() };
+    let (rs, fs, ms) = (
+        quintile_scores(&col(r), true),
+        quintile_scores(&col(f), false),
+        quintile_scores(&col(m), false),
+    );
+    Some((0..x.n()).map(|i| [rs[i], (fs[i] + ms[i]) / 2.0]).collect())
 }
 
 /// A whole profile (`profile.json`).
@@ -91,6 +222,9 @@ pub struct Profile {
     pub segments: Vec<SegmentProfile>,
     /// The surrogate tree's summary, when a model with one was given.
     pub surrogate: Option<SurrogateSummary>,
+    /// Text columns of the sources (gender, country, entrance, zone) per segment.
+    #[serde(default)]
+    pub categorical: Vec<inputs::CategoricalReport>,
     /// Association rules between categories, per segment.
     pub basket: Option<basket::BasketReport>,
     /// SHOPPING x STREAMING.
@@ -154,6 +288,7 @@ pub fn segment_stats(
             std: var.sqrt(),
         });
     }
+    let rfm = rfm_scores(x, features);
     let revenue = features.iter().position(|f| f == "monetary_total");
     let total_revenue: f64 = revenue.map_or(0.0, |j| col(j, &mut (0..n)).iter().sum());
     let mut out = Vec::with_capacity(segs.len());
@@ -192,6 +327,18 @@ pub fn segment_stats(
             naming: String::new(),
             traits: Vec::new(),
             features: stats,
+            rfm: rfm.as_ref().map(|sc| {
+                let m = rows.len().max(1) as f64;
+                [
+                    rows.iter().map(|&i| sc[i][0]).sum::<f64>() / m,
+                    rows.iter().map(|&i| sc[i][1]).sum::<f64>() / m,
+                ]
+            }),
+            micro: *s >= 0
+                && ((rows.len() as f64) < MICRO_SHARE * n as f64
+                    || (rows.len() as u64) < MICRO_SIZE),
+            stability: None,
+            stability_verdict: None,
         });
     }
     (population, out)
@@ -365,6 +512,7 @@ pub fn name_segments(segments: &mut [SegmentProfile], rules: &PersonaRules) {
     for s in segments.iter_mut() {
         s.traits = strongest(s)
             .iter()
+            .filter(|f| f.lift.abs() >= MIN_TRAIT_LIFT)
             .take(3)
             .map(|f| trait_words(rules, f))
             .collect();
@@ -443,6 +591,29 @@ pub fn name_segments(segments: &mut [SegmentProfile], rules: &PersonaRules) {
                 format!("{} ({qual})", p.name),
                 format!("{} This group also stands out by {qual}.", p.description),
                 "qualified",
+            )
+        } else if let Some([r, fm]) = s.rfm {
+            // The standard RFM map: a rule-based name for every segment.
+            let base = rfm_name(r, fm);
+            let name = if used.iter().any(|u| u == base) {
+                let q = top.first().map_or("second group".to_string(), |f| {
+                    format!(
+                        "{} {}",
+                        if f.lift >= 0.0 { "high" } else { "low" },
+                        rules.label(&f.name)
+                    )
+                });
+                format!("{base} ({q})")
+            } else {
+                base.to_string()
+            };
+            (
+                name,
+                format!(
+                    "{} RFM scores R {r:.1}, FM {fm:.1} of 5 (quintiles of all customers).",
+                    rfm_description(base)
+                ),
+                "rfm",
             )
         } else {
             let words: Vec<String> = top
@@ -523,21 +694,44 @@ mod tests {
                     lift: *l,
                 })
                 .collect(),
+            rfm: None,
+            micro: false,
+            stability: None,
+            stability_verdict: None,
         }
+    }
+
+    #[test]
+    fn rfm_map_names_the_corners_and_scores_share_ties() {
+        assert_eq!(rfm_name(5.0, 5.0), "Champions");
+        assert_eq!(rfm_name(1.0, 1.0), "Lost");
+        assert_eq!(rfm_name(1.2, 4.6), "Can't Lose Them");
+        assert_eq!(rfm_name(4.0, 1.4), "Promising");
+        assert_eq!(rfm_name(5.0, 1.0), "New Customers");
+        assert_eq!(rfm_name(3.0, 3.0), "Need Attention");
+        let names: std::collections::BTreeSet<&str> = RFM_MAP.iter().flatten().copied().collect();
+        assert_eq!(names.len(), 11, "{names:?}");
+        assert!(names.iter().all(|n| !rfm_description(n).is_empty()));
+        // Ties share a score; recency scores low values high.
+        let v = [1.0, 1.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        assert_eq!(
+            quintile_scores(&v, false),
+            vec![1., 1., 1., 2., 3., 3., 4., 4., 5., 5.]
+        );
+        assert_eq!(quintile_scores(&v, true)[9], 1.0);
+        assert_eq!(quintile_scores(&v, true)[0], 4.0);
     }
 
     #[test]
     fn builtin_rules_parse() {
         let r = PersonaRules::builtin();
-        assert!(r.personas.len() >= 9);
+        // The six mall personas; the RFM names come from the RFM map.
+        assert_eq!(r.personas.len(), 6);
         assert!(r
             .personas
             .iter()
             .any(|p| p.name == "Deal Explorer" && !p.fallback));
-        assert!(r
-            .personas
-            .iter()
-            .any(|p| p.name == "Hibernating" && p.fallback));
+        assert!(r.personas.iter().all(|p| !p.fallback));
     }
 
     #[test]

@@ -231,6 +231,16 @@ pub fn html(r: &ReportData) -> String {
             s.revenue_share.map_or(String::new(), |v| format!(" · {} of revenue", pct(v))),
             esc(&s.description)
         );
+        if s.micro {
+            h.push_str("<p class=\"note\"><b>Micro-segment</b>: under 1% of customers or under 30 customers, too small to act on alone.</p>");
+        }
+        if let (Some(j), Some(v)) = (s.stability, &s.stability_verdict) {
+            let _ = write!(
+                h,
+                "<div class=\"k\">Stability: {j:.2} ({}; bootstrap Jaccard, below 0.6 unstable, 0.6–0.75 doubtful, 0.75 and above stable)</div>",
+                esc(v)
+            );
+        }
         h.push_str("<div class=\"k\">Stands out by</div><ul>");
         for t in &s.traits {
             let _ = write!(h, "<li>{}</li>", esc(t));
@@ -333,6 +343,43 @@ pub fn html(r: &ReportData) -> String {
         h.push_str("</table>");
     } else {
         h.push_str("<p class=\"note\">No basket rules (no transactions with categories).</p>");
+    }
+
+    // Categorical profiles.
+    if !p.categorical.is_empty() {
+        h.push_str("<h2 id=\"categorical\">7b. Who they are: text columns by segment</h2><div class=\"plots\">");
+        for c in &p.categorical {
+            let mut rows = Vec::new();
+            let mut shares = Vec::new();
+            for g in c.by_segment.iter().filter(|g| g.subscriptions > 0) {
+                let id: i32 = g.group.parse().unwrap_or(0);
+                let label = names
+                    .iter()
+                    .find(|n| n.0 == id)
+                    .map_or(g.group.clone(), |n| n.1.clone());
+                rows.push((Some(id), label));
+                shares.push(g.shares.clone());
+            }
+            let title = format!("{}.{} by segment", c.table, c.column);
+            let _ = write!(
+                h,
+                "<div class=\"plot\">{}<p class=\"note\">{} customers; a customer's value is {}.{}</p></div>",
+                svg::stacked_bars(&title, &rows, &c.levels, &shares),
+                c.customers,
+                esc(&c.per_customer),
+                c.chi_square.as_ref().map_or(String::new(), |x| format!(
+                    " Segment and {} are {} (chi-square {:.1}, {} degrees of freedom, {}; Cramér's V {:.3}: {}).",
+                    esc(&c.column),
+                    if x.p_value < 0.05 { "associated" } else { "not significantly associated" },
+                    x.statistic,
+                    x.dof,
+                    p_text(x.p_value),
+                    x.cramers_v,
+                    effect_words(x.cramers_v)
+                ))
+            );
+        }
+        h.push_str("</div>");
     }
 
     // Streaming.

@@ -26,7 +26,7 @@ counts customers whose |monetary_total - gross purchase sum| > 1e-9.
 
 "kmeans_k4": columns recency_days, frequency_per_month, monetary_total, avg_ticket (rows by
 customer id ascending); transform "auto" = log1p on a column when min >= 0 and its biased
-skewness g1 = m3 / m2**1.5 > 1; outliers = IQR rule (numpy linear quantiles, 1.5*iqr, columns
+skewness g1 = m3 / m2**1.5 > 1; outliers = IQR rule (numpy linear quantiles, 3*iqr (Tukey far-out), columns
 with iqr == 0 skipped) on the transformed columns; StandardScaler (ddof=0) fitted on all rows;
 sklearn KMeans(n_clusters=4, n_init=10, random_state=0) fitted on the scaled inlier rows,
 then predict on all rows.
@@ -151,7 +151,7 @@ for j in range(X.shape[1]):
     iqr = q3 - q1
     if iqr == 0:
         continue
-    flag |= (X[:, j] < q1 - 1.5 * iqr) | (X[:, j] > q3 + 1.5 * iqr)
+    flag |= (X[:, j] < q1 - 3.0 * iqr) | (X[:, j] > q3 + 3.0 * iqr)
 Z = (X - X.mean(axis=0)) / X.std(axis=0, ddof=0)
 km = KMeans(n_clusters=4, n_init=10, random_state=0).fit(Z[~flag])
 labels = km.predict(Z)

@@ -59,35 +59,42 @@ fn every_rule_with_its_reason_and_nothing_lost() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r = reasons(&out);
-    let want: Vec<(i64, String)> = [
-        (-1, "missing_id"),
-        (4, "duplicate_id"),
-        (6, "impossible_age"),
-        (7, "share_out_of_range"),
-        (8, "negative_spend"),
-        (10, "outlier_iqr"),
-    ]
-    .iter()
-    .map(|(i, s)| (*i, s.to_string()))
-    .collect();
+    // Only unusable rows are rejected (no id, a repeated id), and the outlier
+    // under --outlier-action drop; the impossible cells of rows 6, 7 and 8 are
+    // emptied, counted under their rule, and imputed.
+    let want: Vec<(i64, String)> = [(-1, "missing_id"), (4, "duplicate_id"), (10, "outlier_iqr")]
+        .iter()
+        .map(|(i, s)| (*i, s.to_string()))
+        .collect();
     assert_eq!(r, want);
     let c = read_json(&out.join("clean.json"));
     assert_eq!(c["rows_in"], 12);
-    assert_eq!(c["rows_kept"], 6);
-    assert_eq!(c["rows_rejected"], 6);
-    // Row 9's age is imputed with the median of the surviving rows' ages
-    // (30, 40, 45, 50, 38, 41 → rows 1,2,4,10,11,12; 10 is still in when imputing).
-    assert_eq!(c["rules"]["impute_median"]["cells"]["age"], 1);
-    assert_eq!(c["imputed_with"]["age"].as_f64().unwrap(), 40.5);
+    assert_eq!(c["rows_kept"], 9);
+    assert_eq!(c["rows_rejected"], 3);
+    for (rule, col) in [
+        ("impossible_age", "age"),
+        ("share_out_of_range", "weekend_visit_share"),
+        ("negative_spend", "monetary_total"),
+    ] {
+        assert_eq!(c["rules"][rule]["cells"][col], 1, "{rule}");
+        assert_eq!(c["rules"][rule]["rows_rejected"], 0, "{rule}");
+    }
+    // Rows 6 (emptied) and 9 (missing) get the median of the other ages still in
+    // when imputing (28, 30, 33, 38, 40, 41, 45, 50; row 10 is dropped only later).
+    assert_eq!(c["rules"]["impute_median"]["cells"]["age"], 2);
+    assert_eq!(c["imputed_with"]["age"].as_f64().unwrap(), 39.0);
+    assert_eq!(c["imputed_with"]["monetary_total"].as_f64().unwrap(), 100.0);
+    // The outlier rule ran on log1p(monetary_total) (skewed, non-negative).
+    assert_eq!(c["outlier_transforms"]["monetary_total"], "log1p");
     let ids = read_i64(&out.join("clean.parquet"), "customer_id");
-    assert_eq!(ids, vec![1, 2, 4, 9, 11, 12]);
+    assert_eq!(ids, vec![1, 2, 4, 6, 7, 8, 9, 11, 12]);
 }
 
 #[test]
 fn clip_and_flag_keep_the_rows() {
     let d = tempdir();
     let input = table(d.path());
-    for (action, kept, extra) in [("clip", 7, "clip"), ("flag", 7, "outlier_iqr")] {
+    for (action, kept, extra) in [("clip", 10, "clip"), ("flag", 10, "outlier_iqr")] {
         let out = d.path().join(action);
         let o = segmenta(&[
             "clean",
@@ -106,10 +113,20 @@ fn clip_and_flag_keep_the_rows() {
         assert!(o.status.success(), "{}", stderr(&o));
         let c = read_json(&out.join("clean.json"));
         assert_eq!(c["rows_kept"], kept, "{action}");
+        // A clipped cell is changed; a flagged one is not (counted as flagged).
+        let counted = if action == "clip" {
+            "cells"
+        } else {
+            "cells_flagged"
+        };
         assert_eq!(
-            c["rules"][extra]["cells"]["monetary_total"], 1,
+            c["rules"][extra][counted]["monetary_total"], 1,
             "{action}: {c}"
         );
+        if action == "flag" {
+            assert_eq!(c["rows_flagged"], 1);
+            assert!(c["rules"][extra]["cells"].as_object().unwrap().is_empty());
+        }
         let m = read_i64(&out.join("clean.parquet"), "monetary_total");
         if action == "clip" {
             assert!(m.iter().all(|v| *v < 1000), "{m:?}");

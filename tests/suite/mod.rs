@@ -11,4 +11,5 @@ mod pipeline;
 mod real;
 mod run;
 mod select;
+mod transform;
 mod util;

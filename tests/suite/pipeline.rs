@@ -161,8 +161,8 @@ fn each_bad_mapping_fails_before_any_work_naming_it() {
             vec!["categroy", "not a column of transactions", "category"],
         ),
         (
-            format!("{BASE},country=Country"),
-            vec!["country", "not a column of transactions"],
+            format!("{BASE},region=Country"),
+            vec!["region", "not a column of transactions"],
         ),
         (
             format!("{BASE},shops.store_id=Country"),

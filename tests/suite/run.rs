@@ -132,7 +132,9 @@ fn rerun_reuses_and_a_changed_k_redoes_only_what_follows() {
         stdout(&o)
     );
 
-    let o = demo(&run, &["--k", "4"]);
+    // A k other than the sweep's.
+    let k2 = if first["kmeans"]["k"] == 4 { "3" } else { "4" };
+    let o = demo(&run, &["--k", k2]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r: std::collections::BTreeMap<String, bool> = reused(&run).into_iter().collect();
     assert!(r["generate"]);
@@ -141,14 +143,13 @@ fn rerun_reuses_and_a_changed_k_redoes_only_what_follows() {
     assert!(!r["kmeans"]);
     assert!(!r["profile"]);
     assert!(!r.contains_key("sweep"), "a given k needs no sweep");
-    assert_eq!(read_json(&run.join("kmeans/model.json"))["kmeans"]["k"], 4);
-    assert_ne!(
-        first["kmeans"]["k"], 4,
-        "the test needs a k different from the sweep's"
+    assert_eq!(
+        read_json(&run.join("kmeans/model.json"))["kmeans"]["k"].to_string(),
+        k2
     );
 
     // --force redoes everything.
-    let o = demo(&run, &["--k", "4", "--force"]);
+    let o = demo(&run, &["--k", k2, "--force"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(reused(&run).iter().all(|x| !x.1));
 }
@@ -325,22 +326,25 @@ fn run_on_online_retail_with_a_mapped_schema() {
     };
     let d = tempdir();
     let run = d.path().join("run");
-    let o = segmenta(&[
-        "run",
-        "-i",
-        p(&path),
-        "--map",
-        "customer_id=CustomerID,ts=InvoiceDate,amount=Quantity*UnitPrice,invoice=InvoiceNo",
-        "--as-of",
-        "2011-12-10",
-        "--k",
-        "4",
-        "--backend",
-        "cpu",
-        "-o",
-        p(&run),
-        "-q",
-    ]);
+    let run_k = |k: &str| {
+        segmenta(&[
+            "run",
+            "-i",
+            p(&path),
+            "--map",
+            "customer_id=CustomerID,ts=InvoiceDate,amount=Quantity*UnitPrice,invoice=InvoiceNo",
+            "--as-of",
+            "2011-12-10",
+            "--k",
+            k,
+            "--backend",
+            "cpu",
+            "-o",
+            p(&run),
+            "-q",
+        ])
+    };
+    let o = run_k("4");
     assert!(o.status.success(), "{}", stderr(&o));
     let prof = read_json(&run.join("profile/profile.json"));
     let schema = read_json(&root().join("docs/profile.schema.json"));
@@ -356,6 +360,45 @@ fn run_on_online_retail_with_a_mapped_schema() {
     names.dedup();
     assert_eq!(names.len(), 4, "names are unique");
     assert!(run.join("report.html").is_file());
+    // Every segment is named by the RFM map, none is a micro-segment, and each has
+    // its bootstrap stability.
+    for s in segs {
+        assert_eq!(s["naming"], "rfm", "{}", s["persona"]);
+        assert_eq!(s["micro"], false, "{}", s["persona"]);
+        let j = s["stability"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&j), "{j}");
+        for t in s["traits"].as_array().unwrap() {
+            let t = t.as_str().unwrap();
+            assert!(!t.contains("(+0.0σ)") && !t.contains("(-0.0σ)"), "{t}");
+        }
+    }
+    // The partition agrees with scikit-learn's KMeans(n_init=10) on the same net
+    // features, log1p, standard scaling and the same inliers
+    // (tests/oracle/retail_net_oracle.py).
+    let exp = read_json(&root().join("tests/oracle/retail_net_expected.json"));
+    let labels = exp["kmeans_k4"]["labels"].as_object().unwrap();
+    let ids = read_i64(&run.join("kmeans/assignments.parquet"), "customer_id");
+    let seg = read_i64(&run.join("kmeans/assignments.parquet"), "segment");
+    let theirs: Vec<i64> = ids
+        .iter()
+        .map(|i| labels[&i.to_string()].as_i64().unwrap())
+        .collect();
+    let ari = segmenta::metrics::adjusted_rand_index(&theirs, &seg);
+    eprintln!("Online Retail k=4: ARI {ari:.4} against scikit-learn");
+    assert!(ari >= 0.9, "ARI {ari}");
+    let clean = read_json(&run.join("clean/clean.json"));
+    assert_eq!(clean["rows_flagged"], exp["kmeans_k4"]["flagged"]);
+    assert_eq!(clean["rows_rejected"], 0);
+
+    // --k auto: no segment under 1% of customers, every one with a rule-based name.
+    let o = run_k("auto");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let prof = read_json(&run.join("profile/profile.json"));
+    for s in prof["segments"].as_array().unwrap() {
+        assert!(s["share"].as_f64().unwrap() >= 0.01, "{s}");
+        assert_eq!(s["micro"], false);
+        assert_eq!(s["naming"], "rfm", "{}", s["persona"]);
+    }
 }
 
 #[test]

@@ -69,9 +69,12 @@ tx_ret AS (
 ),
 tx_matched AS (
   SELECT m.customer_id, m.occ_ts, SUM(m.returned) AS returned
+  -- Joined with the purchase lines, not tx_occ: the latest line at or before a
+  -- return is on the latest occasion, and tx_occ (aggregated once, below) is not
+  -- computed a second time (DataFusion inlines CTEs).
   FROM (SELECT r.customer_id, r.ts, r.returned, MAX(o.ts) AS occ_ts
         FROM tx_ret r
-        JOIN tx_occ o ON o.customer_id = r.customer_id AND o.ts <= r.ts
+        JOIN transactions o ON o.customer_id = r.customer_id AND o.amount >= 0 AND o.ts <= r.ts
         GROUP BY r.customer_id, r.ts, r.returned) m
   GROUP BY m.customer_id, m.occ_ts
 ),

@@ -403,7 +403,7 @@ async fn returns_summary(ctx: &SessionContext, path: &Path) -> Result<Option<Ret
     if lines == 0 {
         return Ok(None);
     }
-    let q = "WITH occ AS (SELECT customer_id, ts FROM transactions WHERE amount >= 0 AND ts IS NOT NULL GROUP BY customer_id, ts), \
+    let q = "WITH occ AS (SELECT customer_id, ts FROM transactions WHERE amount >= 0 AND ts IS NOT NULL), \
              ret AS (SELECT customer_id, ts, COUNT(*) AS n FROM transactions WHERE amount < 0 AND ts IS NOT NULL GROUP BY customer_id, ts), \
              m AS (SELECT r.customer_id, r.ts, r.n, MAX(o.ts) AS occ FROM ret r LEFT JOIN occ o ON o.customer_id = r.customer_id AND o.ts <= r.ts GROUP BY r.customer_id, r.ts, r.n) \
              SELECT CAST(COALESCE(SUM(CASE WHEN occ IS NOT NULL THEN n ELSE 0 END), 0) AS BIGINT), \

@@ -180,19 +180,25 @@ pub fn profile(
                 min_lift: opts.min_lift,
                 ..BasketParams::default()
             };
-            obs.info("basket rules");
-            match find(dir, "transactions") {
-                Some(p) => match basket_report(&p, &index, &labels, &seg_ids, &seg_pos, &params)? {
-                    Ok(r) => basket = Some(r),
-                    Err(note) => notes.push(note),
+            obs.info("basket rules and categorical profiles");
+            // The basket miner reads one table on one thread; the categorical
+            // profiles read the others meanwhile.
+            let (b, c) = rayon::join(
+                || {
+                    find(dir, "transactions")
+                        .map(|p| basket_report(&p, &index, &labels, &seg_ids, &seg_pos, &params))
                 },
+                || categorical_reports(dir, &index, &labels, &seg_ids, &seg_pos),
+            );
+            match b.transpose()? {
+                Some(Ok(r)) => basket = Some(r),
+                Some(Err(note)) => notes.push(note),
                 None => notes.push(format!(
                     "{}: no transactions table: no basket rules",
                     dir.display()
                 )),
             }
-            obs.info("categorical profiles");
-            categorical = categorical_reports(dir, &index, &labels, &seg_ids, &seg_pos)?;
+            categorical = c?;
             obs.info("SHOPPING x STREAMING");
             match find(dir, "streaming") {
                 Some(p) => {

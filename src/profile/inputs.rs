@@ -386,20 +386,51 @@ pub fn categorical_reports(
     seg_ids: &[i32],
     seg_pos: &HashMap<i32, usize>,
 ) -> Result<Vec<CategoricalReport>> {
-    let mut out = Vec::new();
-    for &(table, col) in CATEGORICAL {
+    use rayon::prelude::*;
+    // One table per thread: the visits and Wi-Fi tables are the largest inputs of
+    // the profile.
+    let found: Vec<Result<Option<CategoricalReport>>> = CATEGORICAL
+        .par_iter()
+        .map(|&(table, col)| categorical_one(dir, table, col, index, labels, seg_ids, seg_pos))
+        .collect();
+    found.into_iter().filter_map(Result::transpose).collect()
+}
+
+fn categorical_one(
+    dir: &Path,
+    table: &str,
+    col: &str,
+    index: &IdIndex,
+    labels: &[i32],
+    seg_ids: &[i32],
+    seg_pos: &HashMap<i32, usize>,
+) -> Result<Option<CategoricalReport>> {
+    {
         let Some(path) = find(dir, table) else {
-            continue;
+            return Ok(None);
         };
         let src = Source::open(&path)?;
         let schema = src.schema().clone();
         let (Ok(ic), Ok(iv)) = (schema.index_of("customer_id"), schema.index_of(col)) else {
-            continue;
+            return Ok(None);
         };
-        // Per customer row, counts per level code.
+        // A column the source did not have is all nulls in the kept table: skip it
+        // without reading the ids.
+        let mut any = false;
+        for b in src.batches(&[iv])? {
+            let b = b?;
+            if b.column(0).null_count() < b.num_rows() {
+                any = true;
+                break;
+            }
+        }
+        if !any {
+            return Ok(None);
+        }
+        // Per customer row, counts per level code (few levels: a short list each).
         let mut codes: HashMap<String, u32> = HashMap::new();
         let mut names: Vec<String> = Vec::new();
-        let mut counts: HashMap<(usize, u32), u64> = HashMap::new();
+        let mut counts: Vec<Vec<(u32, u64)>> = vec![Vec::new(); labels.len()];
         for b in src.batches(&[ic, iv])? {
             let b = b?;
             let rows = index.rows(
@@ -427,22 +458,35 @@ pub fn categorical_reports(
                         names.len() as u32 - 1
                     }
                 };
-                *counts.entry((*r, code)).or_default() += 1;
+                let list = &mut counts[*r];
+                match list.iter_mut().find(|e| e.0 == code) {
+                    Some(e) => e.1 += 1,
+                    None => list.push((code, 1)),
+                }
             }
-        }
-        if counts.is_empty() {
-            continue;
         }
         // Each customer's most frequent level (the smallest name on a tie).
-        let mut best: HashMap<usize, (u64, u32)> = HashMap::new();
-        for (&(r, code), &c) in &counts {
-            let e = best.entry(r).or_insert((c, code));
-            if c > e.0 || (c == e.0 && names[code as usize] < names[e.1 as usize]) {
-                *e = (c, code);
-            }
+        let best: Vec<(usize, u32)> = counts
+            .iter()
+            .enumerate()
+            .filter_map(|(r, list)| {
+                list.iter()
+                    .copied()
+                    .reduce(|a, b| {
+                        if b.1 > a.1 || (b.1 == a.1 && names[b.0 as usize] < names[a.0 as usize]) {
+                            b
+                        } else {
+                            a
+                        }
+                    })
+                    .map(|(code, _)| (r, code))
+            })
+            .collect();
+        if best.is_empty() {
+            return Ok(None);
         }
         let mut per_level = vec![0u64; names.len()];
-        for &(_, code) in best.values() {
+        for &(_, code) in &best {
             per_level[code as usize] += 1;
         }
         let mut order: Vec<usize> = (0..names.len()).collect();
@@ -462,12 +506,12 @@ pub fn categorical_reports(
             levels.push("(other)".into());
         }
         let mut table_counts = vec![vec![0u64; levels.len()]; seg_ids.len()];
-        for (&r, &(_, code)) in &best {
+        for &(r, code) in &best {
             table_counts[seg_pos[&labels[r]]][slot[code as usize]] += 1;
         }
         let seg_names: Vec<String> = seg_ids.iter().map(|s| s.to_string()).collect();
         let seg_counts: Vec<u64> = table_counts.iter().map(|r| r.iter().sum()).collect();
-        out.push(CategoricalReport {
+        Ok(Some(CategoricalReport {
             table: table.into(),
             column: col.into(),
             per_customer: if table == "customers" {
@@ -479,7 +523,6 @@ pub fn categorical_reports(
             customers: best.len() as u64,
             by_segment: streaming::shares(&seg_names, &table_counts, &seg_counts),
             chi_square: streaming::chi_square(&table_counts),
-        });
+        }))
     }
-    Ok(out)
 }

@@ -136,9 +136,9 @@ pub struct KMeansModel {
     #[serde(default)]
     pub fit_rows: u64,
     /// Per segment, the mean bootstrap Jaccard similarity (Hennig's clusterboot);
-    /// empty when not computed.
+    /// empty when not computed, `None` for a segment no resample reached.
     #[serde(default)]
-    pub stability: Vec<f64>,
+    pub stability: Vec<Option<f64>>,
 }
 
 fn all_rows() -> String {
@@ -205,6 +205,15 @@ impl Model {
         if m.scaler.offset.len() != d || m.scaler.scale.len() != d {
             return Err(bad(
                 "the scaler does not match the feature list (rule: d values)",
+            ));
+        }
+        if m.scaler.transforms.len() > d
+            || m.scaler.transforms.iter().any(|t| {
+                matches!(t, crate::transform::Transform::Quantile { quantiles } if quantiles.is_empty())
+            })
+        {
+            return Err(bad(
+                "the transforms do not match the feature list (rule: at most d transforms, quantiles non-empty)",
             ));
         }
         match &m.fitted {

@@ -424,6 +424,13 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                 let ts: Vec<f64> = s.iter().map(|v| t.apply(*v)).collect();
                 let (lo_t, hi_t) = bounds(&ts);
                 outlier_transforms.insert(names[c].clone(), t.name().to_string());
+                if matches!(t, Transform::Quantile { .. }) {
+                    outlier_skipped.insert(
+                        names[c].clone(),
+                        "a quantile transform bounds the column to [0, 1]: no value can lie outside its fences".into(),
+                    );
+                    continue;
+                }
                 if hi_t.partial_cmp(&lo_t) != Some(std::cmp::Ordering::Greater) {
                     outlier_skipped.insert(
                         names[c].clone(),
@@ -431,11 +438,18 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                     );
                     continue;
                 }
-                let (lo, hi) = (t.inverse(lo_t), t.inverse(hi_t));
+                // Cells are judged on the transformed scale. A fence beyond a
+                // transform's range (Yeo-Johnson with λ < 0 is bounded) has no
+                // original value: it is no fence on that side.
+                let back = |f: f64, none: f64| {
+                    Some(t.inverse(f)).filter(|v| v.is_finite()).unwrap_or(none)
+                };
+                let (lo, hi) = (back(lo_t, f64::MIN), back(hi_t, f64::MAX));
                 fences.insert(names[c].clone(), (lo, hi));
                 for &r in &alive {
                     let v = cols[c][r].expect("imputed or rejected above");
-                    if v < lo || v > hi {
+                    let vt = t.apply(v);
+                    if vt < lo_t || vt > hi_t {
                         match cfg.action {
                             OutlierAction::Clip => {
                                 cols[c][r] = Some(v.clamp(lo, hi));

@@ -36,8 +36,9 @@ WITH
 -- distinct purchase timestamp (lines with amount >= 0). Each return is matched to the
 -- customer's latest purchase occasion at or before it; a return with no such
 -- occasion cancels a purchase from before the history and is left out. An
--- occasion's net is its purchases minus the returns matched to it; it is "fully
--- returned" when its net is half a cent or less. Spend is net of matched returns,
+-- occasion's net is its purchases minus the returns matched to it, at least 0 (a
+-- larger return also refunds purchases from before the history, which never
+-- counted); it is "fully returned" when its net is half a cent or less. Spend is net of matched returns,
 -- frequency counts the occasions not fully returned, and recency runs from the last
 -- of them.
 --
@@ -80,7 +81,7 @@ tx_matched AS (
 ),
 tx_net AS (
   SELECT n.customer_id,
-         SUM(n.net) AS net_spend,
+         SUM(GREATEST(0, n.net)) AS net_spend,
          SUM(CASE WHEN n.net > 0.005 THEN 1 ELSE 0 END) AS n_purchases,
          MAX(CASE WHEN n.net > 0.005 THEN n.ts END) AS last_ts
   FROM (SELECT o.customer_id, o.ts, o.gross - COALESCE(m.returned, 0) AS net

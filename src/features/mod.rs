@@ -7,8 +7,9 @@
 //! 1. each source file (or folder) is registered as `raw_<table>`;
 //! 2. its columns are mapped onto the canonical schema of ARCHITECTURE.md (by name,
 //!    or by `--map col=EXPR`) and tagged with the first source-level rule each row
-//!    breaks (missing id, cancellation, negative or absurd amount, timestamp outside
-//!    the window, unknown customer, duplicate line, exit before entry…);
+//!    breaks (missing id, absurd amount, timestamp outside the window, unknown
+//!    customer, duplicate line, exit before entry…); a return (a `C…` invoice or a
+//!    negative amount) is kept with a negative amount, for the SQL to net;
 //! 3. tagged rows go to `rejects/<table>.parquet` unchanged, with `reason` and
 //!    `rule` columns; the others form the views `transactions`, `visits`, … read by
 //!    [`DEFAULT_SQL`] (`src/features/features.sql`) or the user's own SQL;
@@ -209,6 +210,9 @@ impl FeatureSpec {
 /// A gap longer than this many days without transactions ends the estimated
 /// history ([`estimate_window`]).
 pub const WINDOW_GAP_DAYS: i64 = 30;
+/// The estimated window sets aside at most this share of the transactions; past
+/// it, the whole span is kept ([`estimate_window`]).
+pub const MAX_OUTSIDE: f64 = 0.02;
 
 /// The history's window, estimated from the days that have transactions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,14 +229,18 @@ pub struct Window {
     pub after_lines: u64,
     /// Days on or after `as_of`.
     pub after_days: u64,
+    /// The gap, in days, that ended the history.
+    pub gap_days: i64,
 }
 
 /// Estimates the history from `(day, transactions)` pairs, robustly to stray
 /// timestamps: a *busy* day has at least 1% of the transactions of a typical day
 /// (the transaction-weighted median day), and at least one. From the day of the
 /// median transaction, the history runs on while the next busy day comes within
-/// [`WINDOW_GAP_DAYS`] days, and `as_of` is the day after the last such day;
-/// `since` is found the same way backwards. A contiguous history keeps every day; stray
+/// the gap ([`WINDOW_GAP_DAYS`], or three times the median spacing of busy days when
+/// that is longer), and `as_of` is the day after the last such day; `since` is found
+/// the same way backwards. When that would set aside more than [`MAX_OUTSIDE`] of
+/// the transactions, the history has a real gap and the whole span is kept. A contiguous history keeps every day; stray
 /// timestamps years out (clock errors, test rows), even one every few days, fall
 /// outside. `None` when there is no day.
 pub fn estimate_window(days: &mut [(i64, u64)]) -> Option<Window> {
@@ -267,10 +275,19 @@ pub fn estimate_window(days: &mut [(i64, u64)]) -> Option<Window> {
             .unwrap_or(days.len() - 1)
     };
     let busy: Vec<usize> = (0..days.len()).filter(|&i| days[i].1 >= busy_min).collect();
+    // The gap that ends the history: 30 days, or three typical spacings of busy
+    // days for sparser data (monthly timestamps).
+    let mut spacing: Vec<f64> = busy
+        .windows(2)
+        .map(|w| (days[w[1]].0 - days[w[0]].0) as f64)
+        .collect();
+    let gap = crate::stats::median(&mut spacing).map_or(WINDOW_GAP_DAYS, |m| {
+        WINDOW_GAP_DAYS.max((3.0 * m).ceil() as i64)
+    });
     let start_hi = at(0.5);
     let mut hi = start_hi;
     for &i in busy.iter().filter(|&&i| i > start_hi) {
-        if days[i].0 - days[hi].0 > WINDOW_GAP_DAYS {
+        if days[i].0 - days[hi].0 > gap {
             break;
         }
         hi = i;
@@ -278,14 +295,22 @@ pub fn estimate_window(days: &mut [(i64, u64)]) -> Option<Window> {
     let start_lo = at(0.5);
     let mut lo = start_lo;
     for &i in busy.iter().rev().filter(|&&i| i < start_lo) {
-        if days[lo].0 - days[i].0 > WINDOW_GAP_DAYS {
+        if days[lo].0 - days[i].0 > gap {
             break;
         }
         lo = i;
     }
     let count = |r: &[(i64, u64)]| (r.iter().map(|d| d.1).sum(), r.len() as u64);
-    let (before_lines, before_days) = count(&days[..lo]);
-    let (after_lines, after_days) = count(&days[hi + 1..]);
+    let (mut before_lines, mut before_days) = count(&days[..lo]);
+    let (mut after_lines, mut after_days) = count(&days[hi + 1..]);
+    // Stray timestamps are a few; when the chain would set aside more than
+    // MAX_OUTSIDE of the transactions, the history itself has a gap (a closure):
+    // keep everything.
+    if (before_lines + after_lines) as f64 > MAX_OUTSIDE * total as f64 {
+        lo = 0;
+        hi = days.len() - 1;
+        (before_lines, before_days, after_lines, after_days) = (0, 0, 0, 0);
+    }
     Some(Window {
         since: days[lo].0 as i32,
         as_of: days[hi].0 as i32 + 1,
@@ -293,6 +318,7 @@ pub fn estimate_window(days: &mut [(i64, u64)]) -> Option<Window> {
         before_days,
         after_lines,
         after_days,
+        gap_days: gap,
     })
 }
 
@@ -558,8 +584,8 @@ async fn run_async(
             };
             let a = a.unwrap_or_else(|| {
                 as_of_source = Some(format!(
-                    "estimated: the day after the last busy day (at least 1% of a typical day's transactions) that follows the median transaction with no gap over {WINDOW_GAP_DAYS} days ({} transaction(s) on {} later day(s) fall outside)",
-                    w.after_lines, w.after_days
+                    "estimated: the day after the last busy day (at least 1% of a typical day's transactions) that follows the median transaction with no gap over {} days ({} transaction(s) on {} later day(s) fall outside)",
+                    w.gap_days, w.after_lines, w.after_days
                 ));
                 w.as_of
             });
@@ -567,8 +593,8 @@ async fn run_async(
                 Some(s) => Some(s),
                 None if w.before_lines > 0 => {
                     since_source = Some(format!(
-                        "estimated: the first busy day (at least 1% of a typical day's transactions) that precedes the median transaction with no gap over {WINDOW_GAP_DAYS} days ({} transaction(s) on {} earlier day(s) fall outside)",
-                        w.before_lines, w.before_days
+                        "estimated: the first busy day (at least 1% of a typical day's transactions) that precedes the median transaction with no gap over {} days ({} transaction(s) on {} earlier day(s) fall outside)",
+                        w.gap_days, w.before_lines, w.before_days
                     ));
                     Some(w.since)
                 }
@@ -900,6 +926,17 @@ mod window_tests {
         days.extend((0..1000).map(|i| (1400 + 3 * i, 5)));
         let w = estimate_window(&mut days).unwrap();
         assert_eq!((w.as_of, w.after_lines, w.after_days), (1400, 5000, 1000));
+        // Monthly timestamps (31-day spacing) keep every month.
+        let mut days: Vec<(i64, u64)> = (0..24).map(|m| (m * 31, 500)).collect();
+        let w = estimate_window(&mut days).unwrap();
+        assert_eq!((w.since, w.as_of, w.after_lines), (0, 23 * 31 + 1, 0));
+        // A six-week closure in the middle of the history is not its end.
+        let mut days: Vec<(i64, u64)> = (0..100).chain(142..300).map(|d| (d, 100)).collect();
+        let w = estimate_window(&mut days).unwrap();
+        assert_eq!(
+            (w.since, w.as_of, w.before_lines, w.after_lines),
+            (0, 300, 0, 0)
+        );
         assert!(estimate_window(&mut []).is_none());
     }
 

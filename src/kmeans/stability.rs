@@ -34,7 +34,7 @@ pub fn verdict(jaccard: f64) -> &'static str {
 
 /// Per segment of `labels` (a fit of `params.k` clusters on the scaled rows `x`),
 /// the mean best-match bootstrap Jaccard over `resamples` resamples of up to
-/// `sample` rows.
+/// `sample` rows; `None` for a segment none of the resamples drew a row of.
 pub fn clusterboot(
     x: &Matrix,
     labels: &[u32],
@@ -42,7 +42,7 @@ pub fn clusterboot(
     resamples: usize,
     sample: usize,
     seed: u64,
-) -> Result<Vec<f64>> {
+) -> Result<Vec<Option<f64>>> {
     let k = params.k;
     let rows: Vec<usize> = crate::select::silhouette_rows(x.n(), sample.max(k), seed)
         .unwrap_or_else(|| (0..x.n()).collect());
@@ -100,7 +100,7 @@ pub fn clusterboot(
     Ok(sum
         .iter()
         .zip(&count)
-        .map(|(s, c)| if *c > 0 { s / *c as f64 } else { 0.0 })
+        .map(|(s, c)| (*c > 0).then(|| s / *c as f64))
         .collect())
 }
 
@@ -131,7 +131,11 @@ mod tests {
             .unwrap();
         let mut backend = CpuLloyd::new(x, None);
         let f = fit(x, None, &p, &mut backend, &mut |_| {}).unwrap();
-        clusterboot(x, &f.labels, &p, 30, 2000, 5).unwrap()
+        clusterboot(x, &f.labels, &p, 30, 2000, 5)
+            .unwrap()
+            .into_iter()
+            .map(|j| j.expect("every segment is drawn"))
+            .collect()
     }
 
     #[test]

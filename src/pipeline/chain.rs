@@ -290,10 +290,15 @@ pub fn run_pipeline(
 
     let cdir = lay.stage("clean");
     // Outliers are judged on the scale K-means will see.
-    let clean_opts = CleanOptions {
+    // Outliers are judged on the columns K-means reads (`--columns`), unless the
+    // clean stage names its own.
+    let mut clean_opts = CleanOptions {
         transform: Some(opts.fit.transform.to_string()),
         ..opts.clean.clone()
     };
+    if clean_opts.outlier_columns.is_empty() {
+        clean_opts.outlier_columns.clone_from(&opts.read.columns);
+    }
     let feat = lay.features_parquet();
     let id = opts.read.id_col.as_str();
     let mut clean_inputs = vec![feat.clone()];

@@ -473,13 +473,19 @@ pub fn kmeans(
         fit.labels = labels;
         fit.sq_distances = sq;
     }
+    // Stability of the procedure that ran: resamples of the rows the centroids
+    // were learnt from.
     let stability = match opts.stability_resamples {
         0 => Vec::new(),
         b => {
             obs.step(&format!("stability: {b} bootstrap resamples"));
+            let fit_labels: Vec<u32> = match &fit_rows {
+                Some(rows) => rows.iter().map(|&i| fit.labels[i]).collect(),
+                None => fit.labels.clone(),
+            };
             crate::kmeans::stability::clusterboot(
-                &table.x,
-                &fit.labels,
+                x_fit,
+                &fit_labels,
                 &params,
                 b,
                 opts.stability_sample,

@@ -132,6 +132,20 @@ pub fn predict(
     });
     let original = leaves.as_ref().map(|_| table.x.clone());
     model.scaler.transform(&mut table.x);
+    // A value outside a transform's domain (log1p of -5) must not become segment 0.
+    let d = table.x.d();
+    if let Some(i) = table.x.data().iter().position(|v| !v.is_finite()) {
+        let (row, j) = (i / d.max(1), i % d.max(1));
+        return Err(Error::InvalidValue {
+            path: input.to_path_buf(),
+            column: model.features[j].clone(),
+            row: row + 1,
+            rule: format!(
+                "the model's {} transform of this column is undefined for this value (rule: values in the transform's domain, e.g. above -1 for log1p)",
+                model.scaler.transforms.get(j).map_or("none", |t| t.name()),
+            ),
+        });
+    }
     let (labels, dist): (Vec<i32>, Vec<f32>) = match &model.fitted {
         Fitted::Kmeans { kmeans: km } => {
             let (labels, sq) = assign(&table.x, &km.centroids_scaled.concat())?;

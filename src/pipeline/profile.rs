@@ -150,7 +150,8 @@ pub fn profile(
         for seg in segments.iter_mut() {
             if let Some(j) = usize::try_from(seg.segment)
                 .ok()
-                .and_then(|i| km.stability.get(i))
+                .and_then(|i| km.stability.get(i).copied().flatten())
+                .as_ref()
             {
                 seg.stability = Some(*j);
                 seg.stability_verdict = Some(crate::kmeans::stability::verdict(*j).to_string());

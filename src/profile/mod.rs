@@ -66,7 +66,7 @@ pub struct SegmentProfile {
     pub persona: String,
     /// One-sentence description.
     pub description: String,
-    /// How the name was chosen: `rule`, `qualified` or `traits`.
+    /// How the name was chosen: `rule`, `qualified`, `rfm`, `traits` or `noise`.
     pub naming: String,
     /// The three strongest lifts of at least [`MIN_TRAIT_LIFT`], in words ("high
     /// weekend visits (+1.8σ)").

@@ -114,9 +114,21 @@ pub fn html(r: &ReportData) -> String {
     }
     if let Some(c) = &r.clean {
         let share = c.rows_flagged as f64 / c.rows_kept.max(1) as f64;
+        let judged = if c.outlier_transforms.is_empty() {
+            "on the standard-scaled features"
+        } else {
+            "per column, on the transformed scale"
+        };
+        let fit = match km.map(|k| k.fit_on.as_str()) {
+            Some("inliers") => {
+                "kept, assigned to their nearest segment, and left out of fitting the centroids"
+            }
+            Some(_) => "kept, and used in fitting the centroids (--fit-on all)",
+            None => "kept",
+        };
         let _ = write!(
             h,
-            "<p>Customer rows: {} in, {} kept, {} rejected; {} ({:.1}%) flagged as outliers by the rule below (judged on the transformed scale; kept, assigned to their nearest segment, and left out of fitting the centroids).</p><table><tr><th>cleaning rule</th><th>rows rejected</th><th>cells changed</th><th>rows flagged</th></tr>",
+            "<p>Customer rows: {} in, {} kept, {} rejected; {} ({:.1}%) flagged as outliers by the rule below (judged {judged}; {fit}).</p><table><tr><th>cleaning rule</th><th>rows rejected</th><th>cells changed</th><th>rows flagged</th></tr>",
             c.rows_in, c.rows_kept, c.rows_rejected, c.rows_flagged, 100.0 * share
         );
         for (rule, v) in &c.rules {

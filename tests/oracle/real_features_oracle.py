@@ -1,5 +1,8 @@
 """Independent reference for `segmenta features` on the real datasets.
 
+(The cancellation and negative-amount rules below predate the netting of returns;
+CDNOW has neither, so for it they agree with segmenta's rules.)
+
 Recomputes, with pandas and without segmenta's SQL, the source-level rejects and
 the RFM values of a few customers of CDNOW (Online Retail: retail_net_oracle.py), under the same
 documented definitions (src/features/features.sql):

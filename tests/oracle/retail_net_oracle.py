@@ -13,8 +13,9 @@ otherwise a PURCHASE line (amount >= 0). Per customer:
 - purchase occasion o = distinct (customer, ts) over purchase lines; gross(o) = sum of amounts;
 - each return is matched to the customer's latest occasion with occasion ts <= return ts;
   returns without one are "unmatched" and ignored for spend;
-- net(o) = gross(o) - sum of |value| of the returns matched to o;
-- monetary_total = max(0, sum_o net(o));
+- net(o) = max(0, gross(o) - sum of |value| of the returns matched to o) (a larger
+  return also refunds purchases from before the history, which never counted);
+- monetary_total = sum_o net(o);
 - n_purchases = #occasions with net(o) > 0.005;
 - first_ts = min ts over all kept lines; last_ts = max ts over occasions with net(o) > 0.005;
 - months = max(1, (as_of - first_ts) / 30.436875 days);
@@ -22,7 +23,7 @@ otherwise a PURCHASE line (amount >= 0). Per customer:
 - frequency_per_month = n_purchases / months;
 - avg_ticket = monetary_total / n_purchases (0 when n_purchases == 0).
 Customers = every CustomerID with at least one kept line. customers_with_returns_netted
-counts customers whose |monetary_total - gross purchase sum| > 1e-9.
+counts customers with at least one matched return.
 
 "kmeans_k4": columns recency_days, frequency_per_month, monetary_total, avg_ticket (rows by
 customer id ascending); transform "auto" = log1p on a column when min >= 0 and its biased
@@ -89,7 +90,7 @@ m = pd.merge_asof(
 matched = m[m.occ_ts.notna()]
 returned = matched.groupby(["id", "occ_ts"]).value.sum()
 occ["returned"] = [returned.get((i, t), 0.0) for i, t in zip(occ.id, occ.ts)]
-occ["net"] = occ.gross - occ.returned
+occ["net"] = (occ.gross - occ.returned).clip(lower=0.0)
 occ["live"] = occ.net > 0.005
 
 first = k.groupby("id").ts.min()
@@ -102,12 +103,9 @@ last_live = occ[occ.live].groupby("id").ts.max()
 
 feats = {}
 rows = []
-netted = 0
+netted = int(matched.id.nunique())
 for cid in ids:
-    g = float(gross_sum.get(cid, 0.0))
-    mon = max(0.0, float(net_sum.get(cid, 0.0)))
-    if abs(mon - g) > 1e-9:
-        netted += 1
+    mon = float(net_sum.get(cid, 0.0))
     n = int(n_p.get(cid, 0))
     f = first[cid]
     last = last_live.get(cid, None)

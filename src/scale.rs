@@ -84,27 +84,32 @@ impl Scaler {
         }
     }
 
-    /// Fits `transforms` (one per numeric column) and then `method` on the
-    /// transformed columns.
-    pub fn fit_with(
+    /// Applies `transforms` (fitted, one per numeric column) to `x` in place, fits
+    /// `method` on the result and scales it, so that `x` ends as
+    /// [`Scaler::transform`] leaves it, with one pass of each.
+    pub fn fit_transform(
         method: ScaleMethod,
         transforms: Vec<Transform>,
-        x: &Matrix,
+        x: &mut Matrix,
         numeric: usize,
     ) -> Scaler {
-        if transforms.iter().all(|t| *t == Transform::None) {
-            return Scaler::fit(method, x, numeric);
+        apply_transforms(&transforms, x);
+        let mut s = Scaler::fit(method, x, numeric);
+        s.scale_in_place(x);
+        if transforms.iter().any(|t| *t != Transform::None) {
+            s.transforms = transforms;
         }
-        let mut t = x.clone();
-        apply_transforms(&transforms, &mut t);
-        let mut s = Scaler::fit(method, &t, numeric);
-        s.transforms = transforms;
         s
     }
 
     /// Transforms and scales `x` in place.
     pub fn transform(&self, x: &mut Matrix) {
         apply_transforms(&self.transforms, x);
+        self.scale_in_place(x);
+    }
+
+    /// `(x - offset) / scale`, in place.
+    fn scale_in_place(&self, x: &mut Matrix) {
         let d = x.d();
         x.data_mut().par_chunks_mut(d.max(1)).for_each(|row| {
             for (j, v) in row.iter_mut().enumerate() {

@@ -232,8 +232,8 @@ impl Transform {
             Transform::Log1p => y.exp_m1(),
             Transform::YeoJohnson { lambda } => yeo_johnson_inverse(y, *lambda),
             Transform::Quantile { quantiles } => {
-                let refs = references(quantiles.len());
-                interp(y, &refs, quantiles)
+                let n = quantiles.len();
+                interp(y, n, |i| reference(i, n), |i| quantiles[i])
             }
         }
     }
@@ -466,15 +466,15 @@ fn fminbound(f: impl Fn(f64) -> f64, x1: f64, x2: f64, xatol: f64, maxfun: usize
     xf
 }
 
-/// `np.linspace(0, 1, n)`.
-fn references(n: usize) -> Vec<f64> {
+/// Element `i` of `np.linspace(0, 1, n)`.
+fn reference(i: usize, n: usize) -> f64 {
     if n == 1 {
-        return vec![0.0];
+        0.0
+    } else if i == n - 1 {
+        1.0
+    } else {
+        i as f64 * (1.0 / (n - 1) as f64)
     }
-    let step = 1.0 / (n - 1) as f64;
-    let mut r: Vec<f64> = (0..n).map(|i| i as f64 * step).collect();
-    r[n - 1] = 1.0;
-    r
 }
 
 /// The column's quantiles at `references(min(1000, n))`, as
@@ -487,8 +487,8 @@ pub fn quantiles(x: &[f64]) -> Vec<f64> {
         return vec![0.0];
     }
     let nq = N_QUANTILES.min(n).max(1);
-    references(nq)
-        .into_iter()
+    (0..nq)
+        .map(|i| reference(i, nq))
         .map(|r| {
             let p = (r * 100.0) / 100.0;
             let v = (n - 1) as f64 * p;
@@ -510,25 +510,34 @@ pub fn quantiles(x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// `np.interp(x, xp, fp)` for increasing `xp`.
-fn interp(x: f64, xp: &[f64], fp: &[f64]) -> f64 {
-    let n = xp.len();
+/// `np.interp(x, xp, fp)` for `n` points, `xp` increasing; the points are given by
+/// index so that a reversed or negated table needs no copy (this runs per cell).
+fn interp(x: f64, n: usize, xp: impl Fn(usize) -> f64, fp: impl Fn(usize) -> f64) -> f64 {
     if x.is_nan() {
         return x;
     }
-    if x < xp[0] {
-        return fp[0];
+    if x < xp(0) {
+        return fp(0);
     }
-    if x > xp[n - 1] {
-        return fp[n - 1];
+    if x > xp(n - 1) {
+        return fp(n - 1);
     }
-    // The last j with xp[j] <= x.
-    let j = xp.partition_point(|v| *v <= x).saturating_sub(1);
-    if j == n - 1 || xp[j] == x {
-        return fp[j];
+    // The last j with xp[j] <= x (xp[0] <= x holds here).
+    let (mut lo, mut hi) = (0, n);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if xp(mid) <= x {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
     }
-    let slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j]);
-    slope * (x - xp[j]) + fp[j]
+    let j = lo;
+    if j == n - 1 || xp(j) == x {
+        return fp(j);
+    }
+    let slope = (fp(j + 1) - fp(j)) / (xp(j + 1) - xp(j));
+    slope * (x - xp(j)) + fp(j)
 }
 
 /// scikit-learn's `QuantileTransformer._transform_col` (uniform output): the mean
@@ -538,10 +547,11 @@ fn quantile_forward(x: f64, q: &[f64]) -> f64 {
     if x.is_nan() {
         return x;
     }
-    let refs = references(q.len());
-    let nq: Vec<f64> = q.iter().rev().map(|v| -v).collect();
-    let nr: Vec<f64> = refs.iter().rev().map(|v| -v).collect();
-    let mut y = 0.5 * (interp(x, q, &refs) - interp(-x, &nq, &nr));
+    let n = q.len();
+    let refs = |i: usize| reference(i, n);
+    let forward = interp(x, n, |i| q[i], refs);
+    let backward = interp(-x, n, |i| -q[n - 1 - i], |i| -refs(n - 1 - i));
+    let mut y = 0.5 * (forward - backward);
     if x == q[q.len() - 1] {
         y = 1.0;
     }

@@ -18,10 +18,13 @@
 //! Every row is accounted for: rows in = rows kept + rows rejected, per table,
 //! checked at run time.
 
+mod groups;
 mod mapping;
 mod register;
+mod returns;
 mod rules;
 mod summary;
+mod window;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -52,69 +55,11 @@ use summary::{declared, summarise};
 pub const DEFAULT_SQL: &str = include_str!("features.sql");
 /// The default category groups (`${group:NAME}` in the SQL), embedded in the binary.
 pub const DEFAULT_CATEGORY_GROUPS: &str = include_str!("category_groups.toml");
-
-/// Parses a category groups file: `group = ["category", …]` per line.
-pub fn parse_category_groups(text: &str, source: &str) -> Result<BTreeMap<String, Vec<String>>> {
-    toml::from_str(text).map_err(|e| Error::Source {
-        path: PathBuf::from(source),
-        message: format!(
-            "bad category groups: {} (rule: one key per group, a list of category names)",
-            e.message()
-        ),
-    })
-}
-
-/// Replaces each `${group:NAME}` of `sql` (outside `--` comment lines) by the
-/// quoted categories of group NAME.
-fn expand_groups(
-    sql: &str,
-    groups: &BTreeMap<String, Vec<String>>,
-    source: &str,
-) -> Result<String> {
-    let mut out = String::with_capacity(sql.len());
-    for line in sql.split_inclusive('\n') {
-        if line.trim_start().starts_with("--") {
-            out.push_str(line);
-        } else {
-            out.push_str(&expand_line(line, groups, source)?);
-        }
-    }
-    Ok(out)
-}
-
-fn expand_line(sql: &str, groups: &BTreeMap<String, Vec<String>>, source: &str) -> Result<String> {
-    let mut out = String::with_capacity(sql.len());
-    let mut rest = sql;
-    while let Some(i) = rest.find("${group:") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 8..];
-        let Some(j) = after.find('}') else {
-            out.push_str(&rest[i..]);
-            rest = "";
-            break;
-        };
-        let name = &after[..j];
-        let cats = groups.get(name).ok_or_else(|| Error::Source {
-            path: PathBuf::from(source),
-            message: format!(
-                "the feature SQL names category group `{name}`, which is not in the file (rule: groups are {})",
-                groups.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        })?;
-        if cats.is_empty() {
-            out.push_str("NULL");
-        } else {
-            let q: Vec<String> = cats
-                .iter()
-                .map(|c| format!("'{}'", c.replace('\'', "''")))
-                .collect();
-            out.push_str(&q.join(", "));
-        }
-        rest = &after[j + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
+use groups::expand_groups;
+pub use groups::parse_category_groups;
+use returns::returns_summary;
+pub use returns::ReturnsSummary;
+pub use window::{estimate_window, Window, MAX_OUTSIDE, WINDOW_GAP_DAYS};
 
 /// What `segmenta features` runs.
 #[derive(Clone, Debug)]
@@ -207,121 +152,6 @@ impl FeatureSpec {
     }
 }
 
-/// A gap longer than this many days without transactions ends the estimated
-/// history ([`estimate_window`]).
-pub const WINDOW_GAP_DAYS: i64 = 30;
-/// The estimated window sets aside at most this share of the transactions; past
-/// it, the whole span is kept ([`estimate_window`]).
-pub const MAX_OUTSIDE: f64 = 0.02;
-
-/// The history's window, estimated from the days that have transactions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Window {
-    /// First day of the history.
-    pub since: i32,
-    /// First day after the history.
-    pub as_of: i32,
-    /// Transactions before `since`, and the days they fall on.
-    pub before_lines: u64,
-    /// Days before `since`.
-    pub before_days: u64,
-    /// Transactions on or after `as_of`, and the days they fall on.
-    pub after_lines: u64,
-    /// Days on or after `as_of`.
-    pub after_days: u64,
-    /// The gap, in days, that ended the history.
-    pub gap_days: i64,
-}
-
-/// Estimates the history from `(day, transactions)` pairs, robustly to stray
-/// timestamps: a *busy* day has at least 1% of the transactions of a typical day
-/// (the transaction-weighted median day), and at least one. From the day of the
-/// median transaction, the history runs on while the next busy day comes within
-/// the gap ([`WINDOW_GAP_DAYS`], or three times the median spacing of busy days when
-/// that is longer), and `as_of` is the day after the last such day; `since` is found
-/// the same way backwards. When that would set aside more than [`MAX_OUTSIDE`] of
-/// the transactions, the history has a real gap and the whole span is kept. A contiguous history keeps every day; stray
-/// timestamps years out (clock errors, test rows), even one every few days, fall
-/// outside. `None` when there is no day.
-pub fn estimate_window(days: &mut [(i64, u64)]) -> Option<Window> {
-    days.sort_unstable();
-    let total: u64 = days.iter().map(|d| d.1).sum();
-    if total == 0 {
-        return None;
-    }
-    // The typical day, weighted by transactions (half of them fall on days no
-    // busier), so that many near-empty stray days cannot make it small.
-    let mut counts: Vec<u64> = days.iter().map(|d| d.1).collect();
-    counts.sort_unstable();
-    let mut cum = 0;
-    let typical = counts
-        .iter()
-        .find(|&&c| {
-            cum += c;
-            2 * cum >= total
-        })
-        .copied()
-        .unwrap_or(1);
-    let busy_min = (typical as f64 * 0.01).ceil().max(1.0) as u64;
-    // The first day whose cumulative count reaches the share.
-    let at = |share: f64| {
-        let want = (share * total as f64).ceil().max(1.0) as u64;
-        let mut cum = 0;
-        days.iter()
-            .position(|d| {
-                cum += d.1;
-                cum >= want
-            })
-            .unwrap_or(days.len() - 1)
-    };
-    let busy: Vec<usize> = (0..days.len()).filter(|&i| days[i].1 >= busy_min).collect();
-    // The gap that ends the history: 30 days, or three typical spacings of busy
-    // days for sparser data (monthly timestamps).
-    let mut spacing: Vec<f64> = busy
-        .windows(2)
-        .map(|w| (days[w[1]].0 - days[w[0]].0) as f64)
-        .collect();
-    let gap = crate::stats::median(&mut spacing).map_or(WINDOW_GAP_DAYS, |m| {
-        WINDOW_GAP_DAYS.max((3.0 * m).ceil() as i64)
-    });
-    let start_hi = at(0.5);
-    let mut hi = start_hi;
-    for &i in busy.iter().filter(|&&i| i > start_hi) {
-        if days[i].0 - days[hi].0 > gap {
-            break;
-        }
-        hi = i;
-    }
-    let start_lo = at(0.5);
-    let mut lo = start_lo;
-    for &i in busy.iter().rev().filter(|&&i| i < start_lo) {
-        if days[lo].0 - days[i].0 > gap {
-            break;
-        }
-        lo = i;
-    }
-    let count = |r: &[(i64, u64)]| (r.iter().map(|d| d.1).sum(), r.len() as u64);
-    let (mut before_lines, mut before_days) = count(&days[..lo]);
-    let (mut after_lines, mut after_days) = count(&days[hi + 1..]);
-    // Stray timestamps are a few; when the chain would set aside more than
-    // MAX_OUTSIDE of the transactions, the history itself has a gap (a closure):
-    // keep everything.
-    if (before_lines + after_lines) as f64 > MAX_OUTSIDE * total as f64 {
-        lo = 0;
-        hi = days.len() - 1;
-        (before_lines, before_days, after_lines, after_days) = (0, 0, 0, 0);
-    }
-    Some(Window {
-        since: days[lo].0 as i32,
-        as_of: days[hi].0 as i32 + 1,
-        before_lines,
-        before_days,
-        after_lines,
-        after_days,
-        gap_days: gap,
-    })
-}
-
 /// The canonical tables present in `dir`: `<table>.parquet`, `.csv`, `.csv.gz`, or a
 /// folder `<table>/` of such partitions.
 pub fn discover(dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
@@ -402,50 +232,6 @@ pub struct FeatureSummary {
     pub median: Option<f64>,
     /// Maximum (non-null).
     pub max: Option<f64>,
-}
-
-/// Return lines of the kept transactions, and how they were netted.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ReturnsSummary {
-    /// Kept lines with a negative amount (a `C…` invoice, or a negative amount).
-    pub lines: u64,
-    /// Return lines matched to a purchase occasion at or before them (netted).
-    pub matched: u64,
-    /// Return lines with no purchase before them in the history (left out).
-    pub unmatched: u64,
-    /// Customers with at least one matched return.
-    pub customers_netted: u64,
-}
-
-/// Counts the return lines of the kept `transactions` and how the feature SQL's
-/// matching rule treats them; `None` when there is none.
-async fn returns_summary(ctx: &SessionContext, path: &Path) -> Result<Option<ReturnsSummary>> {
-    let lines = scalar_u64(
-        ctx,
-        "SELECT COUNT(*) FROM transactions WHERE amount < 0",
-        path,
-    )
-    .await?;
-    if lines == 0 {
-        return Ok(None);
-    }
-    let q = "WITH occ AS (SELECT customer_id, ts FROM transactions WHERE amount >= 0 AND ts IS NOT NULL), \
-             ret AS (SELECT customer_id, ts, COUNT(*) AS n FROM transactions WHERE amount < 0 AND ts IS NOT NULL GROUP BY customer_id, ts), \
-             m AS (SELECT r.customer_id, r.ts, r.n, MAX(o.ts) AS occ FROM ret r LEFT JOIN occ o ON o.customer_id = r.customer_id AND o.ts <= r.ts GROUP BY r.customer_id, r.ts, r.n) \
-             SELECT CAST(COALESCE(SUM(CASE WHEN occ IS NOT NULL THEN n ELSE 0 END), 0) AS BIGINT), \
-                    CAST(COUNT(DISTINCT CASE WHEN occ IS NOT NULL THEN customer_id END) AS BIGINT) FROM m";
-    let batches = collect(ctx, q, path).await?;
-    let v = |c: usize| -> Result<u64> {
-        let a = cast(batches[0].column(c), &DataType::Int64).map_err(|e| df_err(path, e))?;
-        Ok(a.as_primitive::<Int64Type>().value(0) as u64)
-    };
-    let (matched, customers_netted) = (v(0)?, v(1)?);
-    Ok(Some(ReturnsSummary {
-        lines,
-        matched,
-        unmatched: lines - matched,
-        customers_netted,
-    }))
 }
 
 /// `features.json`.
@@ -897,60 +683,4 @@ async fn scalar_u64(ctx: &SessionContext, q: &str, path: &Path) -> Result<u64> {
     let b = collect(ctx, q, path).await?;
     let a = cast(b[0].column(0), &DataType::Int64).map_err(|e| df_err(path, e))?;
     Ok(a.as_primitive::<Int64Type>().value(0) as u64)
-}
-
-#[cfg(test)]
-mod window_tests {
-    use super::*;
-
-    #[test]
-    fn a_few_stray_days_do_not_move_the_window() {
-        // 400 contiguous days of 100 transactions, plus 3 stray ones ten years out
-        // and 2 ten years before.
-        let mut days: Vec<(i64, u64)> = (1000..1400).map(|d| (d, 100)).collect();
-        days.extend([(4650, 1), (4700, 2), (-2700, 1), (-2650, 1)]);
-        let w = estimate_window(&mut days).unwrap();
-        assert_eq!((w.since, w.as_of), (1000, 1400));
-        assert_eq!((w.after_lines, w.after_days), (3, 2));
-        assert_eq!((w.before_lines, w.before_days), (2, 2));
-        // A contiguous history keeps every day, sparse edges included.
-        let mut days: Vec<(i64, u64)> = (0..100).map(|d| (d * 7, 1)).collect();
-        let w = estimate_window(&mut days).unwrap();
-        assert_eq!(
-            (w.since, w.as_of, w.after_lines, w.before_lines),
-            (0, 694, 0, 0)
-        );
-        // Five strays every third day for years (1.2% of all transactions): each
-        // of their days is below the busy bar (1% of a typical day's 1,000).
-        let mut days: Vec<(i64, u64)> = (1000..1400).map(|d| (d, 1000)).collect();
-        days.extend((0..1000).map(|i| (1400 + 3 * i, 5)));
-        let w = estimate_window(&mut days).unwrap();
-        assert_eq!((w.as_of, w.after_lines, w.after_days), (1400, 5000, 1000));
-        // Monthly timestamps (31-day spacing) keep every month.
-        let mut days: Vec<(i64, u64)> = (0..24).map(|m| (m * 31, 500)).collect();
-        let w = estimate_window(&mut days).unwrap();
-        assert_eq!((w.since, w.as_of, w.after_lines), (0, 23 * 31 + 1, 0));
-        // A six-week closure in the middle of the history is not its end.
-        let mut days: Vec<(i64, u64)> = (0..100).chain(142..300).map(|d| (d, 100)).collect();
-        let w = estimate_window(&mut days).unwrap();
-        assert_eq!(
-            (w.since, w.as_of, w.before_lines, w.after_lines),
-            (0, 300, 0, 0)
-        );
-        assert!(estimate_window(&mut []).is_none());
-    }
-
-    #[test]
-    fn groups_expand_outside_comments_only() {
-        let g = parse_category_groups("luxury = [\"a\", \"b'c\"]\nempty = []", "g").unwrap();
-        let sql = "-- ${group:nope}\nx IN (${group:luxury}) OR y IN (${group:empty})";
-        assert_eq!(
-            expand_groups(sql, &g, "g").unwrap(),
-            "-- ${group:nope}\nx IN ('a', 'b''c') OR y IN (NULL)"
-        );
-        let e = expand_groups("${group:other}", &g, "g")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("`other`") && e.contains("empty, luxury"), "{e}");
-    }
 }

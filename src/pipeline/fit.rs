@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{ArrayRef, BooleanArray, Float32Array, Int32Array};
+use arrow::array::{ArrayRef, Float32Array, Int32Array};
 
 use super::flags::{self, Flags};
 use super::Observer;
-use crate::dbscan::{self, DbscanParams, Eps};
 use crate::error::Result;
 use crate::gpu::GpuOptions;
 use crate::io::{read_features, write_json, write_table, FeatureTable, ReadSpec, Staged};
@@ -19,7 +18,7 @@ use crate::kmeans::{
     LloydBackend,
 };
 use crate::matrix::Matrix;
-use crate::model::{DbscanModel, Fitted, KMeansModel, Model};
+use crate::model::{Fitted, KMeansModel, Model};
 use crate::profile::tree::{Surrogate, TreeParams};
 use crate::scale::{ScaleMethod, Scaler};
 use crate::transform::TransformSpec;
@@ -28,8 +27,6 @@ use crate::transform::TransformSpec;
 pub const DEFAULT_N_INIT: usize = 4;
 /// Default depth of the surrogate tree.
 pub const DEFAULT_SURROGATE_DEPTH: usize = 6;
-/// Default DBSCAN core threshold.
-pub const DEFAULT_MIN_SAMPLES: usize = 5;
 /// Rows the surrogate tree learns from (a seeded sample above this).
 pub const SURROGATE_ROWS: usize = 200_000;
 
@@ -297,15 +294,16 @@ impl Flags for FitOptions {
 
 impl FitOptions {
     /// Fits the transforms and the scaler on every row of `table` (so that the
-    /// transform is the one the clean stage's outlier rule used).
-    pub fn scaler(&self, table: &FeatureTable) -> Result<Scaler> {
+    /// transform is the one the clean stage's outlier rule used) and applies both
+    /// to `table.x`.
+    pub fn fit_scaler(&self, table: &mut FeatureTable) -> Result<Scaler> {
         let names = &table.features[..table.numeric];
         let cols = crate::scale::columns(&table.x, table.numeric);
         let transforms = self.transform.fit(names, &cols)?;
-        Ok(Scaler::fit_with(
+        Ok(Scaler::fit_transform(
             self.scale,
             transforms,
-            &table.x,
+            &mut table.x,
             table.numeric,
         ))
     }
@@ -431,8 +429,7 @@ pub fn kmeans(
         .collect();
 
     let t = Instant::now();
-    let scaler = opts.fit.scaler(&table)?;
-    scaler.transform(&mut table.x);
+    let scaler = opts.fit.fit_scaler(&mut table)?;
     let scale_s = t.elapsed().as_secs_f64();
 
     // Centroids from the inliers (by default), then every row assigned.
@@ -579,7 +576,7 @@ pub fn kmeans(
 
 /// Stages and commits a fit's two outputs together: `DIR/assignments.parquet`
 /// (the id, `segment`, and one more column) and `DIR/model.json`.
-fn write_fit(
+pub(super) fn write_fit(
     dir: &Path,
     table: &FeatureTable,
     segments: Int32Array,
@@ -601,117 +598,4 @@ fn write_fit(
     write_json(&mut staged, &model_path, model)?;
     staged.commit()?;
     Ok((assignments, model_path))
-}
-
-/// The DBSCAN stage's options.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DbscanOptions {
-    /// Radius in scaled units; `None`: the knee of the k-distance curve.
-    pub eps: Option<f64>,
-    /// Rows within eps, the row itself included, that make a core point.
-    pub min_samples: usize,
-    /// Feature scaling.
-    pub scale: ScaleMethod,
-}
-
-impl Flags for DbscanOptions {
-    fn flags(&self, argv: &mut Vec<String>) {
-        flags::value(
-            argv,
-            "--eps",
-            self.eps.map_or("auto".to_string(), |e| e.to_string()),
-        );
-        flags::value(argv, "--min-samples", self.min_samples);
-        flags::value(argv, "--scale", scale_name(self.scale));
-    }
-}
-
-/// What the DBSCAN stage wrote.
-#[derive(Clone, Debug)]
-pub struct DbscanOutput {
-    /// The model written.
-    pub model: Model,
-    /// `assignments.parquet`.
-    pub assignments: PathBuf,
-    /// `model.json`.
-    pub model_path: PathBuf,
-    /// Core points found.
-    pub core: usize,
-}
-
-impl DbscanOutput {
-    /// The DBSCAN part of the model.
-    pub fn dbscan(&self) -> &DbscanModel {
-        self.model
-            .dbscan()
-            .expect("the DBSCAN stage writes a DBSCAN model")
-    }
-}
-
-/// Clusters the feature table `input` with exact DBSCAN and writes
-/// `out/assignments.parquet` (id, segment, is_core) and `out/model.json`.
-pub fn dbscan(
-    input: &Path,
-    read: &ReadOptions,
-    opts: &DbscanOptions,
-    seed: u64,
-    out: &Path,
-    obs: &dyn Observer,
-) -> Result<DbscanOutput> {
-    let eps = opts.eps.map_or(Eps::Auto, Eps::Value);
-    let t = Instant::now();
-    let mut table = read.read(input, obs)?;
-    let read_s = t.elapsed().as_secs_f64();
-    let params = DbscanParams {
-        eps,
-        min_samples: opts.min_samples,
-        seed,
-    }
-    .check(table.x.n())?;
-    if table.weights.is_some() {
-        obs.warn("DBSCAN ignores --weight-col");
-    }
-    let scaler = Scaler::fit(opts.scale, &table.x, table.numeric);
-    scaler.transform(&mut table.x);
-    let fit = dbscan::fit(&table.x, &params)?;
-    let n = table.x.n();
-    let mut sizes = vec![0u64; fit.clusters];
-    for l in fit.labels.iter().filter(|l| **l >= 0) {
-        sizes[*l as usize] += 1;
-    }
-    let core_idx: Vec<usize> = (0..n).filter(|i| fit.core[*i]).collect();
-    let mut timings = std::collections::BTreeMap::new();
-    timings.insert("read_s".to_string(), read_s);
-    for (k, v) in &fit.timings {
-        timings.insert(format!("{k}_s"), *v);
-    }
-    let db = DbscanModel {
-        eps: fit.eps,
-        eps_auto: eps == Eps::Auto,
-        min_samples: opts.min_samples,
-        clusters: fit.clusters,
-        sizes,
-        noise: fit.noise,
-        core_points: core_idx.iter().map(|i| table.x.row(*i).to_vec()).collect(),
-        core_labels: core_idx.iter().map(|i| fit.labels[*i]).collect(),
-        index: fit.index.to_string(),
-        kdistance: fit.kdistance.clone(),
-        timings,
-    };
-    let model = Model::for_table(&table, scaler, None, Fitted::Dbscan { dbscan: db });
-    let segments: Int32Array = fit.labels.iter().copied().collect();
-    let is_core: BooleanArray = fit.core.iter().map(|c| Some(*c)).collect();
-    let (assignments, model_path) = write_fit(
-        out,
-        &table,
-        segments,
-        ("is_core", Arc::new(is_core)),
-        &model,
-    )?;
-    Ok(DbscanOutput {
-        model,
-        assignments,
-        model_path,
-        core: core_idx.len(),
-    })
 }

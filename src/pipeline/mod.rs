@@ -15,6 +15,7 @@
 mod bench;
 mod chain;
 mod clean;
+mod dbscan;
 mod features;
 mod fit;
 pub mod flags;
@@ -32,10 +33,11 @@ pub use chain::{
     KChoice, PipelineOptions, RunOutcome, RunSource,
 };
 pub use clean::{action_name, clean, CleanOptions};
+pub use dbscan::{dbscan, DbscanOptions, DbscanOutput};
 pub use features::{features, FeaturesOptions};
 pub use fit::{
-    backend_name, dbscan, kmeans, scale_name, warn_duplicates, with_backend, BackendOptions,
-    DbscanOptions, DbscanOutput, FitOn, FitOptions, KmeansOptions, KmeansOutput, ReadOptions,
+    backend_name, kmeans, scale_name, warn_duplicates, with_backend, BackendOptions, FitOn,
+    FitOptions, KmeansOptions, KmeansOutput, ReadOptions,
 };
 pub use flags::Flags;
 pub use generate::{generate, MallParams};
@@ -47,8 +49,9 @@ pub use sweep::{k_range_text, parse_k_range, sweep, SweepOptions, SweepReport};
 /// The documented defaults, one place each.
 pub mod defaults {
     pub use super::clean::DEFAULT_OUTLIER_MIN_SAMPLES;
+    pub use super::dbscan::DEFAULT_MIN_SAMPLES;
     pub use super::features::{DEFAULT_MAX_AMOUNT, DEFAULT_MEMORY_MIB};
-    pub use super::fit::{DEFAULT_MIN_SAMPLES, DEFAULT_N_INIT, DEFAULT_SURROGATE_DEPTH};
+    pub use super::fit::{DEFAULT_N_INIT, DEFAULT_SURROGATE_DEPTH};
     pub use super::generate::{DEFAULT_CUSTOMERS, DEFAULT_DIRT, DEFAULT_MALL_SEED, DEFAULT_START};
     pub use super::profile::{DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LIFT, DEFAULT_MIN_SUPPORT};
     pub use super::sweep::{DEFAULT_K_RANGE, DEFAULT_SILHOUETTE_SAMPLE};

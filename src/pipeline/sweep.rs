@@ -175,8 +175,7 @@ pub fn sweep(
     for &k in &opts.k_range {
         fit.params(k, seed).check(n, d)?;
     }
-    let scaler = fit.scaler(&table)?;
-    scaler.transform(&mut table.x);
+    fit.fit_scaler(&mut table)?;
     // k is scored on the rows the fit learns its centroids from.
     if let Some(rows) = fit.fit_rows(&table) {
         table.x = table.x.select(&rows);

@@ -1,0 +1,90 @@
+//! The category groups behind the `*_spend_share` features: the file
+//! (`category_groups.toml`, or `--category-groups FILE`) and the expansion of
+//! `${group:NAME}` in the feature SQL.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// Parses a category groups file: `group = ["category", …]` per line.
+pub fn parse_category_groups(text: &str, source: &str) -> Result<BTreeMap<String, Vec<String>>> {
+    toml::from_str(text).map_err(|e| Error::Source {
+        path: PathBuf::from(source),
+        message: format!(
+            "bad category groups: {} (rule: one key per group, a list of category names)",
+            e.message()
+        ),
+    })
+}
+
+/// Replaces each `${group:NAME}` of `sql` (outside `--` comment lines) by the
+/// quoted categories of group NAME.
+pub(super) fn expand_groups(
+    sql: &str,
+    groups: &BTreeMap<String, Vec<String>>,
+    source: &str,
+) -> Result<String> {
+    let mut out = String::with_capacity(sql.len());
+    for line in sql.split_inclusive('\n') {
+        if line.trim_start().starts_with("--") {
+            out.push_str(line);
+        } else {
+            out.push_str(&expand_line(line, groups, source)?);
+        }
+    }
+    Ok(out)
+}
+
+fn expand_line(sql: &str, groups: &BTreeMap<String, Vec<String>>, source: &str) -> Result<String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(i) = rest.find("${group:") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 8..];
+        let Some(j) = after.find('}') else {
+            out.push_str(&rest[i..]);
+            rest = "";
+            break;
+        };
+        let name = &after[..j];
+        let cats = groups.get(name).ok_or_else(|| Error::Source {
+            path: PathBuf::from(source),
+            message: format!(
+                "the feature SQL names category group `{name}`, which is not in the file (rule: groups are {})",
+                groups.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        })?;
+        if cats.is_empty() {
+            out.push_str("NULL");
+        } else {
+            let q: Vec<String> = cats
+                .iter()
+                .map(|c| format!("'{}'", c.replace('\'', "''")))
+                .collect();
+            out.push_str(&q.join(", "));
+        }
+        rest = &after[j + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_expand_outside_comments_only() {
+        let g = parse_category_groups("luxury = [\"a\", \"b'c\"]\nempty = []", "g").unwrap();
+        let sql = "-- ${group:nope}\nx IN (${group:luxury}) OR y IN (${group:empty})";
+        assert_eq!(
+            expand_groups(sql, &g, "g").unwrap(),
+            "-- ${group:nope}\nx IN ('a', 'b''c') OR y IN (NULL)"
+        );
+        let e = expand_groups("${group:other}", &g, "g")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`other`") && e.contains("empty, luxury"), "{e}");
+    }
+}

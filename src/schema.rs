@@ -51,6 +51,8 @@ pub const CANONICAL: &[Canonical] = &[
             ("amount", Kind::Num, true),
             ("store_id", Kind::Int, false),
             ("category", Kind::Text, false),
+            ("product", Kind::Text, false),
+            ("description", Kind::Text, false),
             ("discount", Kind::Num, false),
             ("invoice", Kind::Text, false),
             ("country", Kind::Text, false),

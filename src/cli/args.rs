@@ -368,6 +368,14 @@ pub struct ProfileArgs {
     /// Minimum lift of a basket rule (1: bought together more often than by chance).
     #[arg(long, default_value_t = defaults::DEFAULT_MIN_LIFT)]
     pub min_lift: f64,
+    /// Largest basket itemset (antecedent plus consequent), 1..=8.
+    #[arg(long, default_value_t = defaults::DEFAULT_MAX_LEN)]
+    pub max_len: usize,
+    /// Column whose values are a basket's items: product (or sku), category,
+    /// description, or another text column of the transactions [default: product
+    /// when the transactions have products, else category].
+    #[arg(long, value_name = "COLUMN")]
+    pub basket_item: Option<String>,
 }
 
 impl From<&ProfileArgs> for ProfileOptions {
@@ -377,6 +385,8 @@ impl From<&ProfileArgs> for ProfileOptions {
             min_support: a.min_support,
             min_confidence: a.min_confidence,
             min_lift: a.min_lift,
+            max_len: a.max_len,
+            basket_item: a.basket_item.clone(),
         }
     }
 }

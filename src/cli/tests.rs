@@ -185,6 +185,8 @@ fn profile_flags_round_trip() {
         min_support: 0.05,
         min_confidence: 0.4,
         min_lift: 1.5,
+        max_len: 2,
+        basket_item: Some("description".into()),
     };
     let Command::Profile(c) = parse("profile", profile_argv(&inputs, &o, Path::new(OUT))) else {
         panic!()

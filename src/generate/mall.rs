@@ -4,9 +4,15 @@
 //!
 //! Realism, so that the engine is tuned on something honest: tickets are log-normal,
 //! visit counts negative binomial (a gamma-distributed personal rate, then Poisson),
-//! weekends, evenings and December are busier, about one customer in eight churns
-//! mid-window and one in seven signs up during it, and every customer's habits are
-//! jittered around their persona's, so personas overlap.
+//! weekends, evenings and December are busier, about
+//! one customer in eight churns mid-window and one in seven signs up during it, and
+//! every customer's habits are jittered around their persona's, so personas overlap.
+//! The frequency and spend distributions are calibrated against Online Retail and
+//! CDNOW (`scripts/realism.py`, BENCHMARKS.md "Realism").
+//!
+//! Stores sell products (`catalog`: twelve per category), and five personas buy
+//! planted bundles (a film and its popcorn, a handbag with jewellery and perfume…),
+//! written to `mall.json` as `affinities`: the truth of the basket rules.
 //!
 //! Determinism: customer `i` draws everything from its own stream
 //! `Rng::stream(seed, i)`, and chunks of customers are generated in parallel but
@@ -18,6 +24,7 @@
 //! so the clean data is exactly what the personas produced and every planted row can
 //! be counted.
 
+mod catalog;
 mod draw;
 mod persona;
 mod tables;
@@ -40,6 +47,19 @@ use draw::{gamma, jitter_p, normal, pick, poisson};
 use persona::age_band_weights;
 pub use persona::{personas, Persona};
 use tables::{tables, Chunk};
+
+pub use catalog::Affinity;
+
+/// A persona's planted co-purchase: `(bundle_p, [(category, product)])`.
+type Bundle = (f64, Vec<(usize, usize)>);
+
+/// Shape of the gamma behind each customer's visit rate (CV `1 / sqrt(shape)`):
+/// heavy and light visitors within a persona. Calibration: BENCHMARKS.md, "Realism"
+/// (a wider gamma brings the frequency CV nearer real retail, but K-means at k = 6
+/// then splits the personas by how often they come: ARI 0.64 at shape 1.5, 0.72 at 3).
+const RATE_SHAPE: f64 = 4.0;
+/// Spread (log scale) of a customer's usual ticket around the persona's.
+const TICKET_SPREAD: f64 = 0.5;
 
 /// Customers generated per chunk (one random stream each; one Parquet batch).
 const CHUNK: usize = 16_384;
@@ -204,6 +224,9 @@ pub struct MallManifest {
     pub personas: Vec<(String, u64)>,
     /// Customers who stop coming before the window ends.
     pub churned: u64,
+    /// Planted co-purchases (see `catalog`): the basket rules each persona's
+    /// segment should show.
+    pub affinities: Vec<Affinity>,
 }
 
 struct Window {
@@ -212,9 +235,12 @@ struct Window {
 }
 
 /// Draws customer `idx` and their rows; `shares` are the personas' shares.
+#[allow(clippy::too_many_arguments)]
 fn gen_customer(
     spec: &MallSpec,
     ps: &[Persona],
+    bundles: &[Bundle],
+    popularity: &[f64],
     shares: &[f64],
     w: &Window,
     idx: usize,
@@ -259,14 +285,14 @@ fn gen_customer(
     let active_months = active_days as f64 / 30.436875;
 
     // Personal habits around the persona's: this is where personas overlap.
-    let rate = p.visits_pm * gamma(&mut r, 4.0) / 4.0;
+    let rate = p.visits_pm * gamma(&mut r, RATE_SHAPE) / RATE_SHAPE;
     let weekend_p = jitter_p(&mut r, p.weekend_p, 0.10).clamp(0.05, 0.95);
     let evening_p = jitter_p(&mut r, p.evening_p, 0.08);
     let buy_p = jitter_p(&mut r, p.buy_p, 0.08);
     let discount_p = jitter_p(&mut r, p.discount_p, 0.08);
     let coupon_p = jitter_p(&mut r, p.coupon_p, 0.06);
     let wifi_p = jitter_p(&mut r, p.wifi_p, 0.10);
-    let ticket_mu = p.ticket.ln() + 0.30 * normal(&mut r);
+    let ticket_mu = p.ticket.ln() + TICKET_SPREAD * normal(&mut r);
     let dwell = p.dwell_min * (0.25 * normal(&mut r)).exp();
     let app_rate = p.app_pm * gamma(&mut r, 5.0) / 5.0;
     let mut cats = p.cats;
@@ -335,34 +361,58 @@ fn gen_customer(
             c.wi_zone.push(ZONES[r.below(ZONES.len() as u64) as usize]);
         }
         if r.next_f64() < buy_p {
-            let n_tx = 1 + poisson(&mut r, p.extra_buys);
-            for _ in 0..n_tx {
-                // Paid the same day (the window ends at a midnight).
+            let bundle = &bundles[pi];
+            // One purchase line: same day as the visit (the window ends at a midnight).
+            let buy = |r: &mut Rng, c: &mut Chunk, cat: usize, prod: usize| {
                 let ts = (entered + (r.next_f64() * stay_min * 60.0) as i64 * 1_000_000)
                     .min((day as i64 + 1) * DAY_US - 2_000_000);
-                let cat = pick(&mut r, &cats);
-                let paid = ((ticket_mu + p.ticket_sigma * normal(&mut r)).exp()).max(0.5);
+                let paid = ((ticket_mu + p.ticket_sigma * normal(r)).exp()).max(0.5);
                 let amount = (paid * 100.0).round() / 100.0;
                 let discount = if r.next_f64() < discount_p {
                     (amount * (0.1 + 0.3 * r.next_f64()) * 100.0).round() / 100.0
                 } else {
                     0.0
                 };
-                let store = (cat as i32) * 100 + 1 + r.below(12) as i32;
-                push_tx(c, id, ts, store, CATEGORIES[cat], amount, discount);
+                let line = Line {
+                    id,
+                    ts,
+                    store: (cat as i32) * 100 + 1 + r.below(12) as i32,
+                    cat: CATEGORIES[cat],
+                    product: catalog::PRODUCTS[cat][prod],
+                    amount,
+                    discount,
+                };
+                push_tx(c, &line);
                 if r.next_f64() < spec.dirt {
-                    plant_tx_dirt(
-                        &mut r,
-                        spec,
-                        w,
-                        c,
-                        id,
-                        ts,
-                        store,
-                        CATEGORIES[cat],
-                        amount,
-                        discount,
-                    );
+                    plant_tx_dirt(r, spec, w, c, line);
+                }
+            };
+            if !bundle.1.is_empty() && r.next_f64() < bundle.0 {
+                // A planted co-purchase: each product of the bundle, at least two.
+                let mut got: Vec<bool> = bundle
+                    .1
+                    .iter()
+                    .map(|_| r.next_f64() < catalog::BUNDLE_ITEM_P)
+                    .collect();
+                let mut missing = 2usize.saturating_sub(got.iter().filter(|g| **g).count());
+                for g in got.iter_mut().filter(|g| !**g) {
+                    if missing == 0 {
+                        break;
+                    }
+                    *g = true;
+                    missing -= 1;
+                }
+                for (&(cat, prod), g) in bundle.1.iter().zip(&got) {
+                    if *g {
+                        buy(&mut r, c, cat, prod);
+                    }
+                }
+            } else {
+                let n_tx = 1 + poisson(&mut r, p.extra_buys);
+                for _ in 0..n_tx {
+                    let cat = pick(&mut r, &cats);
+                    let prod = pick(&mut r, popularity);
+                    buy(&mut r, c, cat, prod);
                 }
             }
         }
@@ -404,48 +454,59 @@ fn gen_customer(
     }
 }
 
-fn push_tx(
-    c: &mut Chunk,
+/// One transaction line.
+#[derive(Clone, Copy)]
+struct Line {
     id: i64,
     ts: i64,
     store: i32,
     cat: &'static str,
+    product: &'static str,
     amount: f64,
     discount: f64,
-) {
-    c.tx_id.push(id);
-    c.tx_ts.push(ts);
-    c.tx_store.push(store);
-    c.tx_cat.push(cat);
-    c.tx_amount.push(amount);
-    c.tx_discount.push(discount);
 }
 
-#[allow(clippy::too_many_arguments)]
-fn plant_tx_dirt(
-    r: &mut Rng,
-    spec: &MallSpec,
-    w: &Window,
-    c: &mut Chunk,
-    id: i64,
-    ts: i64,
-    store: i32,
-    cat: &'static str,
-    amount: f64,
-    discount: f64,
-) {
+fn push_tx(c: &mut Chunk, l: &Line) {
+    c.tx_id.push(l.id);
+    c.tx_ts.push(l.ts);
+    c.tx_store.push(l.store);
+    c.tx_cat.push(l.cat);
+    c.tx_product.push(l.product);
+    c.tx_amount.push(l.amount);
+    c.tx_discount.push(l.discount);
+}
+
+/// An extra, dirty line next to `l` (never a change to `l` itself).
+fn plant_tx_dirt(r: &mut Rng, spec: &MallSpec, w: &Window, c: &mut Chunk, l: Line) {
+    let later = Line {
+        ts: l.ts + 1_000_000,
+        discount: 0.0,
+        ..l
+    };
     match r.below(5) {
         0 => {
-            push_tx(c, id, ts, store, cat, amount, discount);
+            push_tx(c, &l);
             c.dirt.duplicate_transactions += 1;
         }
         1 => {
-            push_tx(c, id, ts + 1_000_000, store, cat, -amount, 0.0);
+            push_tx(
+                c,
+                &Line {
+                    amount: -l.amount,
+                    ..later
+                },
+            );
             c.dirt.negative_amounts += 1;
         }
         2 => {
             let absurd = 1_000_000.0 + (r.below(9_000_000) as f64);
-            push_tx(c, id, ts + 1_000_000, store, cat, absurd, 0.0);
+            push_tx(
+                c,
+                &Line {
+                    amount: absurd,
+                    ..later
+                },
+            );
             c.dirt.absurd_amounts += 1;
         }
         3 => {
@@ -454,13 +515,13 @@ fn plant_tx_dirt(
             } else {
                 w.end + r.below(3650) as i32
             };
-            let t = day as i64 * DAY_US + r.below(86_400) as i64 * 1_000_000;
-            push_tx(c, id, t, store, cat, amount, discount);
+            let ts = day as i64 * DAY_US + r.below(86_400) as i64 * 1_000_000;
+            push_tx(c, &Line { ts, ..l });
             c.dirt.transactions_out_of_window += 1;
         }
         _ => {
-            let unknown = spec.customers as i64 + 1 + r.below(1_000_000) as i64;
-            push_tx(c, unknown, ts, store, cat, amount, discount);
+            let id = spec.customers as i64 + 1 + r.below(1_000_000) as i64;
+            push_tx(c, &Line { id, ..l });
             c.dirt.unknown_customer_transactions += 1;
         }
     }
@@ -476,6 +537,8 @@ pub fn generate_mall(
 ) -> Result<MallManifest> {
     spec.validate()?;
     let ps = personas();
+    let bundles = catalog::bundles();
+    let popularity = catalog::popularity();
     let shares: Vec<f64> = ps.iter().map(|p| p.share).collect();
     let w = Window {
         start: spec.start,
@@ -512,7 +575,7 @@ pub fn generate_mall(
                 let lo = ci * CHUNK;
                 let hi = ((ci + 1) * CHUNK).min(spec.customers);
                 for idx in lo..hi {
-                    gen_customer(spec, &ps, &shares, &w, idx, &mut c);
+                    gen_customer(spec, &ps, &bundles, &popularity, &shares, &w, idx, &mut c);
                 }
                 c
             })
@@ -543,7 +606,7 @@ pub fn generate_mall(
     }
     let manifest = MallManifest {
         format: "segmenta-mall",
-        version: 1,
+        version: 2,
         seed: spec.seed,
         customers: spec.customers as u64,
         months: spec.months,
@@ -566,6 +629,10 @@ pub fn generate_mall(
             .map(|(p, &n)| (p.name.to_string(), n))
             .collect(),
         churned,
+        affinities: catalog::affinities(
+            &ps.iter().map(|p| p.name).collect::<Vec<_>>(),
+            &CATEGORIES,
+        ),
     };
     crate::io::write_json(&mut staged, &dir.join("mall.json"), &manifest)?;
     staged.commit()?;

@@ -53,7 +53,9 @@ pub mod defaults {
     pub use super::features::{DEFAULT_MAX_AMOUNT, DEFAULT_MEMORY_MIB};
     pub use super::fit::{DEFAULT_N_INIT, DEFAULT_SURROGATE_DEPTH};
     pub use super::generate::{DEFAULT_CUSTOMERS, DEFAULT_DIRT, DEFAULT_MALL_SEED, DEFAULT_START};
-    pub use super::profile::{DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LIFT, DEFAULT_MIN_SUPPORT};
+    pub use super::profile::{
+        DEFAULT_MAX_LEN, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LIFT, DEFAULT_MIN_SUPPORT,
+    };
     pub use super::sweep::{DEFAULT_K_RANGE, DEFAULT_SILHOUETTE_SAMPLE};
 }
 

@@ -22,6 +22,8 @@ pub const DEFAULT_MIN_SUPPORT: f64 = 0.01;
 pub const DEFAULT_MIN_CONFIDENCE: f64 = 0.2;
 /// Default minimum lift of a basket rule.
 pub const DEFAULT_MIN_LIFT: f64 = 1.0;
+/// Default largest basket itemset.
+pub const DEFAULT_MAX_LEN: usize = 3;
 
 /// How segments are explained.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +36,11 @@ pub struct ProfileOptions {
     pub min_confidence: f64,
     /// Minimum lift of a basket rule.
     pub min_lift: f64,
+    /// Largest basket itemset (antecedent plus consequent).
+    pub max_len: usize,
+    /// The column whose values are the basket's items (None: `product` when the
+    /// table has products, else `category`).
+    pub basket_item: Option<String>,
 }
 
 impl Default for ProfileOptions {
@@ -43,6 +50,8 @@ impl Default for ProfileOptions {
             min_support: DEFAULT_MIN_SUPPORT,
             min_confidence: DEFAULT_MIN_CONFIDENCE,
             min_lift: DEFAULT_MIN_LIFT,
+            max_len: DEFAULT_MAX_LEN,
+            basket_item: None,
         }
     }
 }
@@ -53,19 +62,30 @@ impl Flags for ProfileOptions {
         flags::value(argv, "--min-support", self.min_support);
         flags::value(argv, "--min-confidence", self.min_confidence);
         flags::value(argv, "--min-lift", self.min_lift);
+        flags::value(argv, "--max-len", self.max_len);
+        if let Some(c) = &self.basket_item {
+            flags::value(argv, "--basket-item", c);
+        }
     }
 }
 
 impl ProfileOptions {
     /// Checks the thresholds and reads the persona rules.
     pub fn rules(&self) -> Result<PersonaRules> {
-        for (name, v) in [
-            ("--min-support", self.min_support),
-            ("--min-confidence", self.min_confidence),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(Error::param(name, format!("{v} is not in [0, 1]")));
-            }
+        if !(self.min_support > 0.0 && self.min_support <= 1.0) {
+            return Err(Error::param(
+                "--min-support",
+                format!("{} is not in (0, 1]", self.min_support),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.min_confidence) {
+            return Err(Error::param(
+                "--min-confidence",
+                format!("{} is not in [0, 1]", self.min_confidence),
+            ));
+        }
+        if !(1..=8).contains(&self.max_len) {
+            return Err(Error::param("--max-len", "must be 1..=8"));
         }
         if self.min_lift.is_nan() || self.min_lift < 0.0 {
             return Err(Error::param("--min-lift", "must be >= 0"));
@@ -179,6 +199,7 @@ pub fn profile(
                 min_support: opts.min_support,
                 min_confidence: opts.min_confidence,
                 min_lift: opts.min_lift,
+                max_len: opts.max_len,
                 ..BasketParams::default()
             };
             obs.info("basket rules and categorical profiles");
@@ -186,8 +207,17 @@ pub fn profile(
             // profiles read the others meanwhile.
             let (b, c) = rayon::join(
                 || {
-                    find(dir, "transactions")
-                        .map(|p| basket_report(&p, &index, &labels, &seg_ids, &seg_pos, &params))
+                    find(dir, "transactions").map(|p| {
+                        basket_report(
+                            &p,
+                            &index,
+                            &labels,
+                            &seg_ids,
+                            &seg_pos,
+                            &params,
+                            opts.basket_item.as_deref(),
+                        )
+                    })
                 },
                 || categorical_reports(dir, &index, &labels, &seg_ids, &seg_pos),
             );

@@ -7,12 +7,11 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Int64Type};
 
-use super::basket::{self, BasketParams, BasketReport, SegmentRules};
+pub use super::market::basket_report;
 use super::streaming::{self, StreamingReport};
 use super::{age_band, AGE_BANDS};
-use crate::dates::DAY_US;
 use crate::error::{Error, Result};
 use crate::io::{Ids, Source};
 
@@ -85,166 +84,6 @@ pub fn find(dir: &Path, table: &str) -> Option<std::path::PathBuf> {
 
 /// A statistic, or the note that says why it is left out.
 pub type Report<T> = Result<std::result::Result<T, String>>;
-
-/// Basket rules per segment from a canonical transactions table; `Ok(Err(note))`
-/// when the table cannot give any (the note says why).
-pub fn basket_report(
-    path: &Path,
-    index: &IdIndex,
-    labels: &[i32],
-    seg_ids: &[i32],
-    seg_pos: &HashMap<i32, usize>,
-    params: &BasketParams,
-) -> Report<BasketReport> {
-    let src = Source::open(path)?;
-    let schema = src.schema().clone();
-    let need = ["customer_id", "ts", "category"];
-    if let Some(c) = need.iter().find(|c| schema.index_of(c).is_err()) {
-        return Ok(Err(format!(
-            "{}: no `{c}` column: no basket rules (they need customer_id, ts, category)",
-            path.display()
-        )));
-    }
-    let mut idx: Vec<usize> = need
-        .iter()
-        .map(|c| schema.index_of(c).expect("checked"))
-        .collect();
-    let amount = schema.index_of("amount").ok();
-    idx.extend(amount);
-    let mut cats: HashMap<String, usize> = HashMap::new();
-    let mut names: Vec<String> = Vec::new();
-    let mut baskets: HashMap<(usize, i64), u64> = HashMap::new();
-    let mut counts: HashMap<(usize, usize), f64> = HashMap::new();
-    let mut lines = 0u64;
-    let err = |e: arrow::error::ArrowError| Error::Source {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let mut day_keys: HashMap<String, i64> = HashMap::new();
-    for b in src.batches(&idx)? {
-        let b = b?;
-        let rows = index.rows(column(&b, "customer_id").expect("projected").as_ref(), path)?;
-        let ts = column(&b, "ts").expect("projected");
-        let day: Vec<Option<i64>> = match ts.data_type() {
-            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => {
-                let us = cast(
-                    ts,
-                    &DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
-                )
-                .map_err(err)?;
-                let us = cast(&us, &DataType::Int64).map_err(err)?;
-                us.as_primitive::<Int64Type>()
-                    .iter()
-                    .map(|v| v.map(|v| v.div_euclid(DAY_US)))
-                    .collect()
-            }
-            _ => {
-                let s = cast(ts, &DataType::Utf8).map_err(err)?;
-                // Text timestamps: the date part is the basket key (one key map
-                // for the whole table, so a day keeps its key across batches).
-                s.as_string::<i32>()
-                    .iter()
-                    .map(|v| {
-                        v.map(|v| {
-                            let d = v.split([' ', 'T']).next().unwrap_or(v).to_string();
-                            let n = day_keys.len() as i64;
-                            *day_keys.entry(d).or_insert(n)
-                        })
-                    })
-                    .collect()
-            }
-        };
-        let cat = cast(column(&b, "category").expect("projected"), &DataType::Utf8).map_err(err)?;
-        let cat = cat.as_string::<i32>();
-        let amt = match column(&b, "amount") {
-            Some(a) => Some(cast(a, &DataType::Float64).map_err(err)?),
-            None => None,
-        };
-        let amt = amt.as_ref().map(|a| a.as_primitive::<Float64Type>());
-        for i in 0..b.num_rows() {
-            let (Some(r), Some(d)) = (rows[i], day[i]) else {
-                continue;
-            };
-            if !cat.is_valid(i) {
-                continue;
-            }
-            let v = amt.map_or(Some(1.0), |a| a.is_valid(i).then(|| a.value(i)));
-            // Lines with a zero, negative or missing amount are not purchases.
-            if !v.is_some_and(|v| v > 0.0) {
-                continue;
-            }
-            let c = cat.value(i);
-            let ci = match cats.get(c) {
-                Some(&ci) => ci,
-                None => {
-                    if names.len() == 64 {
-                        return Ok(Err(format!(
-                            "{}: more than 64 categories: no basket rules",
-                            path.display()
-                        )));
-                    }
-                    names.push(c.to_string());
-                    cats.insert(c.to_string(), names.len() - 1);
-                    names.len() - 1
-                }
-            };
-            lines += 1;
-            *baskets.entry((r, d)).or_default() |= 1 << ci;
-            // Cosine similarity over purchase counts: spend would let a few huge
-            // tickets decide it.
-            *counts.entry((r, ci)).or_default() += 1.0;
-        }
-    }
-    if lines == 0 {
-        return Ok(Err(format!(
-            "{}: no purchase line of a profiled customer: no basket rules",
-            path.display()
-        )));
-    }
-    // Categories sorted by name, bits remapped.
-    let (sorted, newpos) = sorted_names(&names);
-    let remap = |m: u64| -> u64 {
-        (0..names.len())
-            .filter(|&o| m >> o & 1 == 1)
-            .fold(0u64, |acc, o| acc | 1 << newpos[o])
-    };
-    let mut per_seg: Vec<Vec<u64>> = vec![Vec::new(); seg_ids.len()];
-    let mut keys: Vec<(&(usize, i64), &u64)> = baskets.iter().collect();
-    keys.sort_unstable_by_key(|(k, _)| **k);
-    for ((r, _), m) in keys {
-        per_seg[seg_pos[&labels[*r]]].push(remap(*m));
-    }
-    let segments = seg_ids
-        .iter()
-        .zip(&per_seg)
-        .map(|(s, b)| {
-            let mut rules = basket::rules(b, &sorted, params);
-            rules.truncate(params.top);
-            SegmentRules {
-                segment: *s,
-                baskets: b.len() as u64,
-                rules,
-            }
-        })
-        .collect();
-    let mut per_customer: HashMap<usize, Vec<f64>> = HashMap::new();
-    for ((r, c), v) in &counts {
-        per_customer
-            .entry(*r)
-            .or_insert_with(|| vec![0.0; sorted.len()])[newpos[*c]] += v;
-    }
-    let matrix: Vec<Vec<f64>> = per_customer.into_values().collect();
-    Ok(Ok(BasketReport {
-        basket: "the categories one customer bought on one day".into(),
-        min_support: params.min_support,
-        min_confidence: params.min_confidence,
-        min_lift: params.min_lift,
-        recommendations: basket::cosine_recommendations(&matrix, &sorted, 3),
-        categories: sorted,
-        lines,
-        segments,
-    }))
-}
 
 /// SHOPPING x STREAMING from a canonical streaming table; `Ok(Err(note))` when
 /// the table cannot give it.

@@ -5,6 +5,7 @@
 
 pub mod basket;
 pub mod inputs;
+pub mod market;
 pub mod rfm;
 pub mod streaming;
 pub mod tree;
@@ -25,7 +26,7 @@ pub const DEFAULT_PERSONAS: &str = include_str!("personas.toml");
 /// The value of [`Profile::format`].
 pub const PROFILE_FORMAT: &str = "segmenta-profile";
 /// The schema version written by this build (see docs/profile.schema.json).
-pub const PROFILE_VERSION: u32 = 1;
+pub const PROFILE_VERSION: u32 = 2;
 
 /// One feature's statistics in a group of customers.
 #[derive(Clone, Debug, Serialize, Deserialize)]

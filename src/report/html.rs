@@ -301,12 +301,20 @@ pub fn html(r: &ReportData) -> String {
     // Basket.
     h.push_str("<h2 id=\"basket\">7. What they buy together</h2>");
     if let Some(b) = &p.basket {
+        let lab = |item: &str| match b.labels.get(item) {
+            Some(d) => format!("{item} · {d}"),
+            None => item.to_string(),
+        };
         let _ = write!(
             h,
-            "<p class=\"note\">A basket is {}; rules with support ≥ {} and confidence ≥ {}, best lift first.</p>",
+            "<p class=\"note\">A basket is {}; items are its <code>{}</code> values ({} distinct); rules of up to {} items with support ≥ {}, confidence ≥ {} and lift above {}, best lift first. Offers: items a segment buys less often than the items bought with them predict (its index on the item against the similarity-weighted index on those items), ranked by the buyers gained at that rate.</p>",
             esc(&b.basket),
+            esc(&b.item),
+            b.items,
+            b.max_len,
             num(b.min_support),
-            num(b.min_confidence)
+            num(b.min_confidence),
+            num(b.min_lift)
         );
         for sr in &b.segments {
             let id = sr.segment;
@@ -320,41 +328,72 @@ pub fn html(r: &ReportData) -> String {
                 segment_colour(id),
                 esc(name)
             );
-            if sr.rules.is_empty() {
-                h.push_str("<p class=\"note\">No rule reaches the thresholds.</p>");
-                continue;
-            }
-            h.push_str("<table><tr><th>if they buy</th><th>they also buy</th><th>support</th><th>confidence</th><th>lift</th></tr>");
-            for x in sr.rules.iter().take(5) {
+            if let Some(n) = &sr.note {
+                let _ = write!(h, "<p class=\"note\">{}</p>", esc(n));
+            } else if sr.rules.is_empty() {
                 let _ = write!(
                     h,
-                    "<tr><td>{}</td><td>{}</td><td class=n>{:.3}</td><td class=n>{:.2}</td><td class=n>{:.2}</td></tr>",
-                    esc(&x.antecedent.join(" + ")),
-                    esc(&x.consequent),
-                    x.support,
-                    x.confidence,
-                    x.lift
+                    "<p class=\"note\">No rule reaches the thresholds ({} baskets).</p>",
+                    sr.baskets
                 );
+            } else {
+                h.push_str("<table><tr><th>if they buy</th><th>they also buy</th><th>support</th><th>confidence</th><th>lift</th></tr>");
+                for x in sr.rules.iter().take(5) {
+                    let ant: Vec<String> = x.antecedent.iter().map(|a| lab(a)).collect();
+                    let _ = write!(
+                        h,
+                        "<tr><td>{}</td><td>{}</td><td class=n>{:.3}</td><td class=n>{:.2}</td><td class=n>{:.2}</td></tr>",
+                        esc(&ant.join(" + ")),
+                        esc(&lab(&x.consequent)),
+                        x.support,
+                        x.confidence,
+                        x.lift
+                    );
+                }
+                h.push_str("</table>");
             }
-            h.push_str("</table>");
+            if !sr.offers.is_empty() {
+                h.push_str("<table class=\"offers\"><tr><th>next best offer</th><th>bought by</th><th>index</th><th>expected</th><th>buyers to gain</th><th>because they buy</th></tr>");
+                for o in &sr.offers {
+                    let _ = write!(
+                        h,
+                        "<tr><td>{}</td><td class=n>{}</td><td class=n>{:.2}</td><td class=n>{:.2}</td><td class=n>{:.0}</td><td>{} (similarity {:.2}){}</td></tr>",
+                        esc(&lab(&o.item)),
+                        pct(o.share),
+                        o.index,
+                        o.expected_index,
+                        o.gain,
+                        esc(&lab(&o.because)),
+                        o.similarity,
+                        o.rule.as_ref().map_or(String::new(), |r| format!(
+                            "; rule {} → it, lift {:.2}",
+                            esc(&r.antecedent.join(" + ")),
+                            r.lift
+                        ))
+                    );
+                }
+                h.push_str("</table>");
+            }
         }
-        h.push_str("<h3>Cross-sell (cosine similarity between categories, over customers' purchase counts)</h3><table><tr><th>bought</th><th>recommend</th></tr>");
+        h.push_str("<h3>Cross-sell (cosine similarity between items, over customers' purchase counts; the most bought items)</h3><table><tr><th>bought</th><th>recommend</th></tr>");
         for rec in &b.recommendations {
             let sims: Vec<String> = rec
                 .similar
                 .iter()
-                .map(|(c, v)| format!("{c} ({v:.2})"))
+                .map(|(c, v)| format!("{} ({v:.2})", lab(c)))
                 .collect();
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td></tr>",
-                esc(&rec.category),
+                esc(&lab(&rec.item)),
                 esc(&sims.join(", "))
             );
         }
         h.push_str("</table>");
     } else {
-        h.push_str("<p class=\"note\">No basket rules (no transactions with categories).</p>");
+        h.push_str(
+            "<p class=\"note\">No basket rules (no transactions with products or categories).</p>",
+        );
     }
 
     // Categorical profiles.

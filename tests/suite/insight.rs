@@ -1,6 +1,6 @@
 //! Basket rules against a brute-force count, and the profile's bad-input errors.
 
-use segmenta::profile::basket::{rules, BasketParams};
+use segmenta::profile::basket::{rules, BasketParams, Baskets};
 use segmenta::rng::Rng;
 
 use super::util::*;
@@ -83,9 +83,13 @@ fn basket_rules_equal_a_brute_force_count() {
             min_support: sup,
             min_confidence: conf,
             min_lift: 1.0,
+            max_len: 3,
             top: usize::MAX,
         };
-        let got = rules(&baskets, &cats, &p);
+        let lists = baskets
+            .iter()
+            .map(|b| (0..cats.len() as u32).filter(|i| b >> i & 1 == 1).collect());
+        let got = rules(&Baskets::from_lists(lists), &cats, &p).unwrap();
         let mut got: Vec<(Vec<String>, String, f64, f64, f64)> = got
             .into_iter()
             .map(|r| (r.antecedent, r.consequent, r.support, r.confidence, r.lift))

@@ -360,15 +360,14 @@ fn pipeline_finds_the_planted_dirt_and_personas() {
         prof["streaming"]["by_age_band"].as_array().unwrap().len(),
         7
     );
-    // The generator draws each purchase's category independently (it plants no
-    // co-purchase association), so rules with lift > 1 are rare here: check that
-    // every segment's baskets were counted. Rule values are checked against a
-    // brute-force count in insight.rs.
+    // Baskets: every segment's were counted, at product level.
     let basket = &prof["basket"];
     assert!(basket["lines"].as_u64().unwrap() > 0);
+    assert_eq!(basket["item"], "product");
     let per_seg = basket["segments"].as_array().unwrap();
     assert_eq!(per_seg.len(), 6);
     assert!(per_seg.iter().all(|s| s["baskets"].as_u64().unwrap() > 100));
+    planted_pairs_come_out_where_planted(&m, &feats.join("tables"), &ids, &seg, &conf, per_seg);
     let schema = read_json(&root().join("docs/profile.schema.json"));
     assert_eq!(schema_errors(&schema, &prof), Vec::<String>::new());
 
@@ -435,6 +434,124 @@ fn pipeline_finds_the_planted_dirt_and_personas() {
 /// mall.json to give the window) get the window estimated from the days that have
 /// transactions, so the planted timestamps years out are rejected (every one of
 /// them) instead of pushing the as-of date, and every recency, ten years out.
+/// The generator's planted co-purchases (`affinities` in mall.json) against the
+/// rules of the segment that holds most of each persona: every planted pair is a
+/// rule with lift ≥ 1.5 there, and no rule with lift ≥ 1.5 in any persona's segment
+/// joins products that no persona was planted to buy together. All rules are
+/// mined (the library's basket stage with no top), not only the profile's ten.
+fn planted_pairs_come_out_where_planted(
+    mall: &serde_json::Value,
+    tables: &Path,
+    ids: &[i64],
+    seg: &[i64],
+    conf: &[[u64; 6]],
+    shown: &[serde_json::Value],
+) {
+    use segmenta::profile::basket::BasketParams;
+    use segmenta::profile::inputs::{basket_report, IdIndex};
+    let labels: Vec<i32> = seg.iter().map(|&s| s as i32).collect();
+    let seg_ids: Vec<i32> = (0..6).collect();
+    let seg_pos: std::collections::HashMap<i32, usize> = (0..6).map(|s| (s, s as usize)).collect();
+    let index = IdIndex::new(&segmenta::io::Ids::Int(ids.to_vec()));
+    let params = BasketParams {
+        top: usize::MAX,
+        ..BasketParams::default()
+    };
+    let r = basket_report(
+        &tables.join("transactions.parquet"),
+        &index,
+        &labels,
+        &seg_ids,
+        &seg_pos,
+        &params,
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    let personas: Vec<&str> = mall["personas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_str().unwrap())
+        .collect();
+    let planted: Vec<(usize, Vec<String>)> = mall["affinities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let name = a["persona"].as_str().unwrap();
+            let products = a["products"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect();
+            (personas.iter().position(|p| *p == name).unwrap(), products)
+        })
+        .collect();
+    assert_eq!(planted.len(), 5, "five personas have a planted bundle");
+    let mut checked = 0;
+    for (pi, row) in conf.iter().enumerate() {
+        let s = (0..6).max_by_key(|&s| row[s]).unwrap();
+        let in_seg: u64 = conf.iter().map(|r| r[s]).sum();
+        let purity = row[s] as f64 / in_seg as f64;
+        if purity < 0.6 {
+            eprintln!(
+                "{}: its segment {s} is only {purity:.2} of it: not checked",
+                personas[pi]
+            );
+            continue;
+        }
+        let rules = &r.segments[s].rules;
+        let bundle = planted.iter().find(|(p, _)| *p == pi).map(|(_, b)| b);
+        let strong: Vec<_> = rules.iter().filter(|x| x.lift >= 1.5).collect();
+        match bundle {
+            Some(b) => {
+                for (i, x) in b.iter().enumerate() {
+                    for y in &b[i + 1..] {
+                        let found = strong.iter().any(|r| {
+                            (r.antecedent == [x.clone()] && &r.consequent == y)
+                                || (r.antecedent == [y.clone()] && &r.consequent == x)
+                        });
+                        assert!(found, "{}: planted {x} + {y} is no rule with lift >= 1.5 in segment {s}: {rules:?}", personas[pi]);
+                    }
+                }
+                // The profile's own rules (its ten best by lift) show the bundle.
+                let shown_rules = shown[s]["rules"].as_array().unwrap();
+                assert!(
+                    shown_rules
+                        .iter()
+                        .any(|r| b.iter().any(|i| *i == r["consequent"])),
+                    "{}: {shown_rules:?}",
+                    personas[pi]
+                );
+            }
+            None => eprintln!(
+                "{}: no bundle planted; {} strong rules (other personas' bundles)",
+                personas[pi],
+                strong.len()
+            ),
+        }
+        // No strong rule joins products that no persona buys together (a bundle of
+        // another persona shows where some of its customers share the segment).
+        for r in &strong {
+            let items: Vec<&String> = r.antecedent.iter().chain([&r.consequent]).collect();
+            assert!(
+                planted
+                    .iter()
+                    .any(|(_, b)| items.iter().all(|i| b.contains(i))),
+                "{} (segment {s}): unplanted rule {r:?}",
+                personas[pi]
+            );
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 5,
+        "only {checked} personas had a segment of their own"
+    );
+}
+
 #[test]
 fn stray_timestamps_do_not_move_the_as_of_date() {
     let d = tempdir();

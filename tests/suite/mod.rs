@@ -1,4 +1,5 @@
 mod bad_input;
+mod basket;
 mod clean;
 mod cli;
 mod dbscan;

@@ -332,7 +332,7 @@ fn run_on_online_retail_with_a_mapped_schema() {
             "-i",
             p(&path),
             "--map",
-            "customer_id=CustomerID,ts=InvoiceDate,amount=Quantity*UnitPrice,invoice=InvoiceNo",
+            "customer_id=CustomerID,ts=InvoiceDate,amount=Quantity*UnitPrice,invoice=InvoiceNo,product=StockCode",
             "--as-of",
             "2011-12-10",
             "--k",
@@ -359,7 +359,30 @@ fn run_on_online_retail_with_a_mapped_schema() {
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 4, "names are unique");
-    assert!(run.join("report.html").is_file());
+    // Baskets are invoices, items the StockCodes: every segment has rules, and the
+    // report names the products by their descriptions.
+    let b = &prof["basket"];
+    assert_eq!(
+        (b["item"].as_str(), b["basket"].as_str()),
+        (Some("product"), Some("an invoice"))
+    );
+    assert!(b["items"].as_u64().unwrap() > 3000, "{}", b["items"]);
+    for s in b["segments"].as_array().unwrap() {
+        let rules = s["rules"].as_array().unwrap();
+        eprintln!(
+            "segment {}: {} baskets, {} rules, first {}",
+            s["segment"],
+            s["baskets"],
+            rules.len(),
+            rules.first().unwrap_or(&serde_json::Value::Null)
+        );
+        assert!(!rules.is_empty(), "segment {} has no rule", s["segment"]);
+    }
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        html.contains("WHITE HANGING HEART T-LIGHT HOLDER"),
+        "descriptions in the report"
+    );
     // Every segment is named by the RFM map, none is a micro-segment, and each has
     // its bootstrap stability.
     for s in segs {

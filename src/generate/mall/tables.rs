@@ -26,6 +26,7 @@ pub(super) struct Chunk {
     pub(super) tx_ts: Vec<i64>,
     pub(super) tx_store: Vec<i32>,
     pub(super) tx_cat: Vec<&'static str>,
+    pub(super) tx_product: Vec<&'static str>,
     pub(super) tx_amount: Vec<f64>,
     pub(super) tx_discount: Vec<f64>,
     pub(super) vi_id: Vec<i64>,
@@ -57,7 +58,7 @@ pub(super) struct Table {
 // The names and columns of the canonical tables (all but `truth`) are defined once,
 // in `crate::schema::CANONICAL`, and spelled again here with the generator's own
 // Arrow types, nullability and column order: for transactions, `store_id` and
-// `category` come before `amount`, and there is no `invoice`. Both orders (of the
+// `category` and `product` come before `amount`, and there is no `invoice`. Both orders (of the
 // tables, and of the columns in each) must match `Chunk::batches`, and the table
 // order also the `rows` of `generate_mall`.
 pub(super) fn tables() -> Vec<Table> {
@@ -82,6 +83,7 @@ pub(super) fn tables() -> Vec<Table> {
                 f("ts", ts_type(), false),
                 f("store_id", DataType::Int32, false),
                 f("category", DataType::Utf8, false),
+                f("product", DataType::Utf8, false),
                 f("amount", DataType::Float64, false),
                 f("discount", DataType::Float64, false),
             ]),
@@ -162,6 +164,7 @@ impl Chunk {
                 tss(self.tx_ts),
                 Arc::new(Int32Array::from(self.tx_store)),
                 strs(&self.tx_cat),
+                strs(&self.tx_product),
                 Arc::new(Float64Array::from(self.tx_amount)),
                 Arc::new(Float64Array::from(self.tx_discount)),
             ],

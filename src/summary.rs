@@ -160,11 +160,17 @@ impl Display for Profile {
                     .and_then(|x| x.rules.first())
             });
             if let Some(r) = basket {
+                let labels = &self.basket.as_ref().expect("a rule has its report").labels;
+                let lab = |i: &String| match labels.get(i) {
+                    Some(d) => format!("{i} ({d})"),
+                    None => i.clone(),
+                };
+                let ant: Vec<String> = r.antecedent.iter().map(lab).collect();
                 writeln!(
                     f,
                     "  basket: {} → {} (support {:.3}, confidence {:.2}, lift {:.2})",
-                    r.antecedent.join(" + "),
-                    r.consequent,
+                    ant.join(" + "),
+                    lab(&r.consequent),
                     r.support,
                     r.confidence,
                     r.lift

@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 
 /// Items (by buyers) that the similarity and the next best offers consider.
 pub const SIM_ITEMS: usize = 300;
+/// Frequent items up to which pairs are counted in a square of counters (16 MiB).
+const PAIR_COUNT_MAX: usize = 2048;
 /// Frequent itemsets one segment may have before the search stops with a note.
 pub const MAX_ITEMSETS: usize = 2_000_000;
 
@@ -325,6 +327,35 @@ pub fn frequent_itemsets(
     // Rarest first: the intersections shrink fastest.
     let mut exts: Vec<Ext> = frequent.into_iter().zip(tids).collect();
     exts.sort_by_key(|(i, t)| (t.len(), *i));
+    // Pairs counted in one pass over the baskets (when the frequent items are few
+    // enough for a square of counters), so only frequent pairs are intersected.
+    let f = exts.len();
+    let pairs: Option<Vec<u32>> = (max_len > 1 && (2..=PAIR_COUNT_MAX).contains(&f)).then(|| {
+        let mut order = vec![u32::MAX; n_items];
+        for (k, (i, _)) in exts.iter().enumerate() {
+            order[*i as usize] = k as u32;
+        }
+        let mut c = vec![0u32; f * f];
+        let mut ks: Vec<usize> = Vec::new();
+        for b in 0..n {
+            ks.clear();
+            ks.extend(
+                baskets
+                    .get(b)
+                    .iter()
+                    .map(|&i| order[i as usize])
+                    .filter(|&k| k != u32::MAX)
+                    .map(|k| k as usize),
+            );
+            ks.sort_unstable();
+            for (x, &a) in ks.iter().enumerate() {
+                for &b in &ks[x + 1..] {
+                    c[a * f + b] += 1;
+                }
+            }
+        }
+        c
+    });
     let parts: Vec<Option<Itemsets>> = (0..exts.len())
         .into_par_iter()
         .map(|i| {
@@ -335,7 +366,15 @@ pub fn frequent_itemsets(
             prefix.push(*item);
             out.push((prefix.clone(), t.len() as u64));
             if max_len > 1 {
-                let next = extensions(t, &exts[i + 1..], min);
+                let next = match &pairs {
+                    Some(c) => exts[i + 1..]
+                        .iter()
+                        .enumerate()
+                        .filter(|(d, _)| c[i * f + i + 1 + d] as u64 >= min)
+                        .map(|(_, (j, u))| (*j, intersect(t, u)))
+                        .collect(),
+                    None => extensions(t, &exts[i + 1..], min),
+                };
                 if !eclat(&mut prefix, &next, min, max_len, &mut out) {
                     return None;
                 }

@@ -320,8 +320,10 @@ pub fn recommend(points: &[SweepPoint]) -> Option<Recommendation> {
     let (k, reason) = match el {
         Some(e) => {
             let best = best_silhouette(&mut (e.saturating_sub(2)..=e + 2));
+            let sil = |k: usize| points.iter().find(|p| p.k == k).and_then(|p| p.silhouette);
             match best {
-                Some(k) if k != e => (
+                // Strictly higher than at the elbow: a tie keeps the elbow.
+                Some(k) if k != e && sil(k) > sil(e) => (
                     k,
                     format!(
                         "elbow at {e}, silhouette higher at {k}, within two of it (peak over all k: {})",

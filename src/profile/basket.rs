@@ -300,6 +300,9 @@ pub fn frequent_itemsets(
     if n == 0 || max_len == 0 {
         return Ok(Vec::new());
     }
+    if n > u32::MAX as usize {
+        return Err(format!("{n} baskets in one segment: at most {}", u32::MAX));
+    }
     let min = min_count(n, min_support);
     let mut count = vec![0u64; n_items];
     for &i in &baskets.items {

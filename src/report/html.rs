@@ -367,7 +367,7 @@ pub fn html(r: &ReportData) -> String {
                         o.similarity,
                         o.rule.as_ref().map_or(String::new(), |r| format!(
                             "; rule {} → it, lift {:.2}",
-                            esc(&r.antecedent.join(" + ")),
+                            esc(&r.antecedent.iter().map(|a| lab(a)).collect::<Vec<_>>().join(" + ")),
                             r.lift
                         ))
                     );

@@ -215,31 +215,25 @@ fn a_missing_item_column_is_named() {
     );
     let index = IdIndex::new(&Ids::Int(vec![1, 2]));
     let seg_pos: HashMap<i32, usize> = [(0, 0)].into();
-    let e = basket_report(
-        &t,
-        &index,
-        &[0, 0],
-        &[0],
-        &seg_pos,
-        &BasketParams::default(),
-        Some("brand"),
-    )
-    .unwrap_err()
-    .to_string();
+    let report = |item: Option<&str>| {
+        basket_report(
+            &t,
+            &index,
+            &[0, 0],
+            &[0],
+            &seg_pos,
+            &BasketParams::default(),
+            item,
+        )
+    };
+    let e = report(Some("brand")).unwrap_err().to_string();
     assert!(e.contains("--basket-item") && e.contains("`brand`"), "{e}");
     assert!(e.contains("customer_id, ts, category"), "{e}");
+    // The columns that make the baskets are not items.
+    let e = report(Some("customer_id")).unwrap_err().to_string();
+    assert!(e.contains("not an item column"), "{e}");
     // Without products the default item is the category.
-    let r = basket_report(
-        &t,
-        &index,
-        &[0, 0],
-        &[0],
-        &seg_pos,
-        &BasketParams::default(),
-        None,
-    )
-    .unwrap()
-    .unwrap();
+    let r = report(None).unwrap().unwrap();
     assert_eq!(r.item, "category");
     assert_eq!(r.segments[0].baskets, 2);
 }

@@ -5,8 +5,10 @@
 //! then a product of that category by popularity (weight `1 / (rank + 1)^0.7`), so
 //! two products meet in a basket no more often than the basket's size makes them.
 //! On a buying visit a persona with bundles buys, with probability `bundle_p`, one
-//! of its bundles instead: each of its products with probability [`BUNDLE_ITEM_P`]
-//! (at least two of them). The bundles are the truth of the basket tests: each
+//! of its bundles instead: each of its products with probability [`BUNDLE_ITEM_P`];
+//! when fewer than two were drawn, the first missing ones in the bundle's order are
+//! added (so a two-product bundle always has both, and in a three-product bundle the
+//! third is a little rarer than the first two). The bundles are the truth of the basket tests: each
 //! planted pair must come out as a rule with lift ≥ 1.5 in its persona's segment,
 //! and no unplanted pair may.
 

@@ -153,28 +153,28 @@ impl Display for Profile {
                     100.0 * r.precision
                 )?;
             }
-            let basket = self.basket.as_ref().and_then(|b| {
-                b.segments
-                    .iter()
-                    .find(|x| x.segment == s.segment)
-                    .and_then(|x| x.rules.first())
-            });
-            if let Some(r) = basket {
-                let labels = &self.basket.as_ref().expect("a rule has its report").labels;
-                let lab = |i: &String| match labels.get(i) {
+            if let Some(b) = &self.basket {
+                let lab = |i: &String| match b.labels.get(i) {
                     Some(d) => format!("{i} ({d})"),
                     None => i.clone(),
                 };
-                let ant: Vec<String> = r.antecedent.iter().map(lab).collect();
-                writeln!(
-                    f,
-                    "  basket: {} → {} (support {:.3}, confidence {:.2}, lift {:.2})",
-                    ant.join(" + "),
-                    lab(&r.consequent),
-                    r.support,
-                    r.confidence,
-                    r.lift
-                )?;
+                let first = b
+                    .segments
+                    .iter()
+                    .find(|x| x.segment == s.segment)
+                    .and_then(|x| x.rules.first());
+                if let Some(r) = first {
+                    let ant: Vec<String> = r.antecedent.iter().map(lab).collect();
+                    writeln!(
+                        f,
+                        "  basket: {} → {} (support {:.3}, confidence {:.2}, lift {:.2})",
+                        ant.join(" + "),
+                        lab(&r.consequent),
+                        r.support,
+                        r.confidence,
+                        r.lift
+                    )?;
+                }
             }
         }
         if let Some(t) = &self.surrogate {

@@ -112,15 +112,6 @@ impl Dict {
     }
 }
 
-/// What one read of the table gathers.
-struct Pass<'a> {
-    /// Held lines per segment position: (basket key, item, customer row).
-    lines: Vec<Vec<(u64, u32, u32)>>,
-    /// Group of each segment position; only `group`'s lines are held.
-    group_of: &'a [usize],
-    group: usize,
-}
-
 /// Basket rules, similarity and offers per segment from a canonical transactions
 /// table; `Ok(Err(note))` when the table cannot give any (the note says why).
 #[allow(clippy::too_many_arguments)]
@@ -174,6 +165,7 @@ pub fn basket_report(
         .div_ceil(BASKET_MEMORY)
         .clamp(1, nseg);
     let group_of: Vec<usize> = (0..seg_ids.len()).map(|s| s * groups / nseg).collect();
+    let seg_of_row: Vec<usize> = labels.iter().map(|l| seg_pos[l]).collect();
 
     let mut items = Dict::default();
     let mut descs = Dict::default();
@@ -192,61 +184,32 @@ pub fn basket_report(
         message: e.to_string(),
     };
     for group in 0..groups {
-        let mut pass = Pass {
-            lines: vec![Vec::new(); seg_ids.len()],
-            group_of: &group_of,
-            group,
-        };
+        // This group's lines per segment position: (basket key, item, customer row).
+        let mut held: Vec<Vec<(u64, u32, u32)>> = vec![Vec::new(); seg_ids.len()];
         let mut invoices = Dict::default();
         for b in src.batches(&idx)? {
             let b = b?;
             let col = |name: &str| b.schema().index_of(name).ok().map(|i| b.column(i).clone());
             let rows = index.rows(col("customer_id").expect("projected").as_ref(), path)?;
             let ts = col("ts").expect("projected");
-            let day: Vec<Option<i64>> = match ts.data_type() {
-                DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => {
-                    let us = cast(&ts, &DataType::Timestamp(TimeUnit::Microsecond, None))
-                        .map_err(err)?;
-                    let us = cast(&us, &DataType::Int64).map_err(err)?;
-                    us.as_primitive::<Int64Type>()
-                        .iter()
-                        .map(|v| v.map(|v| v.div_euclid(DAY_US)))
-                        .collect()
-                }
-                _ => {
-                    let s = cast(&ts, &DataType::Utf8).map_err(err)?;
-                    // Text timestamps: the date part is the basket key (one key map
-                    // for the whole table, so a day keeps its key across batches).
-                    s.as_string::<i32>()
-                        .iter()
-                        .map(|v| {
-                            v.map(|v| {
-                                let d = v.split([' ', 'T']).next().unwrap_or(v).to_string();
-                                let n = day_keys.len() as i64;
-                                *day_keys.entry(d).or_insert(n)
-                            })
-                        })
-                        .collect()
-                }
-            };
+            let day = basket_days(&ts, &mut day_keys).map_err(err)?;
             let it = cast(&col(&item_col).expect("projected"), &DataType::Utf8).map_err(err)?;
             let it = it.as_string::<i32>();
-            let amt = match col("amount") {
-                Some(a) => Some(cast(&a, &DataType::Float64).map_err(err)?),
-                None => None,
-            };
+            let amt = col("amount")
+                .map(|a| cast(&a, &DataType::Float64))
+                .transpose()
+                .map_err(err)?;
             let amt = amt.as_ref().map(|a| a.as_primitive::<Float64Type>());
-            let inv = match col("invoice") {
-                Some(a) => Some(cast(&a, &DataType::Utf8).map_err(err)?),
-                None => None,
-            };
+            let inv = col("invoice")
+                .map(|a| cast(&a, &DataType::Utf8))
+                .transpose()
+                .map_err(err)?;
             let inv = inv.as_ref().map(|a| a.as_string::<i32>());
-            let desc = match col("description") {
-                Some(a) if group == 0 && item_col != "description" => {
-                    Some(cast(&a, &DataType::Utf8).map_err(err)?)
-                }
-                _ => None,
-            };
+            let desc = col("description")
+                .filter(|_| group == 0 && item_col != "description")
+                .map(|a| cast(&a, &DataType::Utf8))
+                .transpose()
+                .map_err(err)?;
             let desc = desc.as_ref().map(|a| a.as_string::<i32>());
             for i in 0..b.num_rows() {
                 let (Some(r), Some(d)) = (rows[i], day[i]) else {
@@ -260,8 +223,8 @@ pub fn basket_report(
                 if !v.is_some_and(|v| v > 0.0) {
                     continue;
                 }
-                let s = seg_pos[&labels[r]];
-                let this_group = pass.group_of[s] == pass.group;
+                let s = seg_of_row[r];
+                let this_group = group_of[s] == group;
                 if group > 0 && !this_group {
                     continue;
                 }
@@ -271,9 +234,7 @@ pub fn basket_report(
                 }
                 let item = items.id(name);
                 if group == 0 {
-                    if item as usize >= item_lines.len() {
-                        item_lines.push(0);
-                    }
+                    item_lines.resize(items.names.len(), 0);
                     item_lines[item as usize] += 1;
                     lines_used += 1;
                     if let Some(dc) = desc.filter(|dc| dc.is_valid(i)) {
@@ -296,7 +257,7 @@ pub fn basket_report(
                         (r as u64) << 32 | (d as u32 as u64)
                     }
                 };
-                pass.lines[s].push((key, item, r as u32));
+                held[s].push((key, item, r as u32));
             }
         }
         if group == 0 {
@@ -324,7 +285,7 @@ pub fn basket_report(
                 .collect();
             dot = vec![0.0; sim_names.len() * sim_names.len()];
         }
-        for (s, lines) in pass.lines.into_iter().enumerate() {
+        for (s, lines) in held.into_iter().enumerate() {
             if group_of[s] != group {
                 continue;
             }
@@ -430,6 +391,36 @@ pub fn basket_report(
         segments,
         recommendations,
     }))
+}
+
+/// The day of each line: days since the epoch for timestamps and dates; for text
+/// timestamps, a key per distinct date part (one key map for the whole table, so a
+/// day keeps its key across batches).
+fn basket_days(
+    ts: &arrow::array::ArrayRef,
+    day_keys: &mut HashMap<String, i64>,
+) -> std::result::Result<Vec<Option<i64>>, arrow::error::ArrowError> {
+    Ok(match ts.data_type() {
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => {
+            let us = cast(ts, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
+            cast(&us, &DataType::Int64)?
+                .as_primitive::<Int64Type>()
+                .iter()
+                .map(|v| v.map(|v| v.div_euclid(DAY_US)))
+                .collect()
+        }
+        _ => cast(ts, &DataType::Utf8)?
+            .as_string::<i32>()
+            .iter()
+            .map(|v| {
+                v.map(|v| {
+                    let d = v.split([' ', 'T']).next().unwrap_or(v).to_string();
+                    let n = day_keys.len() as i64;
+                    *day_keys.entry(d).or_insert(n)
+                })
+            })
+            .collect(),
+    })
 }
 
 /// One segment, mined.

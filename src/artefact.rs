@@ -22,6 +22,7 @@ pub trait Artefact: DeserializeOwned {
 
 /// Reads and checks an artefact file.
 pub fn read<T: Artefact>(path: &Path) -> Result<T> {
+    crate::io::commit::recover(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     parse(&text, path)
 }
@@ -51,7 +52,17 @@ pub fn parse<T: Artefact>(text: &str, path: &Path) -> Result<T> {
             format.map_or("none".to_string(), |f| format!("\"{f}\""))
         )));
     }
-    let version = head.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+    let version = match head.get("version") {
+        Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(0),
+        other => {
+            return Err(bad(format!(
+                "{} `version` is {}, not a whole number (rule: this build reads version {}, written as a JSON number)",
+                T::NOUN,
+                other.map_or("missing".to_string(), |v| v.to_string()),
+                T::VERSION
+            )))
+        }
+    };
     if version != u64::from(T::VERSION) {
         return Err(bad(format!(
             "{} version {version} is not supported (rule: this build reads version {})",

@@ -12,6 +12,8 @@ pub mod dates;
 pub mod dbscan;
 pub mod error;
 pub mod features;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod generate;
 pub mod gpu;
 pub mod io;

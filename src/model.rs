@@ -49,6 +49,36 @@ pub struct Model {
     /// A decision tree (original units) that mimics the segmentation, to explain it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub surrogate: Option<crate::profile::tree::Surrogate>,
+    /// XXH64 of the training input file's bytes.
+    #[serde(default)]
+    pub input_xxh64: String,
+    /// This fit's identity: XXH64 of the input's hash, the feature names and every
+    /// row's segment. `assignments.parquet` carries it in its metadata
+    /// ([`FIT_ID_KEY`]) and `profile.json` records it, so a consumer can tell that
+    /// the three belong together.
+    #[serde(default)]
+    pub fit_id: String,
+    /// What the fit warns about (a segment left empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The Parquet metadata key of `assignments.parquet` that holds [`Model::fit_id`].
+pub const FIT_ID_KEY: &str = "segmenta.fit_id";
+
+/// The fit id of `labels` fitted on `input_xxh64` with `features` (see [`Model::fit_id`]).
+pub fn fit_id(input_xxh64: &str, features: &[String], labels: &[i32]) -> String {
+    use std::hash::Hasher;
+    let mut h = twox_hash::XxHash64::with_seed(7);
+    h.write(input_xxh64.as_bytes());
+    for f in features {
+        h.write(f.as_bytes());
+        h.write_u8(0);
+    }
+    for l in labels {
+        h.write(&l.to_le_bytes());
+    }
+    format!("{:016x}", h.finish())
 }
 
 /// What was fitted, tagged by `kind`.
@@ -167,6 +197,9 @@ impl Model {
             scaler,
             fitted,
             surrogate: None,
+            input_xxh64: String::new(),
+            fit_id: String::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -216,14 +249,51 @@ impl Model {
                 "the transforms do not match the feature list (rule: at most d transforms, quantiles non-empty)",
             ));
         }
+        if d == 0 {
+            return Err(bad("the model has no features (rule: at least one)"));
+        }
+        if m.numeric_features.len() > d
+            || m.features[..m.numeric_features.len()] != m.numeric_features[..]
+        {
+            return Err(bad(
+                "numeric_features is not a prefix of features (rule: numeric features first, then one-hot)",
+            ));
+        }
+        if let Some(j) = (0..d).find(|&j| !m.scaler.offset[j].is_finite()) {
+            return Err(bad(&format!(
+                "the scaler's offset of `{}` is {} (rule: finite)",
+                m.features[j], m.scaler.offset[j]
+            )));
+        }
+        if let Some(j) =
+            (0..d).find(|&j| !(m.scaler.scale[j].is_finite() && m.scaler.scale[j] > 0.0))
+        {
+            return Err(bad(&format!(
+                "the scaler's scale of `{}` is {} (rule: finite and > 0)",
+                m.features[j], m.scaler.scale[j]
+            )));
+        }
         match &m.fitted {
             Fitted::Kmeans { kmeans: k } => {
-                if k.centroids_scaled.len() != k.k
+                if k.k == 0
+                    || k.centroids_scaled.len() != k.k
                     || k.centroids_scaled.iter().any(|c| c.len() != d)
                 {
                     return Err(bad(
-                        "centroids do not match the feature list (rule: k rows of d values)",
+                        "centroids do not match the feature list (rule: k >= 1 rows of d values)",
                     ));
+                }
+                if let Some(c) = k
+                    .centroids_scaled
+                    .iter()
+                    .position(|c| c.iter().any(|v| !v.is_finite()))
+                {
+                    return Err(bad(&format!(
+                        "centroid {c} holds a value that is not finite (rule: centroids are finite)"
+                    )));
+                }
+                if !k.sizes.is_empty() && k.sizes.len() != k.k {
+                    return Err(bad("sizes do not match k (rule: one size per segment)"));
                 }
             }
             Fitted::Dbscan { dbscan: db } => {
@@ -233,6 +303,31 @@ impl Model {
                     return Err(bad(
                         "core points do not match the feature list (rule: one label and d values each)",
                     ));
+                }
+                if !(db.eps.is_finite() && db.eps > 0.0) {
+                    return Err(bad(&format!("eps is {} (rule: finite and > 0)", db.eps)));
+                }
+                if db.min_samples == 0 {
+                    return Err(bad("min_samples is 0 (rule: at least 1)"));
+                }
+                if db
+                    .core_points
+                    .iter()
+                    .any(|c| c.iter().any(|v| !v.is_finite()))
+                {
+                    return Err(bad(
+                        "a core point holds a value that is not finite (rule: finite)",
+                    ));
+                }
+                if db
+                    .core_labels
+                    .iter()
+                    .any(|&l| l < 0 || l as usize >= db.clusters.max(1))
+                {
+                    return Err(bad(&format!(
+                        "a core label is outside 0..{} (rule: core points belong to one of the clusters)",
+                        db.clusters
+                    )));
                 }
             }
         }

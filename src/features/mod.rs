@@ -35,7 +35,7 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SQLOptions, SessionConfig, SessionContext};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -323,7 +323,7 @@ async fn run_async(
         .with_memory_limit(spec.memory_limit, 1.0)
         .build_arc()
         .map_err(|e| df_err(out, e))?;
-    let config = SessionConfig::new().with_target_partitions(spec.threads.max(1));
+    let config = SessionConfig::new().with_target_partitions(1);
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     let tmp = tempfile::tempdir().map_err(|e| Error::io(out, e))?;
 
@@ -406,7 +406,7 @@ async fn run_async(
     stage("applying source rules");
     let t1 = Instant::now();
     let has_customers = regs.iter().any(|r| r.table.name == "customers");
-    let mut staged = Staged::new();
+    let mut staged = Staged::new(out)?;
     let mut sources = Vec::new();
     let mut customers_seen = 0;
     for r in &regs {
@@ -497,10 +497,22 @@ async fn run_async(
     .replace("${as_of_year}", &as_of_year.to_string())
     .replace("${as_of}", &ts_literal(as_of));
     let sql_path = PathBuf::from(&spec.sql.1);
-    let df = ctx.sql(&sql).await.map_err(|e| Error::Source {
-        path: sql_path.clone(),
-        message: format!("feature SQL error: {}", one_line(&e.to_string())),
-    })?;
+    // One read-only query: no DDL (CREATE, DROP), no DML (INSERT, COPY ... TO, which
+    // would write files outside --out), no statements (SET, transactions).
+    let read_only = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let df = ctx
+        .sql_with_options(&sql, read_only)
+        .await
+        .map_err(|e| Error::Source {
+            path: sql_path.clone(),
+            message: format!(
+                "feature SQL error: {} (rule: the feature SQL is one read-only SELECT query)",
+                one_line(&e.to_string())
+            ),
+        })?;
     let batches = df.collect().await.map_err(|e| Error::Source {
         path: sql_path.clone(),
         message: format!("feature SQL failed: {}", one_line(&e.to_string())),
@@ -525,6 +537,7 @@ async fn run_async(
         });
     };
     let schema = first.schema();
+    check_result(&sql_path, &schema, &batches)?;
     let mut keep = Vec::new();
     for (i, f) in schema.fields().iter().enumerate() {
         if let Some(d) = decl.iter().find(|d| &d.name == f.name()) {
@@ -633,6 +646,53 @@ async fn run_async(
     staged.commit()?;
     remove_stale(out, &report)?;
     Ok(report)
+}
+
+/// The feature SQL's result must be one row per customer: `customer_id` first, each
+/// id once, every other column numeric.
+fn check_result(
+    sql_path: &Path,
+    schema: &arrow::datatypes::SchemaRef,
+    batches: &[arrow::array::RecordBatch],
+) -> Result<()> {
+    let bad = |message: String| Error::Source {
+        path: sql_path.to_path_buf(),
+        message,
+    };
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    if names.first() != Some(&"customer_id") {
+        return Err(bad(format!(
+            "the feature SQL's first column is {}, not `customer_id` (rule: the result has one row per customer, customer_id first; columns are: {})",
+            names.first().map_or("missing".to_string(), |n| format!("`{n}`")),
+            names.join(", ")
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for b in batches {
+        let ids = cast(b.column(0), &DataType::Utf8).map_err(|e| df_err(sql_path, e))?;
+        let ids = ids.as_string::<i32>();
+        for i in 0..ids.len() {
+            if ids.is_null(i) {
+                return Err(bad("the feature SQL returns a row with no customer_id (rule: one row per customer, each with its id)".into()));
+            }
+            if !seen.insert(ids.value(i).to_string()) {
+                return Err(bad(format!(
+                    "the feature SQL returns customer_id {} more than once (rule: one row per customer; GROUP BY customer_id)",
+                    ids.value(i)
+                )));
+            }
+        }
+    }
+    for f in schema.fields().iter().skip(1) {
+        let t = f.data_type();
+        if !(t.is_numeric() || t == &DataType::Null) {
+            return Err(bad(format!(
+                "the feature SQL's column `{}` is {t}, not a number (rule: every column after customer_id is numeric; CAST it or leave it out)",
+                f.name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Removes the kept tables and rejects an earlier run left in `out` that this run

@@ -219,11 +219,30 @@ async fn register(ctx: &SessionContext, name: &str, path: &Path, tmp: &Path) -> 
     res.map_err(|e| df_err(path, e))
 }
 
+/// A CSV cell that is empty, blank or one of these tokens (any case) is missing, as
+/// in `io::MISSING_TOKENS`; quoted fields may hold newlines.
+const CSV_NULL_REGEX: &str = r"^\s*(?i:na|n/a|null|nan|none|#n/a)?\s*$";
+
 fn csv_options(ext: &str) -> CsvReadOptions<'_> {
     CsvReadOptions::new()
         .has_header(true)
         .file_extension(ext)
         .schema_infer_max_records(1_000_000)
+        .null_regex(Some(CSV_NULL_REGEX.to_string()))
+        .newlines_in_values(true)
+}
+
+/// A text value trimmed, with the missing tokens (`io::MISSING_TOKENS`) as NULL: how
+/// a text source column is read before it is cast (Parquet text columns too).
+fn text_value(expr: &str) -> String {
+    let tokens: Vec<String> = std::iter::once(String::new())
+        .chain(crate::io::MISSING_TOKENS.iter().map(|t| t.to_string()))
+        .map(|t| format!("'{t}'"))
+        .collect();
+    format!(
+        "(CASE WHEN lower(trim(({expr}))) IN ({}) THEN NULL ELSE trim(({expr})) END)",
+        tokens.join(", ")
+    )
 }
 
 pub(super) fn sql_type(k: Kind) -> &'static str {
@@ -271,6 +290,14 @@ async fn typed_expr(
     );
     let numeric = dt.is_numeric();
     let parses = kind == Kind::Ts && (text || numeric);
+    let shown = expr;
+    let cleaned;
+    let expr = if text {
+        cleaned = text_value(expr);
+        cleaned.as_str()
+    } else {
+        expr
+    };
     let typed = match kind {
         Kind::Id if numeric => format!("CAST(({expr}) AS BIGINT)"),
         Kind::Id => format!("CAST(({expr}) AS VARCHAR)"),
@@ -295,7 +322,7 @@ async fn typed_expr(
         k => format!("CAST(({expr}) AS {})", sql_type(k)),
     };
     if text && matches!(kind, Kind::Num | Kind::Int | Kind::Date) {
-        check_text_cast(ctx, raw, path, col, kind, expr).await?;
+        check_text_cast(ctx, raw, path, col, kind, expr, shown).await?;
     }
     Ok((typed, parses))
 }
@@ -310,6 +337,7 @@ async fn check_text_cast(
     col: &str,
     kind: Kind,
     expr: &str,
+    shown: &str,
 ) -> Result<()> {
     let ty = sql_type(kind);
     let q = format!(
@@ -327,7 +355,7 @@ async fn check_text_cast(
         Some(v) => Err(Error::Source {
             path: path.to_path_buf(),
             message: format!(
-                "column `{col}` (`{expr}`): the value \"{v}\" is not {} (rule: {col} holds {}; map it onto another column, or fix the value)",
+                "column `{col}` (`{shown}`): the value \"{v}\" is not {} (rule: {col} holds {}; map it onto another column, or fix the value)",
                 match kind {
                     Kind::Int => "an integer",
                     Kind::Date => "a date",

@@ -545,7 +545,7 @@ pub fn generate_mall(
         end: add_months(spec.start, spec.months),
     };
     let ts = tables();
-    let mut staged = Staged::new();
+    let mut staged = Staged::new(dir)?;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("zstd level 1 is valid"),

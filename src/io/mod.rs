@@ -2,10 +2,11 @@
 //! into a [`FeatureTable`]; labels and tables back out; every output written
 //! atomically through [`Staged`].
 
+pub mod commit;
 mod read;
 mod table;
 mod write;
 
-pub use read::{Format, Source};
+pub use read::{CsvCell, Format, Mixed, Source, MISSING_TOKENS};
 pub use table::{read_features, CategoricalLevels, FeatureTable, Ids, ReadSpec};
-pub use write::{write_json, write_table, Staged};
+pub use write::{parquet_metadata, write_json, write_table, write_table_meta, Staged};

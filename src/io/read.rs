@@ -1,18 +1,23 @@
 //! Opening a tabular file as a stream of Arrow record batches.
 //!
 //! Parquet is read with a projection mask, so only the requested columns are
-//! decoded. CSV has no schema, so its types are inferred over the whole file first
-//! (a column with one text cell among numbers is text, not a parse error two million
-//! rows in); that costs a second pass, which is acceptable because large inputs are
-//! expected as Parquet.
+//! decoded. CSV has no schema, so its types are inferred over the whole file first,
+//! cell by cell, with the rules of [`CsvCell`]: surrounding whitespace is trimmed,
+//! the common missing tokens (empty, `NA`, `N/A`, `null`, `NaN`, `None`, `#N/A`)
+//! are missing cells, and a cell that is not a number in a column whose other cells
+//! mostly are is an error naming the file, column, row and value (a column does not
+//! silently turn into text and drop out of the features). That costs a second pass,
+//! which is acceptable because large inputs are expected as Parquet.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
@@ -60,6 +65,8 @@ pub struct Source {
     format: Format,
     schema: SchemaRef,
     rows: Option<usize>,
+    /// Per column of a CSV: numbers but for a minority of text cells.
+    mixed: Vec<Option<Mixed>>,
 }
 
 /// A stream of record batches; `Send` so several can be decoded in parallel.
@@ -69,7 +76,9 @@ impl Source {
     /// Opens `path` and reads its schema (inferring it for CSV).
     pub fn open(path: &Path) -> Result<Source> {
         let format = Format::of(path)?;
+        super::commit::recover(path)?;
         let file = open_file(path)?;
+        let mut mixed = Vec::new();
         let (schema, rows) = match format {
             Format::Parquet => {
                 let builder = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -78,12 +87,9 @@ impl Source {
                 (builder.schema().clone(), Some(rows.max(0) as usize))
             }
             Format::Csv | Format::CsvGz => {
-                let reader = csv_reader(file, format);
-                let (schema, records) = arrow::csv::reader::Format::default()
-                    .with_header(true)
-                    .infer_schema(reader, None)
-                    .map_err(|e| csv_err(path, e))?;
-                (Arc::new(schema), Some(records))
+                let (schema, records, m) = infer_csv(path, file, format)?;
+                mixed = m;
+                (schema, Some(records))
             }
         };
         Ok(Source {
@@ -91,7 +97,13 @@ impl Source {
             format,
             schema,
             rows,
+            mixed,
         })
+    }
+
+    /// For a CSV column read as text, whether most of its cells are numbers.
+    pub fn mixed(&self, column: usize) -> Option<&Mixed> {
+        self.mixed.get(column).and_then(Option::as_ref)
     }
 
     /// The file's path.
@@ -152,16 +164,245 @@ impl Source {
             }
             Format::Csv | Format::CsvGz => {
                 let reader = csv_reader(file, self.format);
-                let csv = arrow::csv::ReaderBuilder::new(self.schema.clone())
+                let csv = arrow::csv::ReaderBuilder::new(text_schema(&self.schema))
                     .with_header(true)
                     .with_batch_size(BATCH_ROWS)
                     .with_projection(indices.to_vec())
                     .build(reader)
                     .map_err(|e| csv_err(&path, e))?;
-                Ok(Box::new(csv.map(move |b| b.map_err(|e| csv_err(&path, e)))))
+                let typed: SchemaRef = Arc::new(
+                    self.schema
+                        .project(indices)
+                        .map_err(|e| csv_err(&path, e))?,
+                );
+                Ok(Box::new(csv.map(move |b| {
+                    let b = b.map_err(|e| csv_err(&path, e))?;
+                    typed_batch(&path, &typed, &b)
+                })))
             }
         }
     }
+}
+
+/// What one CSV cell holds, after trimming surrounding whitespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CsvCell {
+    /// Empty or a missing token: `NA`, `N/A`, `null`, `NaN`, `None`, `#N/A` (any case).
+    Missing,
+    /// `true` or `false` (any case).
+    Bool,
+    /// A 64-bit integer.
+    Int,
+    /// Any other number Rust's `f64` parser takes (`1e5`, `.5`, `inf`).
+    Float,
+    /// Anything else.
+    Text,
+}
+
+/// The missing-cell tokens, compared after trimming and ignoring case.
+pub const MISSING_TOKENS: [&str; 6] = ["na", "n/a", "null", "nan", "none", "#n/a"];
+
+impl CsvCell {
+    /// Classifies one cell.
+    pub fn of(raw: &str) -> CsvCell {
+        let t = raw.trim();
+        if t.is_empty() || MISSING_TOKENS.iter().any(|m| t.eq_ignore_ascii_case(m)) {
+            CsvCell::Missing
+        } else if t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false") {
+            CsvCell::Bool
+        } else if t.parse::<i64>().is_ok() {
+            CsvCell::Int
+        } else if t.parse::<f64>().is_ok() {
+            CsvCell::Float
+        } else {
+            CsvCell::Text
+        }
+    }
+}
+
+/// Per-column tallies of the inference pass.
+#[derive(Default)]
+struct Tally {
+    bools: usize,
+    ints: usize,
+    floats: usize,
+    texts: usize,
+    /// The first text cell: data row (1-based) and value.
+    first_text: Option<(usize, String)>,
+}
+
+impl Tally {
+    /// The column's type, and whether it is numeric but for a minority of text cells.
+    fn data_type(&self) -> (DataType, Option<Mixed>) {
+        let numbers = self.ints + self.floats;
+        if self.texts > 0 || (self.bools > 0 && numbers > 0) {
+            let mixed = (numbers > self.texts + self.bools).then(|| {
+                let (row, value) = self.first_text.clone().unwrap_or_default();
+                Mixed {
+                    row,
+                    value,
+                    numbers,
+                    others: self.texts + self.bools,
+                }
+            });
+            return (DataType::Utf8, mixed);
+        }
+        let t = if self.floats > 0 {
+            DataType::Float64
+        } else if self.ints > 0 {
+            DataType::Int64
+        } else if self.bools > 0 {
+            DataType::Boolean
+        } else {
+            DataType::Utf8
+        };
+        (t, None)
+    }
+}
+
+/// A CSV column read as text although most of its cells are numbers: as an id or a
+/// categorical column it is text; as a feature it is an error ([`Mixed::error`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mixed {
+    /// The first cell that is not a number: data row, 1-based.
+    pub row: usize,
+    /// Its value.
+    pub value: String,
+    /// Cells that are numbers.
+    pub numbers: usize,
+    /// Cells that are not.
+    pub others: usize,
+}
+
+impl Mixed {
+    /// The error for using the column as a number.
+    pub fn error(&self, path: &Path, column: &str) -> Error {
+        Error::Source {
+            path: path.to_path_buf(),
+            message: format!(
+                "column `{column}`, data row {}: \"{}\" is not a number, though {} of the column's cells are ({} are not) (rule: a numeric column holds numbers with a dot for decimals; missing cells are empty, NA, N/A, null, NaN, None or #N/A)",
+                self.row,
+                self.value.escape_default(),
+                self.numbers,
+                self.others
+            ),
+        }
+    }
+}
+
+/// The same columns, every one as text: how the CSV reader reads them before
+/// [`typed_batch`] parses each cell by the rules of [`CsvCell`].
+fn text_schema(schema: &SchemaRef) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Infers a CSV's column types over every cell, and counts its data rows.
+fn infer_csv(
+    path: &Path,
+    file: File,
+    format: Format,
+) -> Result<(SchemaRef, usize, Vec<Option<Mixed>>)> {
+    let header = arrow::csv::reader::Format::default()
+        .with_header(true)
+        .infer_schema(
+            csv_reader(file.try_clone().map_err(|e| Error::io(path, e))?, format),
+            Some(0),
+        )
+        .map_err(|e| csv_err(path, e))?
+        .0;
+    let mut seen = std::collections::HashSet::new();
+    for f in header.fields() {
+        if !seen.insert(f.name().as_str()) {
+            return Err(Error::Csv {
+                path: path.to_path_buf(),
+                message: format!(
+                    "the header names column `{}` twice (rule: column names are unique)",
+                    f.name()
+                ),
+            });
+        }
+    }
+    let text = text_schema(&Arc::new(header));
+    let csv = arrow::csv::ReaderBuilder::new(text.clone())
+        .with_header(true)
+        .with_batch_size(BATCH_ROWS)
+        .build(csv_reader(file, format))
+        .map_err(|e| csv_err(path, e))?;
+    let mut tallies: Vec<Tally> = (0..text.fields().len()).map(|_| Tally::default()).collect();
+    let mut rows = 0usize;
+    for batch in csv {
+        let batch = batch.map_err(|e| csv_err(path, e))?;
+        for (c, t) in tallies.iter_mut().enumerate() {
+            let a = batch.column(c).as_string::<i32>();
+            for i in 0..a.len() {
+                if a.is_null(i) {
+                    continue;
+                }
+                let v = a.value(i);
+                match CsvCell::of(v) {
+                    CsvCell::Missing => {}
+                    CsvCell::Bool => t.bools += 1,
+                    CsvCell::Int => t.ints += 1,
+                    CsvCell::Float => t.floats += 1,
+                    CsvCell::Text => {
+                        t.texts += 1;
+                        if t.first_text.is_none() {
+                            t.first_text = Some((rows + i + 1, v.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+        rows += batch.num_rows();
+    }
+    let mut mixed = Vec::with_capacity(tallies.len());
+    let mut fields = Vec::with_capacity(tallies.len());
+    for (f, t) in text.fields().iter().zip(&tallies) {
+        let (dt, m) = t.data_type();
+        fields.push(Field::new(f.name(), dt, true));
+        mixed.push(m);
+    }
+    Ok((Arc::new(Schema::new(fields)), rows, mixed))
+}
+
+/// Parses a batch read as text into the inferred types: cells trimmed, missing
+/// tokens null. Inference saw every cell, so a parse cannot fail here.
+fn typed_batch(path: &Path, typed: &SchemaRef, b: &RecordBatch) -> Result<RecordBatch> {
+    let cols: Vec<ArrayRef> = typed
+        .fields()
+        .iter()
+        .zip(b.columns())
+        .map(|(f, a)| {
+            let a = a.as_string::<i32>();
+            let cell = |i: usize| -> Option<&str> {
+                if a.is_null(i) {
+                    return None;
+                }
+                let v = a.value(i).trim();
+                (CsvCell::of(v) != CsvCell::Missing).then_some(v)
+            };
+            let n = a.len();
+            match f.data_type() {
+                DataType::Int64 => Arc::new(Int64Array::from_iter(
+                    (0..n).map(|i| cell(i).and_then(|v| v.parse().ok())),
+                )) as ArrayRef,
+                DataType::Float64 => Arc::new(Float64Array::from_iter(
+                    (0..n).map(|i| cell(i).and_then(|v| v.parse().ok())),
+                )),
+                DataType::Boolean => Arc::new(BooleanArray::from_iter(
+                    (0..n).map(|i| cell(i).map(|v| v.eq_ignore_ascii_case("true"))),
+                )),
+                _ => Arc::new(StringArray::from_iter((0..n).map(cell))),
+            }
+        })
+        .collect();
+    RecordBatch::try_new(typed.clone(), cols).map_err(|e| csv_err(path, e))
 }
 
 fn open_file(path: &Path) -> Result<File> {

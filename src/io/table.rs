@@ -127,6 +127,9 @@ impl Ids {
     }
 }
 
+/// The most levels a `--categorical` column may have.
+pub const MAX_LEVELS: usize = 1000;
+
 /// A customer feature table ready for clustering.
 #[derive(Clone, Debug)]
 pub struct FeatureTable {
@@ -153,6 +156,8 @@ pub struct FeatureTable {
     pub duplicate_ids: usize,
     /// The first such row, 0-based.
     pub first_duplicate: Option<usize>,
+    /// Text columns left out of the default features (none when `--columns` named them).
+    pub text_columns: Vec<String>,
 }
 
 fn is_numeric(t: &DataType) -> bool {
@@ -198,25 +203,65 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
         .iter()
         .map(|c| index_of(c))
         .collect::<Result<_>>()?;
-    let feature_names: Vec<String> = match &spec.columns {
-        Some(cols) => cols.clone(),
-        None => schema
+    // Columns other than the id, the weight and the categorical ones.
+    let cats = &cat_idx;
+    let others = || {
+        schema
             .fields()
             .iter()
             .enumerate()
-            .filter(|(i, f)| {
-                *i != id_idx
-                    && Some(*i) != weight_idx
-                    && !cat_idx.contains(i)
-                    && is_numeric(f.data_type())
-            })
+            .filter(move |(i, _)| *i != id_idx && Some(*i) != weight_idx && !cats.contains(i))
+    };
+    let feature_names: Vec<String> = match &spec.columns {
+        Some(cols) => cols.clone(),
+        None => others()
+            .filter(|(i, f)| is_numeric(f.data_type()) || source.mixed(*i).is_some())
             .map(|(_, f)| f.name().clone())
             .collect(),
     };
+    // A CSV has no types of its own: say which of its columns were read as text.
+    let text_columns: Vec<String> = match &spec.columns {
+        Some(_) => Vec::new(),
+        None if source.format() == crate::io::Format::Parquet => Vec::new(),
+        None => others()
+            .filter(|(_, f)| f.name() != "outlier" && !feature_names.contains(f.name()))
+            .map(|(_, f)| f.name().clone())
+            .collect(),
+    };
+    let once = |names: &[String], flag: &'static str| -> Result<()> {
+        let mut seen = HashSet::new();
+        match names.iter().find(|n| !seen.insert(n.as_str())) {
+            Some(n) => Err(Error::param(
+                flag,
+                format!("`{n}` is named twice (rule: each column once)"),
+            )),
+            None => Ok(()),
+        }
+    };
+    once(&feature_names, "--columns")?;
+    once(&spec.categorical, "--categorical")?;
+    if let Some(c) = spec.categorical.iter().find(|c| feature_names.contains(c)) {
+        return Err(Error::param(
+            "--categorical",
+            format!("`{c}` is also a numeric feature (rule: a column is numeric or categorical, not both; leave it out of --columns)"),
+        ));
+    }
+    for (&i, name) in cat_idx.iter().zip(&spec.categorical) {
+        let t = schema.field(i).data_type();
+        if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) {
+            return Err(Error::param(
+                "--categorical",
+                format!("`{name}` is {t}, a measurement, not a category (rule: --categorical takes text, integer or boolean columns)"),
+            ));
+        }
+    }
     let mut feat_idx = Vec::with_capacity(feature_names.len());
     for name in &feature_names {
         let i = index_of(name)?;
         let t = schema.field(i).data_type();
+        if let Some(m) = source.mixed(i) {
+            return Err(m.error(path, name));
+        }
         if !is_numeric(t) {
             return Err(match first_text_value(&source, i)? {
                 Some((row, v)) => Error::NotNumeric {
@@ -323,6 +368,22 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
                 }
             } else {
                 let values = to_f64(path, name, a, row0)?;
+                // A finite value beyond f32's range is its own error, not "NaN/Inf".
+                if let Some((r, v)) = values
+                    .values()
+                    .iter()
+                    .enumerate()
+                    .find(|(_, v)| v.is_finite() && !(**v as f32).is_finite())
+                {
+                    return Err(Error::InvalidValue {
+                        path: path.to_path_buf(),
+                        column: name.clone(),
+                        row: row0 + r + 1,
+                        rule: format!(
+                            "{v:e} is outside the range of a 32-bit float (±3.4e38), in which features are held; rescale the column, e.g. in --map or the feature SQL"
+                        ),
+                    });
+                }
                 for (r, v) in values.values().iter().enumerate() {
                     put(r, *v as f32);
                 }
@@ -382,6 +443,15 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
     // Levels: sorted learnt levels, or the model's levels in the model's order.
     let mut categorical = Vec::with_capacity(spec.categorical.len());
     for (c, name) in spec.categorical.iter().enumerate() {
+        if spec.levels.is_none() && cat_maps[c].len() > MAX_LEVELS {
+            return Err(Error::param(
+                "--categorical",
+                format!(
+                    "`{name}` has {} levels (rule: at most {MAX_LEVELS}, one one-hot column each; an id or a measurement is not a category)",
+                    cat_maps[c].len()
+                ),
+            ));
+        }
         let known = spec
             .levels
             .as_ref()
@@ -445,6 +515,7 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
         outlier,
         duplicate_ids,
         first_duplicate,
+        text_columns,
     })
 }
 

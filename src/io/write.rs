@@ -1,6 +1,8 @@
 //! Writing outputs atomically. Every file goes to a temporary sibling first and is
 //! renamed into place only when all of a command's outputs are complete
-//! ([`Staged::commit`]), so a failure leaves the previous files, never half of one.
+//! ([`Staged::commit`]), through the journal of [`super::commit`], so a failure or a
+//! kill leaves the previous files or the new ones, never half of one and never a
+//! mix of the two; the folder is locked against a second writer meanwhile.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -21,11 +23,13 @@ use crate::io::Format;
 /// Output files written to temporaries, renamed into place together on commit.
 /// Dropping it uncommitted deletes the temporaries, and the folders it created for
 /// them when they are left empty, so a failed command leaves nothing behind.
-#[derive(Default)]
 pub struct Staged {
     files: Vec<(NamedTempFile, PathBuf)>,
     /// Folders created for the temporaries, deepest first within each call.
     dirs: Vec<PathBuf>,
+    /// The output folder: locked while staging, holds the commit journal.
+    root: PathBuf,
+    _lock: super::commit::Lock,
 }
 
 impl Drop for Staged {
@@ -33,6 +37,11 @@ impl Drop for Staged {
         // The temporaries go first (NamedTempFile deletes on drop), then the
         // folders that held only them; a folder that is not empty stays.
         self.files.clear();
+        // A root this set created holds only the lock file now, unless a stage
+        // of this process is still using it.
+        if self.dirs.contains(&self.root) && !super::commit::held_elsewhere(&self.root) {
+            let _ = std::fs::remove_file(self.root.join(super::commit::LOCK_FILE));
+        }
         // Deepest first across every `create`, so a parent goes after its children.
         self.dirs
             .sort_by_key(|d| std::cmp::Reverse(d.components().count()));
@@ -43,9 +52,30 @@ impl Drop for Staged {
 }
 
 impl Staged {
-    /// An empty set.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty set of outputs under `root` (the command's output folder, created if
+    /// missing), which is locked against other writers until this is committed or
+    /// dropped.
+    pub fn new(root: &Path) -> Result<Self> {
+        let existed = root.exists();
+        let lock = super::commit::hold(root)?;
+        Ok(Staged {
+            files: Vec::new(),
+            dirs: if existed {
+                Vec::new()
+            } else {
+                vec![root.to_path_buf()]
+            },
+            root: root.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    /// A set for one output file: its folder is the root.
+    pub fn for_file(path: &Path) -> Result<Self> {
+        match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => Self::new(p),
+            _ => Self::new(Path::new(".")),
+        }
     }
 
     /// Writes `path`'s future content through `fill`.
@@ -98,13 +128,10 @@ impl Staged {
         Ok(tmp.path().to_path_buf())
     }
 
-    /// Renames every temporary into place.
+    /// Renames every temporary into place, as one journaled commit.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
-        self.dirs.clear();
-        let files = std::mem::take(&mut self.files);
-        let mut done = Vec::with_capacity(files.len());
-        for (tmp, path) in files {
-            tmp.as_file().sync_all().map_err(|e| Error::io(&path, e))?;
+        for (tmp, path) in &self.files {
+            tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
             // Temporaries are created private (0600); outputs are ordinary files.
             #[cfg(unix)]
             {
@@ -113,14 +140,47 @@ impl Staged {
                     .as_file()
                     .set_permissions(std::fs::Permissions::from_mode(0o644));
             }
-            tmp.persist(&path).map_err(|e| Error::Io {
+        }
+        self.dirs.clear();
+        let files = std::mem::take(&mut self.files);
+        let mut renames = Vec::with_capacity(files.len());
+        let mut done = Vec::with_capacity(files.len());
+        for (tmp, path) in files {
+            // From here the temporary is the journal's: a failure leaves it for the
+            // next writer to finish or remove.
+            let tmp = tmp.into_temp_path().keep().map_err(|e| Error::Io {
                 path: path.clone(),
                 source: e.error,
             })?;
+            renames.push((tmp, path.clone()));
             done.push(path);
         }
+        super::commit::commit(&self.root, &renames)?;
         Ok(done)
     }
+}
+
+/// The value of `key` in a Parquet file's footer metadata; `None` for another format
+/// or an absent key.
+pub fn parquet_metadata(path: &Path, key: &str) -> Result<Option<String>> {
+    if Format::of(path)? != Format::Parquet {
+        return Ok(None);
+    }
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader =
+        parquet::file::serialized_reader::SerializedFileReader::new(file).map_err(|e| {
+            Error::Parquet {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }
+        })?;
+    use parquet::file::reader::FileReader;
+    Ok(reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == key))
+        .and_then(|e| e.value.clone()))
 }
 
 /// Stages `value` as pretty JSON at `path`.
@@ -139,6 +199,16 @@ pub fn write_json(staged: &mut Staged, path: &Path, value: &impl Serialize) -> R
 
 /// Stages a table of named columns at `path`, as Parquet (zstd) or CSV by extension.
 pub fn write_table(staged: &mut Staged, path: &Path, columns: Vec<(&str, ArrayRef)>) -> Result<()> {
+    write_table_meta(staged, path, columns, &[])
+}
+
+/// [`write_table`] with key-value metadata in a Parquet file's footer (ignored for CSV).
+pub fn write_table_meta(
+    staged: &mut Staged,
+    path: &Path,
+    columns: Vec<(&str, ArrayRef)>,
+    meta: &[(&str, String)],
+) -> Result<()> {
     let fields: Vec<Field> = columns
         .iter()
         .map(|(name, a)| Field::new(*name, a.data_type().clone(), a.null_count() > 0))
@@ -159,8 +229,13 @@ pub fn write_table(staged: &mut Staged, path: &Path, columns: Vec<(&str, ArrayRe
     };
     staged.write(path, |w| match format {
         Format::Parquet => {
+            let kv: Vec<parquet::file::metadata::KeyValue> = meta
+                .iter()
+                .map(|(k, v)| parquet::file::metadata::KeyValue::new(k.to_string(), v.clone()))
+                .collect();
             let props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .set_key_value_metadata((!kv.is_empty()).then_some(kv))
                 .build();
             let mut writer =
                 ArrowWriter::try_new(w, schema, Some(props)).map_err(|e| to_io(e.to_string()))?;

@@ -113,7 +113,7 @@ pub fn dbscan(
         kdistance: fit.kdistance.clone(),
         timings,
     };
-    let model = Model::for_table(&table, scaler, None, Fitted::Dbscan { dbscan: db });
+    let mut model = Model::for_table(&table, scaler, None, Fitted::Dbscan { dbscan: db });
     let segments: Int32Array = fit.labels.iter().copied().collect();
     let is_core: BooleanArray = fit.core.iter().map(|c| Some(*c)).collect();
     let (assignments, model_path) = write_fit(
@@ -121,7 +121,7 @@ pub fn dbscan(
         &table,
         segments,
         ("is_core", Arc::new(is_core)),
-        &model,
+        &mut model,
     )?;
     Ok(DbscanOutput {
         model,

@@ -142,6 +142,9 @@ impl FeaturesOptions {
                 ));
             }
         }
+        if let Some(f) = &self.ts_format {
+            check_ts_format(f)?;
+        }
         spec.ts_format.clone_from(&self.ts_format);
         if self.max_amount.is_nan() || self.max_amount <= 0.0 {
             return Err(Error::param("--max-amount", "must be > 0"));
@@ -191,4 +194,50 @@ pub fn features(
     });
     obs.finish();
     r
+}
+
+/// A `--ts-format` must be a strftime pattern (chrono's fields): every `%` starts a
+/// known field, and there is at least one (`yyyy-mm-dd` is a common slip).
+pub fn check_ts_format(f: &str) -> Result<()> {
+    const FIELDS: &str = "aAbBcCdDeFfgGhHIjklLmMnpPrRsStTuUvVwWxXyYzZ+%";
+    let bad = |what: String| {
+        Error::param(
+            "--ts-format",
+            format!("{what} (rule: a strftime pattern such as %Y-%m-%d %H:%M:%S or %d/%m/%Y)"),
+        )
+    };
+    let mut fields = 0;
+    let mut it = f.char_indices().peekable();
+    while let Some((at, c)) = it.next() {
+        if c != '%' {
+            continue;
+        }
+        // flags, width, fraction and colon modifiers, then the field letter
+        while let Some(&(_, m)) = it.peek() {
+            if "-_0^#.:123456789".contains(m) {
+                it.next();
+            } else {
+                break;
+            }
+        }
+        match it.next() {
+            Some((end, l)) if FIELDS.contains(l) => {
+                let _ = end;
+                if l != '%' {
+                    fields += 1;
+                }
+            }
+            Some((end, l)) => {
+                return Err(bad(format!(
+                    "`{}` in \"{f}\" is not a strftime field",
+                    &f[at..end + l.len_utf8()]
+                )))
+            }
+            None => return Err(bad(format!("\"{f}\" ends in a lone %"))),
+        }
+    }
+    if fields == 0 {
+        return Err(bad(format!("\"{f}\" holds no % field")));
+    }
+    Ok(())
 }

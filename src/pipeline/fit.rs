@@ -12,7 +12,7 @@ use super::flags::{self, Flags};
 use super::Observer;
 use crate::error::Result;
 use crate::gpu::GpuOptions;
-use crate::io::{read_features, write_json, write_table, FeatureTable, ReadSpec, Staged};
+use crate::io::{read_features, write_json, write_table_meta, FeatureTable, ReadSpec, Staged};
 use crate::kmeans::{
     self, open_gpu, Algorithm, BackendChoice, CpuBackend, Event, GpuLloyd, Init, KMeansParams,
     LloydBackend,
@@ -84,6 +84,14 @@ impl ReadOptions {
     pub fn read(&self, path: &Path, obs: &dyn Observer) -> Result<FeatureTable> {
         let t = read_features(path, &self.spec())?;
         warn_duplicates(&t, obs);
+        if !t.text_columns.is_empty() {
+            obs.warn(&format!(
+                "{}: {} column(s) left out of the features as not numeric: {} (name them with --categorical, or --columns to choose)",
+                t.path.display(),
+                t.text_columns.len(),
+                t.text_columns.join(", ")
+            ));
+        }
         Ok(t)
     }
 }
@@ -556,13 +564,25 @@ pub fn kmeans(
         Fitted::Kmeans { kmeans },
     );
     model.surrogate = surrogate;
+    let empty: Vec<usize> = (0..k)
+        .filter(|&c| model.kmeans().is_some_and(|m| m.sizes[c] == 0))
+        .collect();
+    if !empty.is_empty() {
+        let w = format!(
+            "{} of the {k} segments ended empty (segment(s) {}): the data hold fewer distinct groups than k (rule: choose a smaller k, or see `segmenta sweep`)",
+            empty.len(),
+            empty.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+        );
+        obs.warn(&w);
+        model.warnings.push(w);
+    }
     let t_write = Instant::now();
     let (assignments, model_path) = write_fit(
         out,
         &table,
         segments,
         ("distance", Arc::new(distance)),
-        &model,
+        &mut model,
     )?;
     Ok(KmeansOutput {
         model,
@@ -581,12 +601,14 @@ pub(super) fn write_fit(
     table: &FeatureTable,
     segments: Int32Array,
     extra: (&str, ArrayRef),
-    model: &Model,
+    model: &mut Model,
 ) -> Result<(PathBuf, PathBuf)> {
     let assignments = dir.join("assignments.parquet");
     let model_path = dir.join("model.json");
-    let mut staged = Staged::new();
-    write_table(
+    model.input_xxh64 = super::run::hash_file(&table.path)?.xxh64;
+    model.fit_id = crate::model::fit_id(&model.input_xxh64, &model.features, segments.values());
+    let mut staged = Staged::new(dir)?;
+    write_table_meta(
         &mut staged,
         &assignments,
         vec![
@@ -594,6 +616,7 @@ pub(super) fn write_fit(
             ("segment", Arc::new(segments)),
             extra,
         ],
+        &[(crate::model::FIT_ID_KEY, model.fit_id.clone())],
     )?;
     write_json(&mut staged, &model_path, model)?;
     staged.commit()?;

@@ -194,7 +194,7 @@ pub fn predict(
     let noise = labels.iter().filter(|l| **l < 0).count();
     let segments: Int32Array = labels.iter().copied().collect();
     let distance: Float32Array = dist.iter().map(|v| (!v.is_nan()).then_some(*v)).collect();
-    let mut staged = Staged::new();
+    let mut staged = Staged::for_file(out)?;
     let mut cols: Vec<(&str, ArrayRef)> = vec![
         (spec.id_col.as_str(), table.ids.to_arrow()),
         ("segment", Arc::new(segments)),

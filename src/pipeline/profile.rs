@@ -125,6 +125,57 @@ impl Flags for ProfileInputs {
     }
 }
 
+/// The model, the assignments and the feature table must come from one fit: the
+/// model's columns are in the table, the segments are the model's, and the
+/// assignments carry the model's fit id.
+fn check_fit(
+    m: &Model,
+    model_path: &Path,
+    table: &crate::io::FeatureTable,
+    labels: &[i32],
+    assignments: &Path,
+) -> Result<()> {
+    let bad = |message: String| Error::Model {
+        path: model_path.to_path_buf(),
+        message,
+    };
+    let lacking: Vec<&str> = m
+        .numeric_features
+        .iter()
+        .filter(|f| !table.features.contains(f))
+        .map(String::as_str)
+        .collect();
+    if !lacking.is_empty() {
+        return Err(bad(format!(
+            "the model was fitted on column(s) {} that {} lacks (rule: profile the table the model was fitted on, with its model)",
+            lacking.join(", "),
+            table.path.display()
+        )));
+    }
+    let (lo, hi) = match &m.fitted {
+        crate::model::Fitted::Kmeans { kmeans } => (0, kmeans.k as i32 - 1),
+        crate::model::Fitted::Dbscan { dbscan } => (-1, dbscan.clusters as i32 - 1),
+    };
+    if let Some(l) = labels.iter().find(|&&l| l < lo || l > hi) {
+        return Err(bad(format!(
+            "{} holds segment {l}, which this model does not have (rule: segments {lo}..={hi}; give the assignments and the model of one fit)",
+            assignments.display()
+        )));
+    }
+    if !m.fit_id.is_empty() {
+        if let Some(id) = crate::io::parquet_metadata(assignments, crate::model::FIT_ID_KEY)? {
+            if id != m.fit_id {
+                return Err(bad(format!(
+                    "{} comes from fit {id}, this model from fit {} (rule: give the assignments and the model of one fit)",
+                    assignments.display(),
+                    m.fit_id
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Profiles the segments of `inputs` and writes `out/profile.json`.
 pub fn profile(
     inputs: &ProfileInputs,
@@ -142,7 +193,18 @@ pub fn profile(
     let rows = index.rows(assigned.ids.to_arrow().as_ref(), &inputs.assignments)?;
     for (i, r) in rows.iter().enumerate() {
         if let Some(r) = r {
-            labels[*r] = assigned.x.row(i)[0] as i32;
+            let l = assigned.x.row(i)[0] as i32;
+            if labels[*r] != i32::MIN && labels[*r] != l {
+                return Err(Error::Source {
+                    path: inputs.assignments.clone(),
+                    message: format!(
+                        "customer {} is assigned to segment {} and to segment {l} (rule: one segment per customer)",
+                        assigned.ids.display(i),
+                        labels[*r]
+                    ),
+                });
+            }
+            labels[*r] = l;
         }
     }
     let missing = labels.iter().filter(|l| **l == i32::MIN).count();
@@ -166,6 +228,10 @@ pub fn profile(
         p.exists().then_some(p)
     });
     let model = model_path.as_deref().map(Model::load).transpose()?;
+    if let (Some(m), Some(mp)) = (&model, &model_path) {
+        check_fit(m, mp, &table, &labels, &inputs.assignments)?;
+    }
+    let fit_id = model.as_ref().map(|m| m.fit_id.clone()).unwrap_or_default();
     if let Some(km) = model.as_ref().and_then(Model::kmeans) {
         for seg in segments.iter_mut() {
             if let Some(j) = usize::try_from(seg.segment)
@@ -271,8 +337,9 @@ pub fn profile(
         basket,
         streaming,
         notes,
+        fit_id,
     };
-    let mut staged = Staged::new();
+    let mut staged = Staged::new(out)?;
     write_json(&mut staged, &out.join("profile.json"), &profile)?;
     staged.commit()?;
     Ok(profile)

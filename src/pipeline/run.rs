@@ -208,6 +208,8 @@ pub struct Run {
     previous: Vec<StageRecord>,
     force: bool,
     ran: usize,
+    /// The folder's lock, held for the whole run.
+    _lock: crate::io::commit::Lock,
 }
 
 impl Run {
@@ -215,6 +217,7 @@ impl Run {
     /// there become candidates for reuse unless `force`.
     pub fn open(root: &Path, manifest: RunManifest, force: bool) -> Result<Run> {
         std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        let lock = crate::io::commit::hold(root)?;
         let layout = RunLayout::new(root);
         // An unreadable or older manifest only means nothing is reused.
         let previous = artefact::read::<RunManifest>(&layout.manifest())
@@ -226,6 +229,7 @@ impl Run {
             previous,
             force,
             ran: 0,
+            _lock: lock,
         })
     }
 
@@ -247,7 +251,7 @@ impl Run {
     /// Writes the manifest (atomically).
     pub fn save(&mut self) -> Result<()> {
         self.manifest.finished = now_utc();
-        let mut staged = Staged::new();
+        let mut staged = Staged::for_file(&self.layout.manifest())?;
         write_json(&mut staged, &self.layout.manifest(), &self.manifest)?;
         staged.commit()?;
         Ok(())

@@ -245,7 +245,7 @@ pub fn sweep(
         recommended,
         total_s: t_all.elapsed().as_secs_f64(),
     };
-    let mut staged = Staged::new();
+    let mut staged = Staged::new(out)?;
     write_json(&mut staged, &out.join("sweep.json"), &report)?;
     staged.commit()?;
     Ok(report)

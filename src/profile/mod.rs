@@ -126,6 +126,9 @@ pub struct Profile {
     pub streaming: Option<streaming::StreamingReport>,
     /// Notes on parts left out (no transactions, no streaming table…).
     pub notes: Vec<String>,
+    /// The fit profiled: its model's `fit_id` (empty when no model was given).
+    #[serde(default)]
+    pub fit_id: String,
 }
 
 impl crate::artefact::Artefact for Profile {

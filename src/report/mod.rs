@@ -99,6 +99,17 @@ impl ReportData {
             });
         };
         let model = find::<Model>(run, &["kmeans", "dbscan"], "model.json")?;
+        if let Some((m, path)) = &model {
+            if !profile.fit_id.is_empty() && !m.fit_id.is_empty() && profile.fit_id != m.fit_id {
+                return Err(Error::Source {
+                    path: path.clone(),
+                    message: format!(
+                        "this model is fit {}, but the profile describes fit {} (rule: the report's stages come from one fit; rerun `segmenta profile` after refitting)",
+                        m.fit_id, profile.fit_id
+                    ),
+                });
+            }
+        }
         let pca = match &model {
             Some((m, path)) => {
                 let assign = path.with_file_name("assignments.parquet");
@@ -166,7 +177,7 @@ pub fn write(run: &Path, format: Format, out: &Path) -> Result<PathBuf> {
         Format::Markdown => markdown(&data),
         Format::Json => data.json()?,
     };
-    let mut staged = Staged::new();
+    let mut staged = Staged::for_file(out)?;
     staged.write(out, |w| {
         std::io::Write::write_all(w, text.as_bytes()).map_err(|e| Error::io(out, e))
     })?;

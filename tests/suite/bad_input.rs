@@ -87,7 +87,7 @@ fn mistyped_csv_cell_is_named_with_its_row() {
     assert_fails(
         &o,
         &d.path().join("out"),
-        &["a.csv", "column `x`", "\"abc\" at data row 3"],
+        &["a.csv", "column `x`", "data row 3: \"abc\" is not a number"],
     );
 }
 
@@ -124,7 +124,12 @@ fn inf_and_f32_overflow_in_csv() {
     assert_fails(
         &o,
         &d.path().join("out"),
-        &["inf.csv", "column `x`", "NaN/Inf"],
+        &[
+            "inf.csv",
+            "column `x`",
+            "data row 2",
+            "outside the range of a 32-bit float",
+        ],
     );
 }
 

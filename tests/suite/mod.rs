@@ -5,6 +5,7 @@ mod cli;
 mod dbscan;
 mod determinism;
 mod gpu;
+mod guarantees;
 mod insight;
 mod mall;
 mod oracle;

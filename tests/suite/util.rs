@@ -119,11 +119,13 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// Files left in a folder (none if it does not exist).
+/// Files left in a folder (none if it does not exist), but for the writers' lock
+/// file, which is the folder's and stays.
 pub fn files_in(dir: &Path) -> Vec<String> {
     match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != segmenta::io::commit::LOCK_FILE)
             .collect(),
         Err(_) => Vec::new(),
     }

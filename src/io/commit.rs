@@ -1,0 +1,291 @@
+//! One writer per output folder, and outputs that appear together or not at all.
+//!
+//! - **The lock.** A writer holds an OS lock (`flock`) on `<dir>/.segmenta.lock`
+//!   from the moment it stages its first output until it has committed ([`hold`]);
+//!   a second process asking for the same folder is refused with a clear error. The
+//!   kernel drops the lock when the process exits or dies, so a crash never leaves
+//!   a folder locked. Within one process the lock is re-entrant (a run holds its
+//!   folder while each stage stages into it).
+//! - **The journal.** A command's outputs are written to temporaries first. To
+//!   commit, the list of renames (temporary → final name) is written to
+//!   `<dir>/.segmenta-journal.json` and synced, then the renames are done, then the
+//!   journal is removed. A process killed between two renames leaves the journal:
+//!   the next writer or reader of the folder finishes the renames ([`recover`]),
+//!   as SQLite replays its journal, so no reader ever sees the new assignments
+//!   beside the old model.
+//! - **Leftovers.** Temporaries of a killed run that never reached its journal are
+//!   removed when the next writer takes the folder.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The lock file's name inside an output folder.
+pub const LOCK_FILE: &str = ".segmenta.lock";
+/// The journal's name inside an output folder.
+pub const JOURNAL_FILE: &str = ".segmenta-journal.json";
+/// Temporaries are named `.segmenta-XXXXXX.tmp`.
+const TMP_PREFIX: &str = ".segmenta-";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// The renames of one commit, relative to the folder holding the journal.
+#[derive(Serialize, Deserialize)]
+struct Journal {
+    format: String,
+    renames: Vec<(PathBuf, PathBuf)>,
+}
+
+struct Held {
+    count: usize,
+    _file: File,
+}
+
+fn registry() -> &'static Mutex<HashMap<PathBuf, Held>> {
+    static HELD: OnceLock<Mutex<HashMap<PathBuf, Held>>> = OnceLock::new();
+    HELD.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// A held lock on an output folder; released when the last guard of this process
+/// for the folder is dropped.
+pub struct Lock {
+    dir: PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let mut held = registry().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = held.get_mut(&self.dir) {
+            h.count -= 1;
+            if h.count == 0 {
+                held.remove(&self.dir);
+            }
+        }
+    }
+}
+
+/// Whether another guard of this process than the caller's holds `dir`.
+pub(crate) fn held_elsewhere(dir: &Path) -> bool {
+    let Ok(k) = dir.canonicalize() else {
+        return false;
+    };
+    registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&k)
+        .is_some_and(|h| h.count > 1)
+}
+
+/// The folder's canonical name, so that `out` and `./out` are one lock.
+fn key(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    dir.canonicalize().map_err(|e| Error::io(dir, e))
+}
+
+/// Tries the OS lock on `dir`'s lock file: `Ok(None)` when another process holds it.
+fn try_flock(dir: &Path) -> Result<Option<File>> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EWOULDBLOCK) => Ok(None),
+                _ => Err(Error::io(&path, e)),
+            };
+        }
+    }
+    Ok(Some(file))
+}
+
+/// Takes `dir` (created if missing) for writing: the OS lock, then the recovery of
+/// an interrupted commit and the removal of a killed run's temporaries.
+pub fn hold(dir: &Path) -> Result<Lock> {
+    let dir = key(dir)?;
+    let mut held = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(h) = held.get_mut(&dir) {
+        h.count += 1;
+        return Ok(Lock { dir });
+    }
+    let busy = |d: &Path| {
+        Error::Source {
+        path: d.to_path_buf(),
+        message: "another segmenta process is writing to this folder (rule: one writer per output folder; wait for it to end, or choose another --out)".into(),
+    }
+    };
+    // A run holds its folder while its stages write one level below.
+    for up in dir.ancestors().skip(1).take(2) {
+        if up.join(LOCK_FILE).exists() && !held.contains_key(up) && try_flock(up)?.is_none() {
+            return Err(busy(up));
+        }
+    }
+    let Some(file) = try_flock(&dir)? else {
+        return Err(busy(&dir));
+    };
+    held.insert(
+        dir.clone(),
+        Held {
+            count: 1,
+            _file: file,
+        },
+    );
+    drop(held);
+    let lock = Lock { dir: dir.clone() };
+    replay(&dir)?;
+    remove_leftovers(&dir, 0)?;
+    Ok(lock)
+}
+
+/// Writes the journal of `renames` (absolute paths) into `dir`, does the renames and
+/// removes the journal. The caller holds `dir`'s lock and has synced every temporary.
+pub(crate) fn commit(dir: &Path, renames: &[(PathBuf, PathBuf)]) -> Result<()> {
+    let dir = key(dir)?;
+    let rel = |p: &Path| -> PathBuf {
+        p.canonicalize()
+            .ok()
+            .or_else(|| {
+                let parent = p.parent()?.canonicalize().ok()?;
+                Some(parent.join(p.file_name()?))
+            })
+            .and_then(|a| a.strip_prefix(&dir).ok().map(Path::to_path_buf))
+            .unwrap_or_else(|| p.to_path_buf())
+    };
+    let journal = Journal {
+        format: "segmenta-journal".into(),
+        renames: renames.iter().map(|(t, f)| (rel(t), rel(f))).collect(),
+    };
+    let path = dir.join(JOURNAL_FILE);
+    let tmp = dir.join(format!("{JOURNAL_FILE}{TMP_SUFFIX}"));
+    let bytes = serde_json::to_vec(&journal).map_err(|e| Error::io(&path, e.into()))?;
+    {
+        use std::io::Write;
+        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(&bytes).map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    sync_dir(&dir);
+    apply(&dir, &journal)?;
+    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+    sync_dir(&dir);
+    Ok(())
+}
+
+/// Finishes the renames of the journal in `dir`, if there is one.
+fn replay(dir: &Path) -> Result<()> {
+    let path = dir.join(JOURNAL_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let journal: Journal = serde_json::from_slice(&text).map_err(|e| Error::Source {
+        path: path.clone(),
+        message: format!("unreadable commit journal ({e}) (rule: remove it by hand only if you know the commit it records)"),
+    })?;
+    apply(dir, &journal)?;
+    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Renames what is still to rename; a temporary already gone was renamed before.
+fn apply(dir: &Path, journal: &Journal) -> Result<()> {
+    // Fault injection for the tests: die after this many renames, as a kill would.
+    let die_after: Option<usize> = std::env::var("SEGMENTA_TEST_DIE_AFTER_RENAMES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    for (i, (tmp, fin)) in journal.renames.iter().enumerate() {
+        if die_after == Some(i) {
+            std::process::abort();
+        }
+        let (tmp, fin) = (dir.join(tmp), dir.join(fin));
+        if tmp.exists() {
+            std::fs::rename(&tmp, &fin).map_err(|e| Error::io(&fin, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Before reading a file in `dir`: finishes an interrupted commit in `dir` or its
+/// parent (stage outputs sit one folder below the folder that journals them), when
+/// no writer holds the folder; refuses to read while one is committing there.
+pub fn recover(file: &Path) -> Result<()> {
+    for dir in file.ancestors().skip(1).take(3) {
+        let d = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if !d.join(JOURNAL_FILE).exists() {
+            continue;
+        }
+        let d = key(d)?;
+        let mine = registry()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&d);
+        if mine {
+            continue;
+        }
+        match try_flock(&d)? {
+            Some(_file) => replay(&d)?,
+            None => {
+                return Err(Error::Source {
+                    path: d,
+                    message: "another segmenta process is committing its outputs here (rule: read a folder once its writer has ended)".into(),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes `.segmenta-*.tmp` files under `dir` (three levels deep), skipping
+/// folders another process holds.
+fn remove_leftovers(dir: &Path, depth: usize) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        let Ok(t) = e.file_type() else { continue };
+        if t.is_dir() && depth < 3 {
+            if p.join(LOCK_FILE).exists() {
+                let mine = key(&p).ok().is_some_and(|k| {
+                    registry()
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains_key(&k)
+                });
+                if mine || try_flock(&p)?.is_none() {
+                    continue;
+                }
+            }
+            remove_leftovers(&p, depth + 1)?;
+        } else if t.is_file() && name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

@@ -29,6 +29,8 @@ pub fn read<T: Artefact>(path: &Path) -> Result<T> {
 
 /// Reads an artefact when its file exists.
 pub fn read_if_exists<T: Artefact>(path: &Path) -> Result<Option<T>> {
+    // An interrupted commit may still hold the file's rename.
+    crate::io::commit::recover(path)?;
     match path.is_file() {
         true => read(path).map(Some),
         false => Ok(None),

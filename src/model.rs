@@ -322,7 +322,7 @@ impl Model {
                 if db
                     .core_labels
                     .iter()
-                    .any(|&l| l < 0 || l as usize >= db.clusters.max(1))
+                    .any(|&l| l < 0 || l as usize >= db.clusters)
                 {
                     return Err(bad(&format!(
                         "a core label is outside 0..{} (rule: core points belong to one of the clusters)",

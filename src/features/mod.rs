@@ -663,23 +663,43 @@ fn check_result(
     if names.first() != Some(&"customer_id") {
         return Err(bad(format!(
             "the feature SQL's first column is {}, not `customer_id` (rule: the result has one row per customer, customer_id first; columns are: {})",
-            names.first().map_or("missing".to_string(), |n| format!("`{n}`")),
-            names.join(", ")
+            names.first().map_or("missing".to_string(), |n| format!("`{}`", n.escape_default())),
+            names.join(", ").escape_default()
         )));
     }
-    let mut seen = std::collections::HashSet::new();
+    // Integer ids are checked as integers (8 bytes each), others as text.
+    let mut ints = std::collections::HashSet::new();
+    let mut texts = std::collections::HashSet::new();
     for b in batches {
-        let ids = cast(b.column(0), &DataType::Utf8).map_err(|e| df_err(sql_path, e))?;
-        let ids = ids.as_string::<i32>();
-        for i in 0..ids.len() {
-            if ids.is_null(i) {
-                return Err(bad("the feature SQL returns a row with no customer_id (rule: one row per customer, each with its id)".into()));
+        let col = b.column(0);
+        if col.null_count() > 0 {
+            return Err(bad("the feature SQL returns a row with no customer_id (rule: one row per customer, each with its id)".into()));
+        }
+        let again = |id: String| {
+            bad(format!(
+                "the feature SQL returns customer_id {} more than once (rule: one row per customer; GROUP BY customer_id)",
+                id.escape_default()
+            ))
+        };
+        if col.data_type().is_integer() {
+            let v = cast(col, &DataType::Int64).map_err(|e| df_err(sql_path, e))?;
+            if let Some(id) = v
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .find(|v| !ints.insert(**v))
+            {
+                return Err(again(id.to_string()));
             }
-            if !seen.insert(ids.value(i).to_string()) {
-                return Err(bad(format!(
-                    "the feature SQL returns customer_id {} more than once (rule: one row per customer; GROUP BY customer_id)",
-                    ids.value(i)
-                )));
+        } else {
+            let v = cast(col, &DataType::Utf8).map_err(|e| df_err(sql_path, e))?;
+            if let Some(id) = v
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .find(|v| !texts.insert(v.to_string()))
+            {
+                return Err(again(id.to_string()));
             }
         }
     }
@@ -688,7 +708,7 @@ fn check_result(
         if !(t.is_numeric() || t == &DataType::Null) {
             return Err(bad(format!(
                 "the feature SQL's column `{}` is {t}, not a number (rule: every column after customer_id is numeric; CAST it or leave it out)",
-                f.name()
+                f.name().escape_default()
             )));
         }
     }

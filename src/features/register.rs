@@ -219,16 +219,14 @@ async fn register(ctx: &SessionContext, name: &str, path: &Path, tmp: &Path) -> 
     res.map_err(|e| df_err(path, e))
 }
 
-/// A CSV cell that is empty, blank or one of these tokens (any case) is missing, as
-/// in `io::MISSING_TOKENS`; quoted fields may hold newlines.
-const CSV_NULL_REGEX: &str = r"^\s*(?i:na|n/a|null|nan|none|#n/a)?\s*$";
-
+/// CSV sources: a header row, types inferred over a million rows, quoted fields
+/// that may hold newlines. A numeric column with a missing token or a padded cell
+/// infers as text; [`text_value`] reads it before the cast.
 fn csv_options(ext: &str) -> CsvReadOptions<'_> {
     CsvReadOptions::new()
         .has_header(true)
         .file_extension(ext)
         .schema_infer_max_records(1_000_000)
-        .null_regex(Some(CSV_NULL_REGEX.to_string()))
         .newlines_in_values(true)
 }
 
@@ -291,9 +289,14 @@ async fn typed_expr(
     let numeric = dt.is_numeric();
     let parses = kind == Kind::Ts && (text || numeric);
     let shown = expr;
+    // Text feeding a number, a date or a timestamp: trimmed, missing tokens NULL;
+    // ids and text are trimmed only ("NA" may be a region).
     let cleaned;
-    let expr = if text {
+    let expr = if text && matches!(kind, Kind::Num | Kind::Int | Kind::Date | Kind::Ts) {
         cleaned = text_value(expr);
+        cleaned.as_str()
+    } else if text {
+        cleaned = format!("NULLIF(trim(({expr})), '')");
         cleaned.as_str()
     } else {
         expr

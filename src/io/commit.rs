@@ -89,12 +89,18 @@ fn key(dir: &Path) -> Result<PathBuf> {
 /// Tries the OS lock on `dir`'s lock file: `Ok(None)` when another process holds it.
 fn try_flock(dir: &Path) -> Result<Option<File>> {
     let path = dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
+    // flock needs no write access: an existing lock file is opened read-only, so
+    // another user's folder lock can be tested too.
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?,
+        Err(e) => return Err(Error::io(&path, e)),
+    };
     #[cfg(unix)]
     {
         use std::os::unix::io::AsRawFd;
@@ -112,8 +118,19 @@ fn try_flock(dir: &Path) -> Result<Option<File>> {
 }
 
 /// Takes `dir` (created if missing) for writing: the OS lock, then the recovery of
-/// an interrupted commit and the removal of a killed run's temporaries.
+/// an interrupted commit and the removal of a killed run's temporaries, in `dir` and
+/// (finishing their commits first) in its subfolders.
 pub fn hold(dir: &Path) -> Result<Lock> {
+    hold_with(dir, 3)
+}
+
+/// [`hold`] for a folder that receives one output file beside unrelated ones (a
+/// `predict -o FILE`): leftovers are removed in the folder itself only.
+pub fn hold_shallow(dir: &Path) -> Result<Lock> {
+    hold_with(dir, 0)
+}
+
+fn hold_with(dir: &Path, depth: usize) -> Result<Lock> {
     let dir = key(dir)?;
     let mut held = registry().lock().unwrap_or_else(|e| e.into_inner());
     if let Some(h) = held.get_mut(&dir) {
@@ -128,7 +145,11 @@ pub fn hold(dir: &Path) -> Result<Lock> {
     };
     // A run holds its folder while its stages write one level below.
     for up in dir.ancestors().skip(1).take(2) {
-        if up.join(LOCK_FILE).exists() && !held.contains_key(up) && try_flock(up)?.is_none() {
+        // Another user's folder (EACCES) is not a writer of ours.
+        if up.join(LOCK_FILE).exists()
+            && !held.contains_key(up)
+            && matches!(try_flock(up), Ok(None))
+        {
             return Err(busy(up));
         }
     }
@@ -144,8 +165,9 @@ pub fn hold(dir: &Path) -> Result<Lock> {
     );
     drop(held);
     let lock = Lock { dir: dir.clone() };
+    recover(&dir.join(LOCK_FILE))?;
     replay(&dir)?;
-    remove_leftovers(&dir, 0)?;
+    remove_leftovers(&dir, 0, depth)?;
     Ok(lock)
 }
 
@@ -153,19 +175,27 @@ pub fn hold(dir: &Path) -> Result<Lock> {
 /// removes the journal. The caller holds `dir`'s lock and has synced every temporary.
 pub(crate) fn commit(dir: &Path, renames: &[(PathBuf, PathBuf)]) -> Result<()> {
     let dir = key(dir)?;
-    let rel = |p: &Path| -> PathBuf {
-        p.canonicalize()
-            .ok()
-            .or_else(|| {
-                let parent = p.parent()?.canonicalize().ok()?;
-                Some(parent.join(p.file_name()?))
-            })
-            .and_then(|a| a.strip_prefix(&dir).ok().map(Path::to_path_buf))
-            .unwrap_or_else(|| p.to_path_buf())
+    // The parent resolved, never the file itself (it may be a link, or not exist
+    // yet); relative to the root when under it, else absolute.
+    let rel = |p: &Path| -> Result<PathBuf> {
+        let parent = match p.parent() {
+            Some(q) if !q.as_os_str().is_empty() => q,
+            _ => Path::new("."),
+        };
+        let parent = parent.canonicalize().map_err(|e| Error::io(parent, e))?;
+        let name = p.file_name().ok_or_else(|| Error::Source {
+            path: p.to_path_buf(),
+            message: "an output path must name a file".into(),
+        })?;
+        let abs = parent.join(name);
+        Ok(abs.strip_prefix(&dir).map(Path::to_path_buf).unwrap_or(abs))
     };
     let journal = Journal {
         format: "segmenta-journal".into(),
-        renames: renames.iter().map(|(t, f)| (rel(t), rel(f))).collect(),
+        renames: renames
+            .iter()
+            .map(|(t, f)| Ok((rel(t)?, rel(f)?)))
+            .collect::<Result<_>>()?,
     };
     let path = dir.join(JOURNAL_FILE);
     let tmp = dir.join(format!("{JOURNAL_FILE}{TMP_SUFFIX}"));
@@ -178,7 +208,7 @@ pub(crate) fn commit(dir: &Path, renames: &[(PathBuf, PathBuf)]) -> Result<()> {
     }
     std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
     sync_dir(&dir);
-    apply(&dir, &journal)?;
+    apply(&dir, &journal, true)?;
     std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
     sync_dir(&dir);
     Ok(())
@@ -196,14 +226,15 @@ fn replay(dir: &Path) -> Result<()> {
         path: path.clone(),
         message: format!("unreadable commit journal ({e}) (rule: remove it by hand only if you know the commit it records)"),
     })?;
-    apply(dir, &journal)?;
+    apply(dir, &journal, false)?;
     std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
     sync_dir(dir);
     Ok(())
 }
 
-/// Renames what is still to rename; a temporary already gone was renamed before.
-fn apply(dir: &Path, journal: &Journal) -> Result<()> {
+/// Renames what is still to rename. In a live commit every temporary must be there;
+/// in a replay, one already gone was renamed before the kill (its final file is).
+fn apply(dir: &Path, journal: &Journal, live: bool) -> Result<()> {
     // Fault injection for the tests: die after this many renames, as a kill would.
     let die_after: Option<usize> = std::env::var("SEGMENTA_TEST_DIE_AFTER_RENAMES")
         .ok()
@@ -214,7 +245,22 @@ fn apply(dir: &Path, journal: &Journal) -> Result<()> {
         }
         let (tmp, fin) = (dir.join(tmp), dir.join(fin));
         if tmp.exists() {
-            std::fs::rename(&tmp, &fin).map_err(|e| Error::io(&fin, e))?;
+            std::fs::rename(&tmp, &fin).map_err(|e| Error::Source {
+                path: fin.clone(),
+                message: format!(
+                    "cannot rename {} into place ({e}) (rule: a commit's journal {} is finished before the folder is used; fix the cause and rerun, or remove the journal and the folder's outputs)",
+                    tmp.display(),
+                    dir.join(JOURNAL_FILE).display()
+                ),
+            })?;
+        } else if live || !fin.exists() {
+            return Err(Error::Source {
+                path: fin.clone(),
+                message: format!(
+                    "the staged output {} is missing (rule: a commit renames every output it staged)",
+                    tmp.display()
+                ),
+            });
         }
     }
     Ok(())
@@ -254,9 +300,11 @@ pub fn recover(file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes `.segmenta-*.tmp` files under `dir` (three levels deep), skipping
-/// folders another process holds.
-fn remove_leftovers(dir: &Path, depth: usize) -> Result<()> {
+/// Removes `.segmenta-*.tmp` files under `dir`, down to `max` levels below it: in
+/// each subfolder that has a lock file, only while holding that lock, and after
+/// finishing the commit its journal records. Folders another process (or user)
+/// holds are left alone.
+fn remove_leftovers(dir: &Path, depth: usize, max: usize) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
@@ -264,7 +312,8 @@ fn remove_leftovers(dir: &Path, depth: usize) -> Result<()> {
         let p = e.path();
         let name = e.file_name().to_string_lossy().to_string();
         let Ok(t) = e.file_type() else { continue };
-        if t.is_dir() && depth < 3 {
+        if t.is_dir() && depth < max {
+            let mut _guard = None;
             if p.join(LOCK_FILE).exists() {
                 let mine = key(&p).ok().is_some_and(|k| {
                     registry()
@@ -272,11 +321,24 @@ fn remove_leftovers(dir: &Path, depth: usize) -> Result<()> {
                         .unwrap_or_else(|e| e.into_inner())
                         .contains_key(&k)
                 });
-                if mine || try_flock(&p)?.is_none() {
+                if mine {
                     continue;
                 }
+                match try_flock(&p) {
+                    Ok(Some(f)) => _guard = Some(f),
+                    _ => continue,
+                }
             }
-            remove_leftovers(&p, depth + 1)?;
+            if p.join(JOURNAL_FILE).exists() {
+                if _guard.is_none() {
+                    match try_flock(&p) {
+                        Ok(Some(f)) => _guard = Some(f),
+                        _ => continue,
+                    }
+                }
+                replay(&p)?;
+            }
+            remove_leftovers(&p, depth + 1, max)?;
         } else if t.is_file() && name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX) {
             let _ = std::fs::remove_file(&p);
         }

@@ -227,7 +227,7 @@ struct Tally {
     ints: usize,
     floats: usize,
     texts: usize,
-    /// The first text cell: data row (1-based) and value.
+    /// The first cell that is not a number: data row (1-based) and value.
     first_text: Option<(usize, String)>,
 }
 
@@ -280,7 +280,8 @@ impl Mixed {
         Error::Source {
             path: path.to_path_buf(),
             message: format!(
-                "column `{column}`, data row {}: \"{}\" is not a number, though {} of the column's cells are ({} are not) (rule: a numeric column holds numbers with a dot for decimals; missing cells are empty, NA, N/A, null, NaN, None or #N/A)",
+                "column `{}`, data row {}: \"{}\" is not a number, though {} of the column's cells are ({} are not) (rule: a numeric column holds numbers with a dot for decimals; missing cells are empty, NA, N/A, null, NaN, None or #N/A)",
+                column.escape_default(),
                 self.row,
                 self.value.escape_default(),
                 self.numbers,
@@ -347,7 +348,12 @@ fn infer_csv(
                 let v = a.value(i);
                 match CsvCell::of(v) {
                     CsvCell::Missing => {}
-                    CsvCell::Bool => t.bools += 1,
+                    CsvCell::Bool => {
+                        t.bools += 1;
+                        if t.first_text.is_none() {
+                            t.first_text = Some((rows + i + 1, v.to_string()));
+                        }
+                    }
                     CsvCell::Int => t.ints += 1,
                     CsvCell::Float => t.floats += 1,
                     CsvCell::Text => {
@@ -398,7 +404,12 @@ fn typed_batch(path: &Path, typed: &SchemaRef, b: &RecordBatch) -> Result<Record
                 DataType::Boolean => Arc::new(BooleanArray::from_iter(
                     (0..n).map(|i| cell(i).map(|v| v.eq_ignore_ascii_case("true"))),
                 )),
-                _ => Arc::new(StringArray::from_iter((0..n).map(cell))),
+                // Text keeps its tokens ("NA" may be North America): trimmed only.
+                _ => Arc::new(StringArray::from_iter((0..n).map(|i| {
+                    (!a.is_null(i))
+                        .then(|| a.value(i).trim())
+                        .filter(|v| !v.is_empty())
+                }))),
             }
         })
         .collect();

@@ -246,15 +246,6 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
             format!("`{c}` is also a numeric feature (rule: a column is numeric or categorical, not both; leave it out of --columns)"),
         ));
     }
-    for (&i, name) in cat_idx.iter().zip(&spec.categorical) {
-        let t = schema.field(i).data_type();
-        if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) {
-            return Err(Error::param(
-                "--categorical",
-                format!("`{name}` is {t}, a measurement, not a category (rule: --categorical takes text, integer or boolean columns)"),
-            ));
-        }
-    }
     let mut feat_idx = Vec::with_capacity(feature_names.len());
     for name in &feature_names {
         let i = index_of(name)?;
@@ -443,6 +434,21 @@ pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
     // Levels: sorted learnt levels, or the model's levels in the model's order.
     let mut categorical = Vec::with_capacity(spec.categorical.len());
     for (c, name) in spec.categorical.iter().enumerate() {
+        // A float code (1.0, 2.0) is a category; a measurement (2.37) is not.
+        let t = schema.field(cat_idx[c]).data_type();
+        let fractional = matches!(t, DataType::Float16 | DataType::Float32 | DataType::Float64)
+            || matches!(t, DataType::Decimal128(_, s) | DataType::Decimal256(_, s) if *s > 0);
+        if spec.levels.is_none() && fractional {
+            if let Some(l) = cat_maps[c]
+                .keys()
+                .find(|l| l.parse::<f64>().is_ok_and(|v| v.fract() != 0.0))
+            {
+                return Err(Error::param(
+                    "--categorical",
+                    format!("`{name}` is {t} with the value {l}, a measurement, not a category (rule: --categorical takes text, integer or boolean columns, or whole-number codes)"),
+                ));
+            }
+        }
         if spec.levels.is_none() && cat_maps[c].len() > MAX_LEVELS {
             return Err(Error::param(
                 "--categorical",

@@ -56,15 +56,20 @@ impl Staged {
     /// missing), which is locked against other writers until this is committed or
     /// dropped.
     pub fn new(root: &Path) -> Result<Self> {
-        let existed = root.exists();
-        let lock = super::commit::hold(root)?;
+        Self::with_lock(root, super::commit::hold)
+    }
+
+    fn with_lock(root: &Path, hold: fn(&Path) -> Result<super::commit::Lock>) -> Result<Self> {
+        // The folders the lock creates are removed again if nothing is committed.
+        let missing: Vec<PathBuf> = root
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        let lock = hold(root)?;
         Ok(Staged {
             files: Vec::new(),
-            dirs: if existed {
-                Vec::new()
-            } else {
-                vec![root.to_path_buf()]
-            },
+            dirs: missing,
             root: root.to_path_buf(),
             _lock: lock,
         })
@@ -72,10 +77,11 @@ impl Staged {
 
     /// A set for one output file: its folder is the root.
     pub fn for_file(path: &Path) -> Result<Self> {
-        match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => Self::new(p),
-            _ => Self::new(Path::new(".")),
-        }
+        let root = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        Self::with_lock(root, super::commit::hold_shallow)
     }
 
     /// Writes `path`'s future content through `fill`.

@@ -199,7 +199,7 @@ pub fn features(
 /// A `--ts-format` must be a strftime pattern (chrono's fields): every `%` starts a
 /// known field, and there is at least one (`yyyy-mm-dd` is a common slip).
 pub fn check_ts_format(f: &str) -> Result<()> {
-    const FIELDS: &str = "aAbBcCdDeFfgGhHIjklLmMnpPrRsStTuUvVwWxXyYzZ+%";
+    const FIELDS: &str = "aAbBcCdDeFfgGhHIjklmMnpPrRsStTuUvVwWxXyYzZ+%";
     let bad = |what: String| {
         Error::param(
             "--ts-format",
@@ -229,15 +229,16 @@ pub fn check_ts_format(f: &str) -> Result<()> {
             }
             Some((end, l)) => {
                 return Err(bad(format!(
-                    "`{}` in \"{f}\" is not a strftime field",
-                    &f[at..end + l.len_utf8()]
+                    "`{}` in \"{}\" is not a strftime field",
+                    f[at..end + l.len_utf8()].escape_default(),
+                    f.escape_default()
                 )))
             }
-            None => return Err(bad(format!("\"{f}\" ends in a lone %"))),
+            None => return Err(bad(format!("\"{}\" ends in a lone %", f.escape_default()))),
         }
     }
     if fields == 0 {
-        return Err(bad(format!("\"{f}\" holds no % field")));
+        return Err(bad(format!("\"{}\" holds no % field", f.escape_default())));
     }
     Ok(())
 }

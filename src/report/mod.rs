@@ -73,8 +73,11 @@ pub struct ReportData {
     pub pca: Option<Pca>,
 }
 
-/// The first of `candidates` that exists.
+/// The first of `candidates` that exists (after finishing an interrupted commit).
 fn first(candidates: &[PathBuf]) -> Option<PathBuf> {
+    for c in candidates {
+        let _ = crate::io::commit::recover(c);
+    }
     candidates.iter().find(|p| p.is_file()).cloned()
 }
 
@@ -98,7 +101,17 @@ impl ReportData {
                 message: "no profile (rule: a report needs at least the profile stage's profile.json, in RUN/profile/ or RUN/; run `segmenta run` or `segmenta profile -o RUN/profile` first)".into(),
             });
         };
-        let model = find::<Model>(run, &["kmeans", "dbscan"], "model.json")?;
+        // The model of the profile's fit, when a K-means and a DBSCAN fit sit side by side.
+        let mut model = find::<Model>(run, &["kmeans", "dbscan"], "model.json")?;
+        if let Some((m, _)) = &model {
+            if !profile.fit_id.is_empty() && m.fit_id != profile.fit_id {
+                if let Some(other) = find::<Model>(run, &["dbscan"], "model.json")? {
+                    if other.0.fit_id == profile.fit_id {
+                        model = Some(other);
+                    }
+                }
+            }
+        }
         if let Some((m, path)) = &model {
             if !profile.fit_id.is_empty() && !m.fit_id.is_empty() && profile.fit_id != m.fit_id {
                 return Err(Error::Source {

@@ -184,8 +184,13 @@ async fn register(ctx: &SessionContext, name: &str, path: &Path, tmp: &Path) -> 
                 path: path.to_path_buf(),
             });
         }
-        ctx.register_csv(name, &s, csv_options(if is_dir { ".csv" } else { "" }))
-            .await
+        if is_dir {
+            ctx.register_csv(name, &s, csv_options(".csv")).await
+        } else {
+            let schema = csv_schema(path)?;
+            ctx.register_csv(name, &s, csv_options("").schema(&schema))
+                .await
+        }
     } else if lower.ends_with(".csv.gz") {
         // Unpacked once into the run's temporary folder (DataFusion's own gzip
         // support would add xz and bzip2 C builds for one format).
@@ -209,8 +214,13 @@ async fn register(ctx: &SessionContext, name: &str, path: &Path, tmp: &Path) -> 
                 path: path.to_path_buf(),
             });
         }
-        ctx.register_csv(name, unpacked.to_string_lossy().as_ref(), csv_options(""))
-            .await
+        let schema = csv_schema(&unpacked)?;
+        ctx.register_csv(
+            name,
+            unpacked.to_string_lossy().as_ref(),
+            csv_options("").schema(&schema),
+        )
+        .await
     } else {
         return Err(Error::UnsupportedFormat {
             path: path.to_path_buf(),
@@ -228,6 +238,13 @@ fn csv_options(ext: &str) -> CsvReadOptions<'_> {
         .file_extension(ext)
         .schema_infer_max_records(1_000_000)
         .newlines_in_values(true)
+}
+
+/// A CSV file's schema, inferred by `io::Source` over every cell (quoted newlines
+/// included, which DataFusion's chunked inference splits; a mostly-numeric column
+/// with a stray text cell is text here and is named when it is cast).
+fn csv_schema(path: &Path) -> Result<arrow::datatypes::Schema> {
+    Ok(crate::io::Source::open(path)?.verbatim_schema())
 }
 
 /// A text value trimmed, with the missing tokens (`io::MISSING_TOKENS`) as NULL: how

@@ -67,6 +67,8 @@ pub struct Source {
     rows: Option<usize>,
     /// Per column of a CSV: numbers but for a minority of text cells.
     mixed: Vec<Option<Mixed>>,
+    /// Per column of a CSV: a padded cell or a missing token other than empty.
+    dirty: Vec<bool>,
 }
 
 /// A stream of record batches; `Send` so several can be decoded in parallel.
@@ -79,6 +81,7 @@ impl Source {
         super::commit::recover(path)?;
         let file = open_file(path)?;
         let mut mixed = Vec::new();
+        let mut dirty = Vec::new();
         let (schema, rows) = match format {
             Format::Parquet => {
                 let builder = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -87,8 +90,9 @@ impl Source {
                 (builder.schema().clone(), Some(rows.max(0) as usize))
             }
             Format::Csv | Format::CsvGz => {
-                let (schema, records, m) = infer_csv(path, file, format)?;
+                let (schema, records, m, d) = infer_csv(path, file, format)?;
                 mixed = m;
+                dirty = d;
                 (schema, Some(records))
             }
         };
@@ -98,7 +102,25 @@ impl Source {
             schema,
             rows,
             mixed,
+            dirty,
         })
+    }
+
+    /// The schema for a reader that takes cells as they are (DataFusion's CSV
+    /// reader): a CSV column with padded cells or missing tokens is text there, to
+    /// be trimmed and cast in SQL.
+    pub fn verbatim_schema(&self) -> Schema {
+        Schema::new(
+            self.schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| match self.dirty.get(i) {
+                    Some(true) => Field::new(f.name(), DataType::Utf8, true),
+                    _ => f.as_ref().clone(),
+                })
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// For a CSV column read as text, whether most of its cells are numbers.
@@ -227,6 +249,9 @@ struct Tally {
     ints: usize,
     floats: usize,
     texts: usize,
+    /// A cell was padded with whitespace or was a missing token other than empty:
+    /// a reader that does not trim (DataFusion's) must read the column as text.
+    dirty: bool,
     /// The first cell that is not a number: data row (1-based) and value.
     first_text: Option<(usize, String)>,
 }
@@ -303,12 +328,12 @@ fn text_schema(schema: &SchemaRef) -> SchemaRef {
     ))
 }
 
+/// What [`infer_csv`] learns: the types, the data rows, the mixed and the dirty
+/// columns.
+type Inferred = (SchemaRef, usize, Vec<Option<Mixed>>, Vec<bool>);
+
 /// Infers a CSV's column types over every cell, and counts its data rows.
-fn infer_csv(
-    path: &Path,
-    file: File,
-    format: Format,
-) -> Result<(SchemaRef, usize, Vec<Option<Mixed>>)> {
+fn infer_csv(path: &Path, file: File, format: Format) -> Result<Inferred> {
     let header = arrow::csv::reader::Format::default()
         .with_header(true)
         .infer_schema(
@@ -346,8 +371,11 @@ fn infer_csv(
                     continue;
                 }
                 let v = a.value(i);
+                if !t.dirty && (v.trim().len() != v.len()) {
+                    t.dirty = true;
+                }
                 match CsvCell::of(v) {
-                    CsvCell::Missing => {}
+                    CsvCell::Missing => t.dirty |= !v.is_empty(),
                     CsvCell::Bool => {
                         t.bools += 1;
                         if t.first_text.is_none() {
@@ -374,7 +402,8 @@ fn infer_csv(
         fields.push(Field::new(f.name(), dt, true));
         mixed.push(m);
     }
-    Ok((Arc::new(Schema::new(fields)), rows, mixed))
+    let dirty = tallies.iter().map(|t| t.dirty).collect();
+    Ok((Arc::new(Schema::new(fields)), rows, mixed, dirty))
 }
 
 /// Parses a batch read as text into the inferred types: cells trimmed, missing

@@ -241,10 +241,22 @@ fn features_trim_cells_and_read_missing_tokens() {
 
 #[test]
 fn features_read_a_quoted_newline_in_a_csv_field() {
-    let r = features_of(
-        "customer_id,ts,amount,description\n1,2025-01-02,12.5,\"two\nlines\"\n2,2025-01-02,7,plain\n3,2025-01-03,5,x\n",
-    );
-    assert_eq!(r["customers"], 3);
+    // Past 10 MB DataFusion used to split a CSV into ranges at newlines, and a
+    // quoted newline then broke the file ("unequal lengths").
+    let mut text = String::from("customer_id,ts,amount,description\n");
+    let n = 220_000;
+    for i in 0..n {
+        text.push_str(&format!(
+            "{},2025-01-{:02},{}.5,\"line one of item {i}\nline two\"\n",
+            i % 5000,
+            1 + i % 28,
+            1 + i % 40
+        ));
+    }
+    assert!(text.len() > 11_000_000);
+    let r = features_of(&text);
+    assert_eq!(r["customers"], 5000);
+    assert_eq!(r["sources"][0]["rows_in"], n);
 }
 
 // 3. A read-only --sql with a checked result.

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -45,9 +45,17 @@ struct Held {
     _file: File,
 }
 
-fn registry() -> &'static Mutex<HashMap<PathBuf, Held>> {
+/// This process's held folders (a poisoned lock still holds a valid map).
+fn registry() -> MutexGuard<'static, HashMap<PathBuf, Held>> {
     static HELD: OnceLock<Mutex<HashMap<PathBuf, Held>>> = OnceLock::new();
     HELD.get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether this process holds `dir` (a canonical path).
+fn mine(dir: &Path) -> bool {
+    registry().contains_key(dir)
 }
 
 /// A held lock on an output folder; released when the last guard of this process
@@ -58,7 +66,7 @@ pub struct Lock {
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        let mut held = registry().lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = registry();
         if let Some(h) = held.get_mut(&self.dir) {
             h.count -= 1;
             if h.count == 0 {
@@ -73,11 +81,7 @@ pub(crate) fn held_elsewhere(dir: &Path) -> bool {
     let Ok(k) = dir.canonicalize() else {
         return false;
     };
-    registry()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&k)
-        .is_some_and(|h| h.count > 1)
+    registry().get(&k).is_some_and(|h| h.count > 1)
 }
 
 /// The folder's canonical name, so that `out` and `./out` are one lock.
@@ -132,7 +136,7 @@ pub fn hold_shallow(dir: &Path) -> Result<Lock> {
 
 fn hold_with(dir: &Path, depth: usize) -> Result<Lock> {
     let dir = key(dir)?;
-    let mut held = registry().lock().unwrap_or_else(|e| e.into_inner());
+    let mut held = registry();
     if let Some(h) = held.get_mut(&dir) {
         h.count += 1;
         return Ok(Lock { dir });
@@ -280,11 +284,7 @@ pub fn recover(file: &Path) -> Result<()> {
             continue;
         }
         let d = key(d)?;
-        let mine = registry()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(&d);
-        if mine {
+        if mine(&d) {
             continue;
         }
         match try_flock(&d)? {
@@ -313,31 +313,20 @@ fn remove_leftovers(dir: &Path, depth: usize, max: usize) -> Result<()> {
         let name = e.file_name().to_string_lossy().to_string();
         let Ok(t) = e.file_type() else { continue };
         if t.is_dir() && depth < max {
-            let mut _guard = None;
-            if p.join(LOCK_FILE).exists() {
-                let mine = key(&p).ok().is_some_and(|k| {
-                    registry()
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .contains_key(&k)
-                });
-                if mine {
+            // A locked or journaled subfolder is another writer's: taken first (and
+            // its commit finished), or skipped while someone holds it.
+            let _guard = if p.join(LOCK_FILE).exists() || p.join(JOURNAL_FILE).exists() {
+                if key(&p).is_ok_and(|k| mine(&k)) {
                     continue;
                 }
                 match try_flock(&p) {
-                    Ok(Some(f)) => _guard = Some(f),
+                    Ok(Some(f)) => Some(f),
                     _ => continue,
                 }
-            }
-            if p.join(JOURNAL_FILE).exists() {
-                if _guard.is_none() {
-                    match try_flock(&p) {
-                        Ok(Some(f)) => _guard = Some(f),
-                        _ => continue,
-                    }
-                }
-                replay(&p)?;
-            }
+            } else {
+                None
+            };
+            replay(&p)?;
             remove_leftovers(&p, depth + 1, max)?;
         } else if t.is_file() && name.starts_with(TMP_PREFIX) && name.ends_with(TMP_SUFFIX) {
             let _ = std::fs::remove_file(&p);

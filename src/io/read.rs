@@ -374,22 +374,16 @@ fn infer_csv(path: &Path, file: File, format: Format) -> Result<Inferred> {
                 if !t.dirty && (v.trim().len() != v.len()) {
                     t.dirty = true;
                 }
-                match CsvCell::of(v) {
+                let cell = CsvCell::of(v);
+                match cell {
                     CsvCell::Missing => t.dirty |= !v.is_empty(),
-                    CsvCell::Bool => {
-                        t.bools += 1;
-                        if t.first_text.is_none() {
-                            t.first_text = Some((rows + i + 1, v.to_string()));
-                        }
-                    }
+                    CsvCell::Bool => t.bools += 1,
                     CsvCell::Int => t.ints += 1,
                     CsvCell::Float => t.floats += 1,
-                    CsvCell::Text => {
-                        t.texts += 1;
-                        if t.first_text.is_none() {
-                            t.first_text = Some((rows + i + 1, v.to_string()));
-                        }
-                    }
+                    CsvCell::Text => t.texts += 1,
+                }
+                if matches!(cell, CsvCell::Bool | CsvCell::Text) && t.first_text.is_none() {
+                    t.first_text = Some((rows + i + 1, v.to_string()));
                 }
             }
         }

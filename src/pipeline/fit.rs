@@ -504,6 +504,7 @@ pub fn kmeans(
     for l in &fit.labels {
         sizes[*l as usize] += 1;
     }
+    let empty: Vec<usize> = (0..k).filter(|&c| sizes[c] == 0).collect();
     let centroids_scaled: Vec<Vec<f32>> = fit.centroids.chunks(d).map(|c| c.to_vec()).collect();
     let original = scaler.inverse(&fit.centroids);
     let centroids: Vec<Vec<f64>> = original.chunks(d).map(|c| c.to_vec()).collect();
@@ -564,9 +565,6 @@ pub fn kmeans(
         Fitted::Kmeans { kmeans },
     );
     model.surrogate = surrogate;
-    let empty: Vec<usize> = (0..k)
-        .filter(|&c| model.kmeans().is_some_and(|m| m.sizes[c] == 0))
-        .collect();
     if !empty.is_empty() {
         let w = format!(
             "{} of the {k} segments ended empty (segment(s) {}): the data hold fewer distinct groups than k (rule: choose a smaller k, or see `segmenta sweep`)",

@@ -426,6 +426,17 @@ fn profile(table: &Path, assignments: &Path, model: &Path, out: &Path) -> Output
     ])
 }
 
+/// `profile` of the assignments of the fit in `assigned` with the model of the fit
+/// in `modelled`.
+fn profile_of(table: &Path, assigned: &Path, modelled: &Path, out: &Path) -> Output {
+    profile(
+        table,
+        &assigned.join("assignments.parquet"),
+        &modelled.join("model.json"),
+        out,
+    )
+}
+
 #[test]
 fn profile_refuses_a_model_assignments_or_table_of_another_fit() {
     let d = tempdir();
@@ -434,20 +445,10 @@ fn profile_refuses_a_model_assignments_or_table_of_another_fit() {
     ok(&kmeans(&t, &k4, "4", &[]));
     ok(&kmeans(&t, &k6, "6", &[]));
     let out = d.path().join("p");
-    ok(&profile(
-        &t,
-        &k4.join("assignments.parquet"),
-        &k4.join("model.json"),
-        &out,
-    ));
+    ok(&profile_of(&t, &k4, &k4, &out));
     // k = 6 assignments with the k = 4 model.
     fails(
-        &profile(
-            &t,
-            &k6.join("assignments.parquet"),
-            &k4.join("model.json"),
-            &out,
-        ),
+        &profile_of(&t, &k6, &k4, &out),
         &["model.json", "segment", "one fit"],
     );
     // A model fitted on other columns.
@@ -474,12 +475,7 @@ fn profile_refuses_a_model_assignments_or_table_of_another_fit() {
         ],
     );
     fails(
-        &profile(
-            &small,
-            &narrow.join("assignments.parquet"),
-            &narrow.join("model.json"),
-            &out,
-        ),
+        &profile_of(&small, &narrow, &narrow, &out),
         &["model.json", "recency_days", "lacks"],
     );
     // Another fit's assignments whose segments the model has: only the fit id tells.
@@ -491,12 +487,7 @@ fn profile_refuses_a_model_assignments_or_table_of_another_fit() {
         &["--columns", "recency_days,monetary_total,age"],
     ));
     fails(
-        &profile(
-            &t,
-            &k4b.join("assignments.parquet"),
-            &k4.join("model.json"),
-            &out,
-        ),
+        &profile_of(&t, &k4b, &k4, &out),
         &["model.json", "comes from fit", "one fit"],
     );
     // Duplicate ids with conflicting segments.

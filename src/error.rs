@@ -162,6 +162,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// Builds a [`Error::MissingColumn`] for `column` of `path`, listing `schema`'s.
+    pub fn missing_column(
+        path: &std::path::Path,
+        column: &str,
+        schema: &arrow::datatypes::Schema,
+    ) -> Self {
+        Error::MissingColumn {
+            path: path.to_path_buf(),
+            column: column.to_string(),
+            available: schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
     /// Builds a [`Error::Param`].
     pub fn param(name: &'static str, rule: impl Into<String>) -> Self {
         Error::Param {

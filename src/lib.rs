@@ -18,6 +18,7 @@ pub mod generate;
 pub mod gpu;
 pub mod io;
 pub mod kmeans;
+pub mod lifetime;
 pub mod matrix;
 pub mod metrics;
 pub mod model;

@@ -169,6 +169,36 @@ pub struct KMeansModel {
     /// empty when not computed, `None` for a segment no resample reached.
     #[serde(default)]
     pub stability: Vec<Option<f64>>,
+    /// Segment ids of segments that vanished in an `update`: kept (with their last
+    /// centroid and size 0) so that no later segment takes their id; no row is ever
+    /// assigned to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<usize>,
+    /// How a warm-started fit (`update`) matched the previous model's segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<Box<crate::pipeline::WarmStartInfo>>,
+}
+
+impl KMeansModel {
+    /// The segment ids rows can be assigned to (all but the retired ones).
+    pub fn active(&self) -> Vec<usize> {
+        (0..self.k).filter(|c| !self.retired.contains(c)).collect()
+    }
+
+    /// The nearest active centroid of every row of `x` (scaled units): its segment
+    /// id and the squared distance.
+    pub fn assign(&self, x: &crate::Matrix) -> Result<(Vec<u32>, Vec<f32>)> {
+        let active = self.active();
+        let flat: Vec<f32> = active
+            .iter()
+            .flat_map(|&c| self.centroids_scaled[c].iter().copied())
+            .collect();
+        let (labels, sq) = crate::kmeans::assign(x, &flat)?;
+        Ok((
+            labels.iter().map(|&l| active[l as usize] as u32).collect(),
+            sq,
+        ))
+    }
 }
 
 fn all_rows() -> String {
@@ -294,6 +324,11 @@ impl Model {
                 }
                 if !k.sizes.is_empty() && k.sizes.len() != k.k {
                     return Err(bad("sizes do not match k (rule: one size per segment)"));
+                }
+                if k.retired.iter().any(|&c| c >= k.k) || k.active().is_empty() {
+                    return Err(bad(
+                        "retired segments are not segments of the model, or every segment is retired (rule: ids below k, at least one active)",
+                    ));
                 }
             }
             Fitted::Dbscan { dbscan: db } => {

@@ -118,6 +118,18 @@ impl Scaler {
         });
     }
 
+    /// One row of original units into scaled units (the transforms, then the
+    /// scaling): the inverse of [`Scaler::inverse`].
+    pub fn forward(&self, row: &[f64]) -> Vec<f32> {
+        row.iter()
+            .enumerate()
+            .map(|(j, v)| {
+                let t = self.transforms.get(j).map_or(*v, |t| t.apply(*v));
+                ((t - self.offset[j]) / self.scale[j]) as f32
+            })
+            .collect()
+    }
+
     /// Maps scaled rows (e.g. centroids) back to original units.
     pub fn inverse(&self, rows: &[f32]) -> Vec<f64> {
         let d = self.offset.len();

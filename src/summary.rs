@@ -214,6 +214,20 @@ impl Display for MallManifest {
             "generated a mall of {} customers over {} months ({} .. {})",
             self.customers, self.months, self.window_start, self.window_end
         )?;
+        if self.window_end != self.history_end {
+            writeln!(
+                f,
+                "  cut: the history before {} of a mall simulated to {}",
+                self.window_end, self.history_end
+            )?;
+        }
+        if let Some(d) = &self.drift_at {
+            writeln!(
+                f,
+                "  drift: {} customers switch persona on {d} (rate {})",
+                self.switched, self.drift_rate
+            )?;
+        }
         for (name, rows) in [
             ("customers", r.customers),
             ("transactions", r.transactions),

@@ -101,6 +101,31 @@ pub struct CleanConfig {
     pub seed: u64,
     /// The transforms the outlier rule judges columns on (those K-means uses).
     pub transform: TransformSpec,
+    /// Values fitted by an earlier run, applied instead of refitting (`update`):
+    /// its imputation values and outlier fences, per column. A column it has no
+    /// value for is fitted on this data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<FittedClean>,
+}
+
+/// What a clean run fitted, to apply again to next month's data.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FittedClean {
+    /// Where the values came from (a `clean.json`).
+    pub source: String,
+    /// Imputation value per column.
+    pub imputed_with: BTreeMap<String, f64>,
+    /// Outlier fences per column (original units).
+    pub fences: BTreeMap<String, (f64, f64)>,
+    /// The transform each fenced column was judged on.
+    #[serde(default)]
+    pub outlier_transforms: BTreeMap<String, String>,
+    /// Columns the outlier rule left out, with why.
+    #[serde(default)]
+    pub outlier_skipped: BTreeMap<String, String>,
+    /// DBSCAN's eps, when it was the outlier rule.
+    #[serde(default)]
+    pub dbscan_eps: Option<f64>,
 }
 
 impl Default for CleanConfig {
@@ -116,6 +141,7 @@ impl Default for CleanConfig {
             outlier_columns: None,
             seed: 0,
             transform: TransformSpec::default(),
+            reuse: None,
         }
     }
 }

@@ -44,7 +44,9 @@ use crate::error::{Error, Result};
 use crate::io::{write_json, write_table, Source, Staged};
 use crate::matrix::Matrix;
 use crate::transform::Transform;
-pub use config::{default_ranges, CleanConfig, Missing, OutlierAction, OutlierMethod, Range};
+pub use config::{
+    default_ranges, CleanConfig, FittedClean, Missing, OutlierAction, OutlierMethod, Range,
+};
 use reasons::{rule_text, summary_of};
 use stats::{mode, quantile, summary};
 
@@ -128,6 +130,20 @@ pub struct CleanReport {
     pub after: BTreeMap<String, ColumnSummary>,
 }
 
+impl CleanReport {
+    /// The values this run fitted, for `update` to apply to next month's data.
+    pub fn fitted(&self, source: &Path) -> FittedClean {
+        FittedClean {
+            source: source.display().to_string(),
+            imputed_with: self.imputed_with.clone(),
+            fences: self.fences.clone(),
+            outlier_transforms: self.outlier_transforms.clone(),
+            outlier_skipped: self.outlier_skipped.clone(),
+            dbscan_eps: self.dbscan_eps,
+        }
+    }
+}
+
 impl crate::artefact::Artefact for CleanReport {
     const FORMAT: &'static str = "segmenta-clean";
     const VERSION: u32 = 2;
@@ -157,16 +173,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
     }
     let id_idx = schema
         .index_of(&cfg.id_col)
-        .map_err(|_| Error::MissingColumn {
-            path: input.to_path_buf(),
-            column: cfg.id_col.clone(),
-            available: schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
+        .map_err(|_| Error::missing_column(input, &cfg.id_col, &schema))?;
     let feat_idx: Vec<usize> = schema
         .fields()
         .iter()
@@ -320,17 +327,23 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                     .filter(|&r| reason_owned[r].is_none())
                     .filter_map(|r| cols[c][r])
                     .collect();
-                if present.is_empty() {
+                let reused = cfg
+                    .reuse
+                    .as_ref()
+                    .and_then(|f| f.imputed_with.get(name).copied());
+                if present.is_empty() && reused.is_none() {
                     return Err(Error::Source {
                         path: input.to_path_buf(),
                         message: format!("column `{name}` has no value to impute from (rule: drop the column or use --missing drop)"),
                     });
                 }
-                let v = if policy == Missing::Median {
-                    present.sort_by(f64::total_cmp);
-                    quantile(&present, 0.5)
-                } else {
-                    mode(&present)
+                let v = match reused {
+                    Some(v) => v,
+                    None if policy == Missing::Median => {
+                        present.sort_by(f64::total_cmp);
+                        quantile(&present, 0.5)
+                    }
+                    None => mode(&present),
                 };
                 imputed_with.insert(name.clone(), v);
                 let code = if policy == Missing::Median {
@@ -412,7 +425,62 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
     if let Some(bounds) = per_col_bounds {
         if !alive.is_empty() {
             let mut is_out = vec![None::<usize>; n];
+            // A cell outside its column's fences: clipped, or its row flagged or
+            // dropped (the first such column names the reason).
+            let mark =
+                |c: usize,
+                 r: usize,
+                 v: f64,
+                 (lo, hi): (f64, f64),
+                 cols: &mut Vec<Vec<Option<f64>>>,
+                 is_out: &mut Vec<Option<usize>>,
+                 rules: &mut BTreeMap<String, RuleCount>| match cfg.action {
+                    OutlierAction::Clip => {
+                        cols[c][r] = Some(v.clamp(lo, hi));
+                        *rules
+                            .entry("clip".into())
+                            .or_default()
+                            .cells
+                            .entry(names[c].clone())
+                            .or_default() += 1;
+                    }
+                    _ => {
+                        if is_out[r].is_none() {
+                            is_out[r] = Some(c);
+                        }
+                        if cfg.action == OutlierAction::Flag {
+                            *rules
+                                .entry(code.into())
+                                .or_default()
+                                .cells_flagged
+                                .entry(names[c].clone())
+                                .or_default() += 1;
+                        }
+                    }
+                };
             for &c in &outlier_cols {
+                // Last run's fences, when `update` reapplies them: compared in
+                // original units (the transforms are monotone, so a cell is
+                // outside them exactly when it is outside on the transformed scale).
+                if let Some(f) = &cfg.reuse {
+                    if let Some(why) = f.outlier_skipped.get(&names[c]) {
+                        outlier_skipped.insert(names[c].clone(), why.clone());
+                        continue;
+                    }
+                    if let Some(&(lo, hi)) = f.fences.get(&names[c]) {
+                        fences.insert(names[c].clone(), (lo, hi));
+                        if let Some(t) = f.outlier_transforms.get(&names[c]) {
+                            outlier_transforms.insert(names[c].clone(), t.clone());
+                        }
+                        for &r in &alive {
+                            let v = cols[c][r].expect("imputed or rejected above");
+                            if v < lo || v > hi {
+                                mark(c, r, v, (lo, hi), &mut cols, &mut is_out, &mut rules);
+                            }
+                        }
+                        continue;
+                    }
+                }
                 let mut s: Vec<f64> = alive.iter().filter_map(|&r| cols[c][r]).collect();
                 s.sort_by(f64::total_cmp);
                 // The rule runs on the transformed scale (the one K-means sees);
@@ -454,30 +522,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                     let v = cols[c][r].expect("imputed or rejected above");
                     let vt = t.apply(v);
                     if vt < lo_t || vt > hi_t {
-                        match cfg.action {
-                            OutlierAction::Clip => {
-                                cols[c][r] = Some(v.clamp(lo, hi));
-                                *rules
-                                    .entry("clip".into())
-                                    .or_default()
-                                    .cells
-                                    .entry(names[c].clone())
-                                    .or_default() += 1;
-                            }
-                            _ => {
-                                if is_out[r].is_none() {
-                                    is_out[r] = Some(c);
-                                }
-                                if cfg.action == OutlierAction::Flag {
-                                    *rules
-                                        .entry(code.into())
-                                        .or_default()
-                                        .cells_flagged
-                                        .entry(names[c].clone())
-                                        .or_default() += 1;
-                                }
-                            }
-                        }
+                        mark(c, r, v, (lo, hi), &mut cols, &mut is_out, &mut rules);
                     }
                 }
             }
@@ -496,6 +541,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             }
         }
     } else if let OutlierMethod::Dbscan { eps, min_samples } = cfg.outliers {
+        let eps = eps.or(cfg.reuse.as_ref().and_then(|f| f.dbscan_eps));
         if !alive.is_empty() {
             let d = outlier_cols.len();
             if d > crate::dbscan::index::GRID_MAX_D && alive.len() > DBSCAN_TREE_MAX_ROWS {

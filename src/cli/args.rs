@@ -207,6 +207,7 @@ impl From<&CleanArgs> for CleanOptions {
             outlier_columns: a.outlier_columns.clone(),
             outlier_min_samples: a.outlier_min_samples,
             transform: None,
+            reuse: None,
         }
     }
 }
@@ -387,6 +388,31 @@ impl From<&ProfileArgs> for ProfileOptions {
             min_lift: a.min_lift,
             max_len: a.max_len,
             basket_item: a.basket_item.clone(),
+        }
+    }
+}
+
+/// How far ahead the lifetime models look.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "What comes next (BG/NBD, Gamma-Gamma)")]
+pub struct LifetimeArgs {
+    /// Expected purchases and revenue over this many days.
+    #[arg(long, default_value_t = defaults::DEFAULT_HORIZON_DAYS)]
+    pub horizon_days: u32,
+    /// Customer lifetime value over this many months.
+    #[arg(long, default_value_t = defaults::DEFAULT_CLV_MONTHS)]
+    pub clv_months: u32,
+    /// Discount rate per month of the CLV.
+    #[arg(long, default_value_t = defaults::DEFAULT_DISCOUNT_RATE)]
+    pub discount_rate: f64,
+}
+
+impl From<&LifetimeArgs> for segmenta::pipeline::LifetimeOptions {
+    fn from(a: &LifetimeArgs) -> Self {
+        segmenta::pipeline::LifetimeOptions {
+            horizon_days: a.horizon_days,
+            clv_months: a.clv_months,
+            discount_rate: a.discount_rate,
         }
     }
 }

@@ -29,6 +29,10 @@ pub struct CleanCmd {
     /// passes its own) [default: the config file's, else auto].
     #[arg(long)]
     pub transform: Option<String>,
+    /// A previous run's clean.json: apply its imputation values and outlier fences
+    /// instead of fitting new ones on this table (`update` passes its previous run's).
+    #[arg(long)]
+    pub reuse_fitted: Option<PathBuf>,
     #[command(flatten)]
     pub clean: CleanArgs,
     #[command(flatten)]
@@ -40,6 +44,7 @@ pub fn run(a: CleanCmd) -> Result<ExitCode> {
     let t = Instant::now();
     let mut opts = CleanOptions::from(&a.clean);
     opts.transform.clone_from(&a.transform);
+    opts.reuse.clone_from(&a.reuse_fitted);
     let r = pipeline::clean(&a.input, &opts, a.id_col.as_deref(), a.seed, &a.out)?;
     let secs = t.elapsed().as_secs_f64();
     if out.json {

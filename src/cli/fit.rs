@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use segmenta::pipeline::{self, defaults, DbscanOptions, KmeansOptions, ReadOptions};
+use segmenta::pipeline::{self, defaults, DbscanOptions, KmeansOptions, ReadOptions, WarmStart};
 use serde_json::json;
 
 use super::args::{FitArgs, ReadArgs, ScaleArg, StabilityArgs};
@@ -38,7 +38,38 @@ pub struct KmeansCmd {
     #[command(flatten)]
     pub fit: FitArgs,
     #[command(flatten)]
+    pub warm: WarmArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Starting from last month's model.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Warm start (update)")]
+pub struct WarmArgs {
+    /// A previous K-means model.json: start from its centroids, under its scaler,
+    /// and keep its segment ids (matched segments keep theirs; new ones get new
+    /// ids; vanished ones are retired).
+    #[arg(long)]
+    pub previous_model: Option<PathBuf>,
+    /// Fit a new scaler on this data instead of keeping the previous model's.
+    #[arg(long)]
+    pub refit_scaler: bool,
+    /// A new segment continues the previous one it is paired with when their
+    /// centres are closer than this share of the distance from that previous
+    /// centre to its nearest neighbour; otherwise it is new.
+    #[arg(long, default_value_t = segmenta::kmeans::matching::DEFAULT_MAX_SHIFT)]
+    pub max_shift: f64,
+}
+
+impl WarmArgs {
+    pub fn warm_start(&self) -> Option<WarmStart> {
+        self.previous_model.as_ref().map(|m| WarmStart {
+            model: m.clone(),
+            refit_scaler: self.refit_scaler,
+            max_shift: self.max_shift,
+        })
+    }
 }
 
 impl KmeansCmd {
@@ -49,6 +80,7 @@ impl KmeansCmd {
             surrogate_depth: self.surrogate_depth,
             stability_resamples: self.stability.stability_resamples,
             stability_sample: self.stability.stability_sample,
+            previous: self.warm.warm_start(),
         }
     }
 }

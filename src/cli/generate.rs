@@ -23,6 +23,18 @@ pub struct MallArgs {
     /// Rate of planted dirt (duplicates, impossible amounts, missing birth years…).
     #[arg(long, default_value_t = defaults::DEFAULT_DIRT)]
     pub dirt: f64,
+    /// Share of customers (active on both sides of --drift-at) who switch to
+    /// another persona on that day; truth.parquet says who and to what.
+    #[arg(long, default_value_t = 0.0)]
+    pub drift: f64,
+    /// The day drifting customers switch (YYYY-MM-DD; default: the first day of the
+    /// history's middle month).
+    #[arg(long)]
+    pub drift_at: Option<String>,
+    /// Write the history before this day only (YYYY-MM-DD): the same mall cut at
+    /// two dates gives last month's and this month's sources.
+    #[arg(long)]
+    pub cut: Option<String>,
 }
 
 impl MallArgs {
@@ -33,6 +45,9 @@ impl MallArgs {
             start: self.start.clone(),
             dirt: self.dirt,
             seed,
+            drift: self.drift,
+            drift_at: self.drift_at.clone(),
+            cut: self.cut.clone(),
         }
     }
 }

@@ -39,6 +39,12 @@ enum Command {
     Demo(run::DemoCmd),
     /// The whole pipeline on a folder of raw sources: features → clean → sweep → kmeans → profile → report.
     Run(run::RunCmd),
+    /// Next month: re-segment new sources from a previous run, keeping its segment ids; who moved where, P(alive) and CLV.
+    Update(run::UpdateCmd),
+    /// BG/NBD and Gamma-Gamma on a fit's customers: P(alive), expected purchases, CLV per customer and segment.
+    Lifetime(run::LifetimeCmd),
+    /// Compare two run folders (an update and its previous run): migration matrix and per-customer states.
+    Migrate(run::MigrateCmd),
     /// Render a run folder's report again, as HTML, Markdown or JSON.
     Report(run::ReportCmd),
     /// Generate a synthetic mall: raw tables with planted personas and dirt, and the truth.
@@ -72,6 +78,9 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(a) => run::demo(a),
         Command::Run(a) => run::run(a),
+        Command::Update(a) => run::update(a),
+        Command::Lifetime(a) => run::lifetime(a),
+        Command::Migrate(a) => run::migrate(a),
         Command::Report(a) => run::report(a),
         Command::Generate(a) => generate::run(a),
         Command::Features(a) => features::run(a),

@@ -35,6 +35,17 @@ pub struct ProfileCmd {
     /// Id column.
     #[arg(long, default_value = "customer_id")]
     pub id_col: String,
+    /// lifetime.json from `segmenta lifetime`: P(alive), churn risk and CLV per
+    /// segment.
+    #[arg(long)]
+    pub lifetime: Option<PathBuf>,
+    /// migration.json from `segmenta migrate`: what changed since the previous run.
+    #[arg(long)]
+    pub migration: Option<PathBuf>,
+    /// The previous run's profile.json: segments that kept their id keep their
+    /// persona name.
+    #[arg(long)]
+    pub previous_profile: Option<PathBuf>,
     /// Print the built-in persona rules and exit.
     #[arg(long)]
     pub print_personas: bool,
@@ -55,6 +66,9 @@ impl ProfileCmd {
             model: self.model.clone(),
             tables: self.tables.clone(),
             id_col: self.id_col.clone(),
+            lifetime: self.lifetime.clone(),
+            migration: self.migration.clone(),
+            previous_profile: self.previous_profile.clone(),
         })
     }
 }

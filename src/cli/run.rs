@@ -12,7 +12,7 @@ use segmenta::pipeline::{self, defaults, KChoice, PipelineOptions, RunOutcome, R
 use segmenta::report::{self, Format};
 
 use super::args::{
-    CleanArgs, FeaturesArgs, FitArgs, ProfileArgs, ReadArgs, StabilityArgs, SweepArgs,
+    CleanArgs, FeaturesArgs, FitArgs, LifetimeArgs, ProfileArgs, ReadArgs, StabilityArgs, SweepArgs,
 };
 use super::common::{print_json, OutputArgs};
 use super::generate::MallArgs;
@@ -48,6 +48,8 @@ pub struct PipelineArgs {
     #[command(flatten)]
     pub profile: ProfileArgs,
     #[command(flatten)]
+    pub lifetime: LifetimeArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -67,6 +69,7 @@ impl PipelineArgs {
             stability_resamples: self.stability.stability_resamples,
             stability_sample: self.stability.stability_sample,
             profile: (&self.profile).into(),
+            lifetime: (&self.lifetime).into(),
             seed: self.seed,
         })
     }
@@ -101,6 +104,178 @@ pub struct DemoCmd {
     pub mall: MallArgs,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UpdateCmd {
+    /// Last month's run folder (from `run`, `demo` or `update`): its model, scaler,
+    /// cleaning values, segment ids and persona names are carried forward.
+    #[arg(long)]
+    pub previous: PathBuf,
+    /// This month's raw sources: a folder or one transactions file.
+    #[arg(long, short = 'i')]
+    pub input: PathBuf,
+    /// The new run folder.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    /// Fit new imputation values and outlier fences instead of last run's.
+    #[arg(long)]
+    pub refit_clean: bool,
+    /// Fit a new scaler instead of last run's (the drift check says when).
+    #[arg(long)]
+    pub refit_scaler: bool,
+    /// A new segment continues the previous one it is paired with when their
+    /// centres are closer than this share of the distance from that previous
+    /// centre to its nearest neighbour; otherwise it is new.
+    #[arg(long, default_value_t = segmenta::kmeans::matching::DEFAULT_MAX_SHIFT)]
+    pub max_shift: f64,
+    /// Every option of `run`; --k auto (the default) keeps last run's number of
+    /// segments, and without --since the features cover last run's window length.
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+pub fn update(a: UpdateCmd) -> Result<ExitCode> {
+    let t = Instant::now();
+    let out = a.pipeline.output;
+    let opts = pipeline::UpdateOptions {
+        pipeline: a.pipeline.options()?,
+        refit_clean: a.refit_clean,
+        refit_scaler: a.refit_scaler,
+        max_shift: a.max_shift,
+    };
+    let r = pipeline::update(
+        &a.previous,
+        &RunSource::Sources(a.input.clone()),
+        &a.out,
+        &opts,
+        command_line(),
+        a.pipeline.force,
+        &out.term(),
+    )?;
+    if !out.json && !out.quiet {
+        if let Ok(m) = segmenta::artefact::read::<pipeline::MigrationReport>(
+            &pipeline::RunLayout::new(&a.out).migration_json(),
+        ) {
+            let s = &m.states;
+            println!(
+                "{} -> {}: {} stayed, {} moved, {} lapsed, {} new, {} gone",
+                m.previous_as_of,
+                m.as_of,
+                s["stayed"],
+                s["moved"],
+                s["lapsed"],
+                s["new"],
+                s["gone"]
+            );
+            for c in m.segments.iter().filter(|c| c.status != "kept") {
+                println!("  segment {} is {}", c.segment, c.status);
+            }
+        }
+    }
+    finish(&r, out, t)
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LifetimeCmd {
+    /// assignments.parquet of a fit: the customers and their segments.
+    #[arg(long, short = 'a')]
+    pub assignments: PathBuf,
+    /// The features stage's kept tables (RUN/features/tables); transactions is read.
+    #[arg(long)]
+    pub tables: PathBuf,
+    /// The end of the calibration period (YYYY-MM-DD): the features' as-of.
+    #[arg(long)]
+    pub as_of: String,
+    /// Id column.
+    #[arg(long, default_value = "customer_id")]
+    pub id_col: String,
+    /// Output folder: customers.parquet and lifetime.json.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub lifetime: LifetimeArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl LifetimeCmd {
+    pub fn inputs(&self) -> pipeline::LifetimeInputs {
+        pipeline::LifetimeInputs {
+            assignments: self.assignments.clone(),
+            tables: self.tables.clone(),
+            as_of: self.as_of.clone(),
+            id_col: self.id_col.clone(),
+        }
+    }
+}
+
+pub fn lifetime(a: LifetimeCmd) -> Result<ExitCode> {
+    let out = a.output;
+    let r = pipeline::lifetime(&a.inputs(), &(&a.lifetime).into(), &a.out, &out.term())?;
+    if out.json {
+        return print_json(&r).map(|_| ExitCode::SUCCESS);
+    }
+    if let Some(b) = &r.bgnbd {
+        let p = b.params;
+        println!(
+            "BG/NBD on {} customers: r {:.4}, alpha {:.4} days, a {:.4}, b {:.4}",
+            b.customers, p.r, p.alpha, p.a, p.b
+        );
+    }
+    if let Some(g) = &r.gamma_gamma {
+        let p = g.params;
+        println!(
+            "Gamma-Gamma on {} repeat customers: p {:.4}, q {:.4}, gamma {:.4}",
+            g.customers, p.p, p.q, p.gamma
+        );
+    }
+    for s in &r.segments {
+        println!(
+            "  segment {:>3}: {:>8} customers, P(alive) {}, churn risk {}, expected purchases in {} days {:.0}",
+            s.segment,
+            s.customers,
+            s.mean_p_alive.map_or("-".into(), |v| format!("{v:.3}")),
+            s.churn_risk.map_or("-".into(), |v| format!("{:.1}%", 100.0 * v)),
+            r.horizon_days,
+            s.expected_purchases
+        );
+    }
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+    println!("wrote {}", a.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MigrateCmd {
+    /// The earlier run folder.
+    #[arg(long)]
+    pub previous: PathBuf,
+    /// The later run folder (its K-means warm-started from the earlier one).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Output folder: migration.parquet and migration.json.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub fn migrate(a: MigrateCmd) -> Result<ExitCode> {
+    let out = a.output;
+    let r = pipeline::migrate(&a.previous, &a.run, &a.out, &out.term())?;
+    if out.json {
+        return print_json(&r).map(|_| ExitCode::SUCCESS);
+    }
+    let s = &r.states;
+    println!(
+        "{} -> {}: {} stayed, {} moved, {} lapsed, {} new, {} gone",
+        r.previous_as_of, r.as_of, s["stayed"], s["moved"], s["lapsed"], s["new"], s["gone"]
+    );
+    println!("wrote {}", a.out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -67,6 +67,9 @@ fn generate_flags_round_trip() {
         start: "2024-02-01".into(),
         dirt: 0.05,
         seed: 9,
+        drift: 0.2,
+        drift_at: Some("2024-03-15".into()),
+        cut: Some("2024-04-01".into()),
     };
     let Command::Generate(c) = parse("generate", generate_argv(&m, Path::new(OUT))) else {
         panic!()
@@ -110,6 +113,7 @@ fn clean_flags_round_trip() {
         outlier_columns: strings(&["age", "income_monthly"]),
         outlier_min_samples: 4,
         transform: Some("quantile,age=none".into()),
+        reuse: Some(PathBuf::from("old/clean/clean.json")),
     };
     let argv = clean_argv(Path::new("f.parquet"), &o, "cid", 5, Path::new(OUT));
     let Command::Clean(c) = parse("clean", argv) else {
@@ -117,6 +121,7 @@ fn clean_flags_round_trip() {
     };
     let got = CleanOptions {
         transform: c.transform.clone(),
+        reuse: c.reuse_fitted.clone(),
         ..CleanOptions::from(&c.clean)
     };
     assert_eq!(
@@ -159,6 +164,7 @@ fn kmeans_flags_round_trip() {
         surrogate_depth: 3,
         stability_resamples: 7,
         stability_sample: 900,
+        previous: None,
     };
     let argv = kmeans_argv(Path::new("c.parquet"), &read(), &o, 13, Path::new(OUT));
     let Command::Kmeans(c) = parse("kmeans", argv) else {
@@ -171,6 +177,27 @@ fn kmeans_flags_round_trip() {
 }
 
 #[test]
+fn warm_kmeans_flags_round_trip() {
+    let o = KmeansOptions {
+        k: 5,
+        fit: fit(),
+        surrogate_depth: 0,
+        stability_resamples: 0,
+        stability_sample: 100,
+        previous: Some(segmenta::pipeline::WarmStart {
+            model: "old run/kmeans/model.json".into(),
+            refit_scaler: true,
+            max_shift: 0.75,
+        }),
+    };
+    let argv = kmeans_argv(Path::new("c.parquet"), &read(), &o, 2, Path::new(OUT));
+    let Command::Kmeans(c) = parse("kmeans", argv) else {
+        panic!()
+    };
+    assert_eq!(c.options(), o);
+}
+
+#[test]
 fn profile_flags_round_trip() {
     let inputs = ProfileInputs {
         features: "clean/clean.parquet".into(),
@@ -178,6 +205,9 @@ fn profile_flags_round_trip() {
         model: Some("kmeans/model.json".into()),
         tables: Some("features/tables".into()),
         id_col: "cid".into(),
+        lifetime: Some("lifetime/lifetime.json".into()),
+        migration: Some("migration/migration.json".into()),
+        previous_profile: Some("old/profile/profile.json".into()),
     };
     let personas = Some(PathBuf::from("p.toml"));
     let o = ProfileOptions {
@@ -219,6 +249,11 @@ fn run_flags_round_trip_and_defaults_agree() {
         stability_resamples: 3,
         stability_sample: 400,
         profile: ProfileOptions::default(),
+        lifetime: segmenta::pipeline::LifetimeOptions {
+            horizon_days: 30,
+            clv_months: 6,
+            discount_rate: 0.02,
+        },
         seed: 3,
     };
     for o in [o, PipelineOptions::default()] {

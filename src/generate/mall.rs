@@ -111,6 +111,14 @@ pub struct MallSpec {
     pub seed: u64,
     /// Rate of planted dirt (see [`DirtCounts`]).
     pub dirt: f64,
+    /// Share of the customers active on both sides of `drift_at` who switch persona
+    /// on that day.
+    pub drift: f64,
+    /// The day drifting customers switch (days since 1970-01-01).
+    pub drift_at: Option<i32>,
+    /// Write only the history before this day (the mall is the same; `mall.json`'s
+    /// window ends here).
+    pub cut: Option<i32>,
 }
 
 impl MallSpec {
@@ -122,7 +130,15 @@ impl MallSpec {
             start: days_from_civil(2025, 1, 1),
             seed,
             dirt: 0.01,
+            drift: 0.0,
+            drift_at: None,
+            cut: None,
         }
+    }
+
+    /// First day after the simulated history.
+    pub fn end(&self) -> i32 {
+        add_months(self.start, self.months)
     }
 
     fn validate(&self) -> Result<()> {
@@ -137,6 +153,36 @@ impl MallSpec {
         }
         if !(0.0..=0.5).contains(&self.dirt) || self.dirt.is_nan() {
             return Err(Error::param("--dirt", "must be a rate in [0, 0.5]"));
+        }
+        if !(0.0..=1.0).contains(&self.drift) || self.drift.is_nan() {
+            return Err(Error::param("--drift", "must be a rate in [0, 1]"));
+        }
+        let (start, end) = (self.start, self.end());
+        if let Some(d) = self.drift_at {
+            if d <= start || d >= end {
+                return Err(Error::param(
+                    "--drift-at",
+                    format!(
+                        "{} is not inside the history (rule: after {} and before {})",
+                        format_date(d),
+                        format_date(start),
+                        format_date(end)
+                    ),
+                ));
+            }
+        }
+        if let Some(c) = self.cut {
+            if c <= start || c > end {
+                return Err(Error::param(
+                    "--cut",
+                    format!(
+                        "{} is not inside the history (rule: after {} and at most {})",
+                        format_date(c),
+                        format_date(start),
+                        format_date(end)
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -212,8 +258,11 @@ pub struct MallManifest {
     pub months: u32,
     /// First day of the window, `YYYY-MM-DD`.
     pub window_start: String,
-    /// First day after the window, `YYYY-MM-DD` (the natural `--as-of`).
+    /// First day after the window, `YYYY-MM-DD` (the natural `--as-of`): the cut,
+    /// when there is one.
     pub window_end: String,
+    /// First day after the simulated history (`window_end` without a cut).
+    pub history_end: String,
     /// Dirt rate asked for.
     pub dirt_rate: f64,
     /// Planted dirt, counted.
@@ -224,6 +273,12 @@ pub struct MallManifest {
     pub personas: Vec<(String, u64)>,
     /// Customers who stop coming before the window ends.
     pub churned: u64,
+    /// Share of customers asked to switch persona.
+    pub drift_rate: f64,
+    /// The day they switch.
+    pub drift_at: Option<String>,
+    /// Customers who switched (truth.parquet: `persona_after_id`, `switched_on`).
+    pub switched: u64,
     /// Planted co-purchases (see `catalog`): the basket rules each persona's
     /// segment should show.
     pub affinities: Vec<Affinity>,
@@ -232,6 +287,8 @@ pub struct MallManifest {
 struct Window {
     start: i32,
     end: i32, // exclusive
+    /// Rows from this day on are not written (`end` without a cut).
+    cut: i32,
 }
 
 /// Draws customer `idx` and their rows; `shares` are the personas' shares.
@@ -281,161 +338,60 @@ fn gen_customer(
     } else {
         w.end
     };
-    let active_days = (active_to - active_from).max(1);
-    let active_months = active_days as f64 / 30.436875;
 
     // Personal habits around the persona's: this is where personas overlap.
-    let rate = p.visits_pm * gamma(&mut r, RATE_SHAPE) / RATE_SHAPE;
-    let weekend_p = jitter_p(&mut r, p.weekend_p, 0.10).clamp(0.05, 0.95);
-    let evening_p = jitter_p(&mut r, p.evening_p, 0.08);
-    let buy_p = jitter_p(&mut r, p.buy_p, 0.08);
-    let discount_p = jitter_p(&mut r, p.discount_p, 0.08);
-    let coupon_p = jitter_p(&mut r, p.coupon_p, 0.06);
-    let wifi_p = jitter_p(&mut r, p.wifi_p, 0.10);
-    let ticket_mu = p.ticket.ln() + TICKET_SPREAD * normal(&mut r);
-    let dwell = p.dwell_min * (0.25 * normal(&mut r)).exp();
-    let app_rate = p.app_pm * gamma(&mut r, 5.0) / 5.0;
-    let mut cats = p.cats;
-    for v in cats.iter_mut() {
-        *v *= (0.25 * normal(&mut r)).exp();
-    }
-
-    c.cust_id.push(id);
-    c.cust_birth.push(birth);
-    c.cust_gender.push(gender);
-    c.cust_income.push(income);
-    c.cust_signup.push(signup);
-    c.truth_persona.push(pi as i32);
-    c.truth_churned.push(churned);
-
-    // Visits: negative binomial count, days weighted by weekday and December.
-    let n_visits = poisson(&mut r, rate * active_months).max(1);
-    let day_weight = |d: i32| {
-        let wd = weekday(d);
-        let base = if wd == 0 || wd == 6 {
-            weekend_p / 2.0
-        } else {
-            (1.0 - weekend_p) / 5.0
-        };
-        let (_, m, _) = crate::dates::civil_from_days(d);
-        base * if m == 12 { 1.5 } else { 1.0 }
+    let h1 = Habits::draw(&mut r, p, pi);
+    // A drifting customer switches persona on the drift day: the decision, the new
+    // habits and everything after the switch come from a stream of their own, so
+    // every other customer's rows are those of a mall without drift.
+    let mut dr = Rng::stream(spec.seed ^ DRIFT_STREAM, idx as u64);
+    let switch = match spec.drift_at {
+        Some(day)
+            if spec.drift > 0.0
+                && active_from < day
+                && active_to > day
+                && dr.next_f64() < spec.drift =>
+        {
+            let others: Vec<f64> = shares
+                .iter()
+                .enumerate()
+                .map(|(j, s)| if j == pi { 0.0 } else { *s })
+                .collect();
+            let to = pick(&mut dr, &others);
+            Some((day, Habits::draw(&mut dr, &ps[to], to)))
+        }
+        _ => None,
     };
-    let wmax = (weekend_p / 2.0).max((1.0 - weekend_p) / 5.0) * 1.5;
-    for _ in 0..n_visits {
-        // Rejection sampling, bounded: a short active spell may hold no weekend.
-        let mut day = active_from + r.below(active_days as u64) as i32;
-        for _ in 0..64 {
-            if r.next_f64() * wmax <= day_weight(day) {
-                break;
-            }
-            day = active_from + r.below(active_days as u64) as i32;
-        }
-        let minute = if r.next_f64() < evening_p {
-            18 * 60 + r.below(3 * 60 + 30)
-        } else {
-            10 * 60 + r.below(8 * 60)
-        } as i64;
-        let entered = day as i64 * DAY_US + minute * 60_000_000 + r.below(60) as i64 * 1_000_000;
-        let stay_min = (dwell * (0.35 * normal(&mut r)).exp()).clamp(5.0, 600.0);
-        let left = entered + (stay_min * 60.0) as i64 * 1_000_000;
-        c.vi_id.push(id);
-        c.vi_in.push(entered);
-        c.vi_out.push(left);
-        c.vi_entrance
-            .push(ENTRANCES[r.below(ENTRANCES.len() as u64) as usize]);
-        if r.next_f64() < spec.dirt {
-            // An extra, impossible visit: the exit is logged before the entry.
-            c.vi_id.push(id);
-            c.vi_in.push(left);
-            c.vi_out.push(entered);
-            c.vi_entrance
-                .push(ENTRANCES[r.below(ENTRANCES.len() as u64) as usize]);
-            c.dirt.visits_exit_before_entry += 1;
-        }
-        if r.next_f64() < wifi_p {
-            let s = entered + (stay_min * 0.1 * r.next_f64() * 60.0) as i64 * 1_000_000;
-            let len = stay_min * p.wifi_stretch * (0.6 + 0.4 * r.next_f64());
-            c.wi_id.push(id);
-            c.wi_start.push(s);
-            c.wi_end.push(s + (len * 60.0) as i64 * 1_000_000);
-            c.wi_zone.push(ZONES[r.below(ZONES.len() as u64) as usize]);
-        }
-        if r.next_f64() < buy_p {
-            let bundle = &bundles[pi];
-            // One purchase line: same day as the visit (the window ends at a midnight).
-            let buy = |r: &mut Rng, c: &mut Chunk, cat: usize, prod: usize| {
-                let ts = (entered + (r.next_f64() * stay_min * 60.0) as i64 * 1_000_000)
-                    .min((day as i64 + 1) * DAY_US - 2_000_000);
-                let paid = ((ticket_mu + p.ticket_sigma * normal(r)).exp()).max(0.5);
-                let amount = (paid * 100.0).round() / 100.0;
-                let discount = if r.next_f64() < discount_p {
-                    (amount * (0.1 + 0.3 * r.next_f64()) * 100.0).round() / 100.0
-                } else {
-                    0.0
-                };
-                let line = Line {
-                    id,
-                    ts,
-                    store: (cat as i32) * 100 + 1 + r.below(12) as i32,
-                    cat: CATEGORIES[cat],
-                    product: catalog::PRODUCTS[cat][prod],
-                    amount,
-                    discount,
-                };
-                push_tx(c, &line);
-                if r.next_f64() < spec.dirt {
-                    plant_tx_dirt(r, spec, w, c, line);
-                }
-            };
-            if !bundle.1.is_empty() && r.next_f64() < bundle.0 {
-                // A planted co-purchase: each product of the bundle, at least two.
-                let mut got: Vec<bool> = bundle
-                    .1
-                    .iter()
-                    .map(|_| r.next_f64() < catalog::BUNDLE_ITEM_P)
-                    .collect();
-                let mut missing = 2usize.saturating_sub(got.iter().filter(|g| **g).count());
-                for g in got.iter_mut().filter(|g| !**g) {
-                    if missing == 0 {
-                        break;
-                    }
-                    *g = true;
-                    missing -= 1;
-                }
-                for (&(cat, prod), g) in bundle.1.iter().zip(&got) {
-                    if *g {
-                        buy(&mut r, c, cat, prod);
-                    }
-                }
-            } else {
-                let n_tx = 1 + poisson(&mut r, p.extra_buys);
-                for _ in 0..n_tx {
-                    let cat = pick(&mut r, &cats);
-                    let prod = pick(&mut r, popularity);
-                    buy(&mut r, c, cat, prod);
-                }
-            }
-        }
+
+    if active_from < w.cut {
+        c.cust_id.push(id);
+        c.cust_birth.push(birth);
+        c.cust_gender.push(gender);
+        c.cust_income.push(income);
+        c.cust_signup.push(signup);
+        c.truth_persona.push(pi as i32);
+        c.truth_churned.push(churned);
+        c.truth_after
+            .push(switch.as_ref().map_or(pi, |(_, h)| h.persona) as i32);
+        c.truth_switch.push(switch.as_ref().map(|(d, _)| *d));
     }
 
-    // App sessions: an open, sometimes a coupon view, sometimes a redemption.
-    let n_sessions = poisson(&mut r, app_rate * active_months);
-    for _ in 0..n_sessions {
-        let day = active_from + r.below(active_days as u64) as i32;
-        let ts = day as i64 * DAY_US + r.below(86_400 - 120) as i64 * 1_000_000;
-        c.ap_id.push(id);
-        c.ap_ts.push(ts);
-        c.ap_event.push("open");
-        if r.next_f64() < 0.5 {
-            c.ap_id.push(id);
-            c.ap_ts.push(ts + 30_000_000);
-            c.ap_event.push("coupon_view");
-        }
-        if r.next_f64() < coupon_p {
-            c.ap_id.push(id);
-            c.ap_ts.push(ts + 90_000_000);
-            c.ap_event.push("coupon_redeem");
-        }
+    let switch_day = switch.as_ref().map_or(active_to, |(d, _)| *d);
+    let spell = Spell {
+        id,
+        from: active_from,
+        to: switch_day,
+    };
+    spell.visits(&mut r, spec, ps, bundles, popularity, w, &h1, c);
+    spell.app_sessions(&mut r, w, &h1, c);
+    if let Some((day, h2)) = &switch {
+        let later = Spell {
+            id,
+            from: *day,
+            to: active_to,
+        };
+        later.visits(&mut dr, spec, ps, bundles, popularity, w, h2, c);
+        later.app_sessions(&mut dr, w, h2, c);
     }
 
     // Streaming packages, by persona and age band.
@@ -445,11 +401,248 @@ fn gen_customer(
     for _ in 0..n_pkg {
         let k = pick(&mut r, &weights);
         weights[k] = 0.0;
-        c.st_id.push(id);
-        c.st_pkg.push(PACKAGES[k]);
-        c.st_since.push(w.end - 1 - r.below(3 * 365) as i32);
+        let since = w.end - 1 - r.below(3 * 365) as i32;
+        if since < w.cut && active_from < w.cut {
+            c.st_id.push(id);
+            c.st_pkg.push(PACKAGES[k]);
+            c.st_since.push(since);
+        }
         if weights.iter().all(|v| *v == 0.0) {
             break;
+        }
+    }
+}
+
+/// Salt of the random stream a drifting customer's switch is drawn from.
+const DRIFT_STREAM: u64 = 0xD81F_7000_0000_0001;
+
+/// A customer's habits, jittered around their persona's: this is where personas
+/// overlap.
+struct Habits {
+    persona: usize,
+    rate: f64,
+    weekend_p: f64,
+    evening_p: f64,
+    buy_p: f64,
+    discount_p: f64,
+    coupon_p: f64,
+    wifi_p: f64,
+    ticket_mu: f64,
+    dwell: f64,
+    app_rate: f64,
+    cats: [f64; 9],
+}
+
+impl Habits {
+    fn draw(r: &mut Rng, p: &Persona, persona: usize) -> Habits {
+        let rate = p.visits_pm * gamma(r, RATE_SHAPE) / RATE_SHAPE;
+        let weekend_p = jitter_p(r, p.weekend_p, 0.10).clamp(0.05, 0.95);
+        let evening_p = jitter_p(r, p.evening_p, 0.08);
+        let buy_p = jitter_p(r, p.buy_p, 0.08);
+        let discount_p = jitter_p(r, p.discount_p, 0.08);
+        let coupon_p = jitter_p(r, p.coupon_p, 0.06);
+        let wifi_p = jitter_p(r, p.wifi_p, 0.10);
+        let ticket_mu = p.ticket.ln() + TICKET_SPREAD * normal(r);
+        let dwell = p.dwell_min * (0.25 * normal(r)).exp();
+        let app_rate = p.app_pm * gamma(r, 5.0) / 5.0;
+        let mut cats = p.cats;
+        for v in cats.iter_mut() {
+            *v *= (0.25 * normal(r)).exp();
+        }
+        Habits {
+            persona,
+            rate,
+            weekend_p,
+            evening_p,
+            buy_p,
+            discount_p,
+            coupon_p,
+            wifi_p,
+            ticket_mu,
+            dwell,
+            app_rate,
+            cats,
+        }
+    }
+}
+
+/// Days `[from, to)` of one customer's activity under one set of habits.
+struct Spell {
+    id: i64,
+    from: i32,
+    to: i32,
+}
+
+impl Spell {
+    fn days(&self) -> i32 {
+        (self.to - self.from).max(1)
+    }
+
+    fn months(&self) -> f64 {
+        f64::from(self.days()) / 30.436875
+    }
+
+    /// Visits: negative binomial count, days weighted by weekday and December;
+    /// the purchases, Wi-Fi sessions and dirt they bring. Rows at or after the
+    /// cut are not written (nor counted as dirt).
+    #[allow(clippy::too_many_arguments)]
+    fn visits(
+        &self,
+        r: &mut Rng,
+        spec: &MallSpec,
+        ps: &[Persona],
+        bundles: &[Bundle],
+        popularity: &[f64],
+        w: &Window,
+        h: &Habits,
+        c: &mut Chunk,
+    ) {
+        let (id, pi) = (self.id, h.persona);
+        let p = &ps[pi];
+        let active_days = self.days();
+        let n_visits = poisson(r, h.rate * self.months()).max(1);
+        let day_weight = |d: i32| {
+            let wd = weekday(d);
+            let base = if wd == 0 || wd == 6 {
+                h.weekend_p / 2.0
+            } else {
+                (1.0 - h.weekend_p) / 5.0
+            };
+            let (_, m, _) = crate::dates::civil_from_days(d);
+            base * if m == 12 { 1.5 } else { 1.0 }
+        };
+        let wmax = (h.weekend_p / 2.0).max((1.0 - h.weekend_p) / 5.0) * 1.5;
+        let cut = w.cut as i64 * DAY_US;
+        for _ in 0..n_visits {
+            // Rejection sampling, bounded: a short active spell may hold no weekend.
+            let mut day = self.from + r.below(active_days as u64) as i32;
+            for _ in 0..64 {
+                if r.next_f64() * wmax <= day_weight(day) {
+                    break;
+                }
+                day = self.from + r.below(active_days as u64) as i32;
+            }
+            let minute = if r.next_f64() < h.evening_p {
+                18 * 60 + r.below(3 * 60 + 30)
+            } else {
+                10 * 60 + r.below(8 * 60)
+            } as i64;
+            let entered =
+                day as i64 * DAY_US + minute * 60_000_000 + r.below(60) as i64 * 1_000_000;
+            let stay_min = (h.dwell * (0.35 * normal(r)).exp()).clamp(5.0, 600.0);
+            let left = entered + (stay_min * 60.0) as i64 * 1_000_000;
+            let entrance = ENTRANCES[r.below(ENTRANCES.len() as u64) as usize];
+            if left < cut {
+                c.vi_id.push(id);
+                c.vi_in.push(entered);
+                c.vi_out.push(left);
+                c.vi_entrance.push(entrance);
+            }
+            if r.next_f64() < spec.dirt {
+                // An extra, impossible visit: the exit is logged before the entry.
+                let entrance = ENTRANCES[r.below(ENTRANCES.len() as u64) as usize];
+                if left < cut {
+                    c.vi_id.push(id);
+                    c.vi_in.push(left);
+                    c.vi_out.push(entered);
+                    c.vi_entrance.push(entrance);
+                    c.dirt.visits_exit_before_entry += 1;
+                }
+            }
+            if r.next_f64() < h.wifi_p {
+                let s = entered + (stay_min * 0.1 * r.next_f64() * 60.0) as i64 * 1_000_000;
+                let len = stay_min * p.wifi_stretch * (0.6 + 0.4 * r.next_f64());
+                let e = s + (len * 60.0) as i64 * 1_000_000;
+                let zone = ZONES[r.below(ZONES.len() as u64) as usize];
+                if e < cut {
+                    c.wi_id.push(id);
+                    c.wi_start.push(s);
+                    c.wi_end.push(e);
+                    c.wi_zone.push(zone);
+                }
+            }
+            if r.next_f64() < h.buy_p {
+                let bundle = &bundles[pi];
+                // One purchase line: same day as the visit (the window ends at a midnight).
+                let buy = |r: &mut Rng, c: &mut Chunk, cat: usize, prod: usize| {
+                    let ts = (entered + (r.next_f64() * stay_min * 60.0) as i64 * 1_000_000)
+                        .min((day as i64 + 1) * DAY_US - 2_000_000);
+                    let paid = ((h.ticket_mu + p.ticket_sigma * normal(r)).exp()).max(0.5);
+                    let amount = (paid * 100.0).round() / 100.0;
+                    let discount = if r.next_f64() < h.discount_p {
+                        (amount * (0.1 + 0.3 * r.next_f64()) * 100.0).round() / 100.0
+                    } else {
+                        0.0
+                    };
+                    let line = Line {
+                        id,
+                        ts,
+                        store: (cat as i32) * 100 + 1 + r.below(12) as i32,
+                        cat: CATEGORIES[cat],
+                        product: catalog::PRODUCTS[cat][prod],
+                        amount,
+                        discount,
+                    };
+                    if ts < cut {
+                        push_tx(c, &line);
+                    }
+                    if r.next_f64() < spec.dirt {
+                        plant_tx_dirt(r, spec, w, c, line);
+                    }
+                };
+                if !bundle.1.is_empty() && r.next_f64() < bundle.0 {
+                    // A planted co-purchase: each product of the bundle, at least two.
+                    let mut got: Vec<bool> = bundle
+                        .1
+                        .iter()
+                        .map(|_| r.next_f64() < catalog::BUNDLE_ITEM_P)
+                        .collect();
+                    let mut missing = 2usize.saturating_sub(got.iter().filter(|g| **g).count());
+                    for g in got.iter_mut().filter(|g| !**g) {
+                        if missing == 0 {
+                            break;
+                        }
+                        *g = true;
+                        missing -= 1;
+                    }
+                    for (&(cat, prod), g) in bundle.1.iter().zip(&got) {
+                        if *g {
+                            buy(r, c, cat, prod);
+                        }
+                    }
+                } else {
+                    let n_tx = 1 + poisson(r, p.extra_buys);
+                    for _ in 0..n_tx {
+                        let cat = pick(r, &h.cats);
+                        let prod = pick(r, popularity);
+                        buy(r, c, cat, prod);
+                    }
+                }
+            }
+        }
+    }
+
+    /// App sessions: an open, sometimes a coupon view, sometimes a redemption.
+    fn app_sessions(&self, r: &mut Rng, w: &Window, h: &Habits, c: &mut Chunk) {
+        let cut = w.cut as i64 * DAY_US;
+        let n_sessions = poisson(r, h.app_rate * self.months());
+        for _ in 0..n_sessions {
+            let day = self.from + r.below(self.days() as u64) as i32;
+            let ts = day as i64 * DAY_US + r.below(86_400 - 120) as i64 * 1_000_000;
+            let event = |c: &mut Chunk, ts: i64, e: &'static str| {
+                if ts < cut {
+                    c.ap_id.push(self.id);
+                    c.ap_ts.push(ts);
+                    c.ap_event.push(e);
+                }
+            };
+            event(c, ts, "open");
+            if r.next_f64() < 0.5 {
+                event(c, ts + 30_000_000, "coupon_view");
+            }
+            if r.next_f64() < h.coupon_p {
+                event(c, ts + 90_000_000, "coupon_redeem");
+            }
         }
     }
 }
@@ -476,44 +669,53 @@ fn push_tx(c: &mut Chunk, l: &Line) {
     c.tx_discount.push(l.discount);
 }
 
-/// An extra, dirty line next to `l` (never a change to `l` itself).
+/// An extra, dirty line next to `l` (never a change to `l` itself), written and
+/// counted when it falls before the cut.
 fn plant_tx_dirt(r: &mut Rng, spec: &MallSpec, w: &Window, c: &mut Chunk, l: Line) {
     let later = Line {
         ts: l.ts + 1_000_000,
         discount: 0.0,
         ..l
     };
+    let cut = w.cut as i64 * DAY_US;
+    let plant = |c: &mut Chunk, line: Line| {
+        let keep = line.ts < cut;
+        if keep {
+            push_tx(c, &line);
+        }
+        keep
+    };
     match r.below(5) {
         0 => {
-            push_tx(c, &l);
-            c.dirt.duplicate_transactions += 1;
+            if plant(c, l) {
+                c.dirt.duplicate_transactions += 1;
+            }
         }
         1 => {
-            push_tx(
-                c,
-                &Line {
-                    amount: -l.amount,
-                    ..later
-                },
-            );
-            c.dirt.negative_amounts += 1;
+            let line = Line {
+                amount: -l.amount,
+                ..later
+            };
+            if plant(c, line) {
+                c.dirt.negative_amounts += 1;
+            }
         }
         2 => {
             let absurd = 1_000_000.0 + (r.below(9_000_000) as f64);
-            push_tx(
-                c,
-                &Line {
-                    amount: absurd,
-                    ..later
-                },
-            );
-            c.dirt.absurd_amounts += 1;
+            let line = Line {
+                amount: absurd,
+                ..later
+            };
+            if plant(c, line) {
+                c.dirt.absurd_amounts += 1;
+            }
         }
         3 => {
+            // Before the window, or after it (after the cut, when there is one).
             let day = if r.next_f64() < 0.5 {
                 w.start - 1 - r.below(3650) as i32
             } else {
-                w.end + r.below(3650) as i32
+                w.cut + r.below(3650) as i32
             };
             let ts = day as i64 * DAY_US + r.below(86_400) as i64 * 1_000_000;
             push_tx(c, &Line { ts, ..l });
@@ -521,8 +723,9 @@ fn plant_tx_dirt(r: &mut Rng, spec: &MallSpec, w: &Window, c: &mut Chunk, l: Lin
         }
         _ => {
             let id = spec.customers as i64 + 1 + r.below(1_000_000) as i64;
-            push_tx(c, &Line { id, ..l });
-            c.dirt.unknown_customer_transactions += 1;
+            if plant(c, Line { id, ..l }) {
+                c.dirt.unknown_customer_transactions += 1;
+            }
         }
     }
 }
@@ -542,7 +745,8 @@ pub fn generate_mall(
     let shares: Vec<f64> = ps.iter().map(|p| p.share).collect();
     let w = Window {
         start: spec.start,
-        end: add_months(spec.start, spec.months),
+        end: spec.end(),
+        cut: spec.cut.unwrap_or(spec.end()),
     };
     let ts = tables();
     let mut staged = Staged::new(dir)?;
@@ -566,6 +770,7 @@ pub fn generate_mall(
     let mut rows = [0u64; 7];
     let mut persona_counts = vec![0u64; ps.len()];
     let mut churned = 0u64;
+    let mut switched = 0u64;
     let mut done = 0u64;
     for group in (0..n_chunks).collect::<Vec<_>>().chunks(in_flight) {
         let chunks: Vec<Chunk> = group
@@ -586,6 +791,7 @@ pub fn generate_mall(
                 persona_counts[p as usize] += 1;
             }
             churned += c.truth_churned.iter().filter(|&&b| b).count() as u64;
+            switched += c.truth_switch.iter().filter(|d| d.is_some()).count() as u64;
             done += c.cust_id.len() as u64;
             for (i, cols) in c.batches(&ps).into_iter().enumerate() {
                 let (path, writer) = &mut writers[i];
@@ -611,7 +817,8 @@ pub fn generate_mall(
         customers: spec.customers as u64,
         months: spec.months,
         window_start: format_date(w.start),
-        window_end: format_date(w.end),
+        window_end: format_date(w.cut),
+        history_end: format_date(w.end),
         dirt_rate: spec.dirt,
         dirt,
         rows: TableRows {
@@ -629,6 +836,9 @@ pub fn generate_mall(
             .map(|(p, &n)| (p.name.to_string(), n))
             .collect(),
         churned,
+        drift_rate: spec.drift,
+        drift_at: spec.drift_at.map(format_date),
+        switched,
         affinities: catalog::affinities(
             &ps.iter().map(|p| p.name).collect::<Vec<_>>(),
             &CATEGORIES,

@@ -11,6 +11,7 @@ pub mod bounds;
 pub mod cpu;
 pub mod gpu;
 pub mod init;
+pub mod matching;
 pub mod params;
 pub mod stability;
 

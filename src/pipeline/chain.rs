@@ -10,6 +10,7 @@ use super::features::FeaturesOptions;
 use super::fit::{FitOptions, KmeansOptions, ReadOptions, DEFAULT_SURROGATE_DEPTH};
 use super::flags::{self, Flags};
 use super::generate::MallParams;
+use super::lifetime::{LifetimeInputs, LifetimeOptions};
 use super::profile::{ProfileInputs, ProfileOptions};
 use super::run::{Run, RunManifest};
 use super::sweep::{SweepOptions, SweepReport};
@@ -83,6 +84,8 @@ pub struct PipelineOptions {
     pub stability_sample: usize,
     /// Profile.
     pub profile: ProfileOptions,
+    /// BG/NBD and Gamma-Gamma horizons.
+    pub lifetime: LifetimeOptions,
     /// Seed of every random choice.
     pub seed: u64,
 }
@@ -100,6 +103,7 @@ impl Default for PipelineOptions {
             stability_resamples: crate::kmeans::stability::DEFAULT_RESAMPLES,
             stability_sample: crate::kmeans::stability::DEFAULT_SAMPLE,
             profile: ProfileOptions::default(),
+            lifetime: LifetimeOptions::default(),
             seed: 0,
         }
     }
@@ -117,6 +121,7 @@ impl Flags for PipelineOptions {
         flags::value(argv, "--stability-resamples", self.stability_resamples);
         flags::value(argv, "--stability-sample", self.stability_sample);
         self.profile.flags(argv);
+        self.lifetime.flags(argv);
         flags::value(argv, "--seed", self.seed);
     }
 }
@@ -250,6 +255,7 @@ pub fn run_pipeline(
         .config(Some(&opts.read.id_col), Some(opts.seed))?;
     opts.sweep.check()?;
     opts.profile.rules()?;
+    opts.lifetime.check()?;
 
     let mut params = Vec::new();
     opts.flags(&mut params);
@@ -271,46 +277,8 @@ pub fn run_pipeline(
         )?;
     }
 
-    // Every file a stage reads is hashed: the sources, and the SQL, cleaning
-    // config and persona rules given by path (their content may change, not
-    // their path).
-    let fdir = lay.stage("features");
-    let mut feature_inputs = vec![input.clone()];
-    feature_inputs.extend(opts.features.sources.iter().map(|(_, p)| p.clone()));
-    feature_inputs.extend(opts.features.sql.clone());
-    feature_inputs.extend(opts.features.category_groups.clone());
-    run.stage(
-        "features",
-        features_argv(&input, &opts.features, &fdir),
-        &feature_inputs,
-        &fdir,
-        obs,
-        || super::features::features(&input, &opts.features, &fdir, obs).map(drop),
-    )?;
-
-    let cdir = lay.stage("clean");
-    // Outliers are judged on the scale K-means will see.
-    // Outliers are judged on the columns K-means reads (`--columns`), unless the
-    // clean stage names its own.
-    let mut clean_opts = CleanOptions {
-        transform: Some(opts.fit.transform.to_string()),
-        ..opts.clean.clone()
-    };
-    if clean_opts.outlier_columns.is_empty() {
-        clean_opts.outlier_columns.clone_from(&opts.read.columns);
-    }
-    let feat = lay.features_parquet();
-    let id = opts.read.id_col.as_str();
-    let mut clean_inputs = vec![feat.clone()];
-    clean_inputs.extend(opts.clean.config.clone());
-    run.stage(
-        "clean",
-        clean_argv(&feat, &clean_opts, id, opts.seed, &cdir),
-        &clean_inputs,
-        &cdir,
-        obs,
-        || super::clean::clean(&feat, &clean_opts, Some(id), Some(opts.seed), &cdir).map(drop),
-    )?;
+    stage_features(&mut run, &lay, &input, &opts.features, obs)?;
+    stage_clean(&mut run, &lay, opts, None, obs)?;
     let clean = lay.clean_parquet();
 
     let k = match opts.k {
@@ -356,6 +324,7 @@ pub fn run_pipeline(
         surrogate_depth: opts.surrogate_depth,
         stability_resamples: opts.stability_resamples,
         stability_sample: opts.stability_sample,
+        previous: None,
     };
     run.stage(
         "kmeans",
@@ -366,34 +335,10 @@ pub fn run_pipeline(
         || super::fit::kmeans(&clean, &opts.read, &kopts, opts.seed, &kdir, obs).map(drop),
     )?;
 
-    let pdir = lay.stage("profile");
-    let pin = ProfileInputs {
-        features: clean.clone(),
-        assignments: lay.assignments(),
-        model: Some(lay.model()),
-        tables: Some(lay.tables()),
-        id_col: opts.read.id_col.clone(),
-    };
-    let mut hashed = vec![clean.clone(), lay.assignments(), lay.model(), lay.tables()];
-    hashed.extend(opts.profile.personas.clone());
-    run.stage(
-        "profile",
-        profile_argv(&pin, &opts.profile, &pdir),
-        &hashed,
-        &pdir,
-        obs,
-        || super::profile::profile(&pin, &opts.profile, &pdir, obs).map(drop),
-    )?;
+    stage_lifetime(&mut run, &lay, opts, obs)?;
+    stage_profile(&mut run, &lay, opts, ProfileExtras::default(), obs)?;
 
-    // The report reads every stage; it is cheap, so it is always rendered.
-    let t = Instant::now();
-    let model = crate::model::Model::load(&lay.model())?;
-    let backend = model.kmeans().map_or(String::new(), |k| k.backend.clone());
-    run.manifest.backend = Some(backend.clone());
-    run.manifest.k = Some(k);
-    run.save()?;
-    let report = crate::report::write(out, crate::report::Format::Html, &lay.report())?;
-    run.record("report", &report, t.elapsed().as_secs_f64())?;
+    let (report, backend) = finish(&mut run, &lay, k)?;
     Ok(RunOutcome {
         report,
         manifest: lay.manifest(),
@@ -402,4 +347,155 @@ pub fn run_pipeline(
         k,
         backend,
     })
+}
+
+/// The features stage of a run. Every file a stage reads is hashed: the sources,
+/// and the SQL, cleaning config and persona rules given by path (their content
+/// may change, not their path).
+pub(super) fn stage_features(
+    run: &mut Run,
+    lay: &RunLayout,
+    input: &Path,
+    opts: &FeaturesOptions,
+    obs: &dyn Observer,
+) -> Result<()> {
+    let fdir = lay.stage("features");
+    let mut feature_inputs = vec![input.to_path_buf()];
+    feature_inputs.extend(opts.sources.iter().map(|(_, p)| p.clone()));
+    feature_inputs.extend(opts.sql.clone());
+    feature_inputs.extend(opts.category_groups.clone());
+    run.stage(
+        "features",
+        features_argv(input, opts, &fdir),
+        &feature_inputs,
+        &fdir,
+        obs,
+        || super::features::features(input, opts, &fdir, obs).map(drop),
+    )?;
+    Ok(())
+}
+
+/// The clean stage of a run: outliers judged on the scale and the columns K-means
+/// will see (`--columns`, unless the clean stage names its own); with `reuse`,
+/// the previous run's fitted values (`update`).
+pub(super) fn stage_clean(
+    run: &mut Run,
+    lay: &RunLayout,
+    opts: &PipelineOptions,
+    reuse: Option<PathBuf>,
+    obs: &dyn Observer,
+) -> Result<()> {
+    let cdir = lay.stage("clean");
+    let mut clean_opts = CleanOptions {
+        transform: Some(opts.fit.transform.to_string()),
+        reuse,
+        ..opts.clean.clone()
+    };
+    if clean_opts.outlier_columns.is_empty() {
+        clean_opts.outlier_columns.clone_from(&opts.read.columns);
+    }
+    let feat = lay.features_parquet();
+    let id = opts.read.id_col.as_str();
+    let mut clean_inputs = vec![feat.clone()];
+    clean_inputs.extend(opts.clean.config.clone());
+    clean_inputs.extend(clean_opts.reuse.clone());
+    run.stage(
+        "clean",
+        clean_argv(&feat, &clean_opts, id, opts.seed, &cdir),
+        &clean_inputs,
+        &cdir,
+        obs,
+        || super::clean::clean(&feat, &clean_opts, Some(id), Some(opts.seed), &cdir).map(drop),
+    )?;
+    Ok(())
+}
+
+/// `segmenta lifetime …`.
+pub fn lifetime_argv(inputs: &LifetimeInputs, opts: &LifetimeOptions, out: &Path) -> Vec<String> {
+    stage_argv(None, &[inputs, opts], None, out)
+}
+
+/// The lifetime stage of a run: BG/NBD and Gamma-Gamma on the kept transactions,
+/// as of the features' as-of.
+pub(super) fn stage_lifetime(
+    run: &mut Run,
+    lay: &RunLayout,
+    opts: &PipelineOptions,
+    obs: &dyn Observer,
+) -> Result<()> {
+    let ldir = lay.stage("lifetime");
+    let as_of = artefact::read::<crate::features::FeaturesReport>(&lay.features_json())?.as_of;
+    let inputs = LifetimeInputs {
+        assignments: lay.assignments(),
+        tables: lay.tables(),
+        as_of,
+        id_col: opts.read.id_col.clone(),
+    };
+    run.stage(
+        "lifetime",
+        lifetime_argv(&inputs, &opts.lifetime, &ldir),
+        &[lay.assignments(), lay.tables().join("transactions.parquet")],
+        &ldir,
+        obs,
+        || super::lifetime::lifetime(&inputs, &opts.lifetime, &ldir, obs).map(drop),
+    )?;
+    Ok(())
+}
+
+/// What an `update` adds to the profile's inputs.
+#[derive(Default)]
+pub(super) struct ProfileExtras {
+    pub(super) migration: Option<PathBuf>,
+    pub(super) previous_profile: Option<PathBuf>,
+}
+
+/// The profile stage of a run.
+pub(super) fn stage_profile(
+    run: &mut Run,
+    lay: &RunLayout,
+    opts: &PipelineOptions,
+    extras: ProfileExtras,
+    obs: &dyn Observer,
+) -> Result<()> {
+    let pdir = lay.stage("profile");
+    let clean = lay.clean_parquet();
+    let lifetime = lay.lifetime_json();
+    let pin = ProfileInputs {
+        features: clean.clone(),
+        assignments: lay.assignments(),
+        model: Some(lay.model()),
+        tables: Some(lay.tables()),
+        id_col: opts.read.id_col.clone(),
+        lifetime: lifetime.exists().then_some(lifetime),
+        migration: extras.migration,
+        previous_profile: extras.previous_profile,
+    };
+    let mut hashed = vec![clean, lay.assignments(), lay.model(), lay.tables()];
+    hashed.extend(opts.profile.personas.clone());
+    hashed.extend(pin.lifetime.clone());
+    hashed.extend(pin.migration.clone());
+    hashed.extend(pin.previous_profile.clone());
+    run.stage(
+        "profile",
+        profile_argv(&pin, &opts.profile, &pdir),
+        &hashed,
+        &pdir,
+        obs,
+        || super::profile::profile(&pin, &opts.profile, &pdir, obs).map(drop),
+    )?;
+    Ok(())
+}
+
+/// Records the backend and k in the manifest and renders the report (cheap, so it
+/// is always rendered). Returns the report and the backend.
+pub(super) fn finish(run: &mut Run, lay: &RunLayout, k: usize) -> Result<(PathBuf, String)> {
+    let t = Instant::now();
+    let model = crate::model::Model::load(&lay.model())?;
+    let backend = model.kmeans().map_or(String::new(), |k| k.backend.clone());
+    run.manifest.backend = Some(backend.clone());
+    run.manifest.k = Some(k);
+    run.save()?;
+    let report = crate::report::write(&lay.root, crate::report::Format::Html, &lay.report())?;
+    run.record("report", &report, t.elapsed().as_secs_f64())?;
+    Ok((report, backend))
 }

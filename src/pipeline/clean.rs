@@ -28,6 +28,9 @@ pub struct CleanOptions {
     pub outlier_min_samples: usize,
     /// The transforms outliers are judged on (K-means's `--transform`).
     pub transform: Option<String>,
+    /// A previous run's `clean.json`: apply its imputation values and outlier
+    /// fences instead of fitting new ones (`update`).
+    pub reuse: Option<PathBuf>,
 }
 
 impl Default for CleanOptions {
@@ -41,6 +44,7 @@ impl Default for CleanOptions {
             outlier_columns: Vec::new(),
             outlier_min_samples: DEFAULT_OUTLIER_MIN_SAMPLES,
             transform: None,
+            reuse: None,
         }
     }
 }
@@ -68,6 +72,7 @@ impl Flags for CleanOptions {
         flags::list(argv, "--outlier-columns", &self.outlier_columns);
         flags::value(argv, "--outlier-min-samples", self.outlier_min_samples);
         flags::opt(argv, "--transform", self.transform.as_ref());
+        flags::path(argv, "--reuse-fitted", self.reuse.as_deref());
     }
 }
 
@@ -167,6 +172,10 @@ impl CleanOptions {
         }
         if let Some(t) = &self.transform {
             cfg.transform = t.parse()?;
+        }
+        if let Some(p) = &self.reuse {
+            let r: crate::clean::CleanReport = crate::artefact::read(p)?;
+            cfg.reuse = Some(r.fitted(p));
         }
         Ok(cfg)
     }

@@ -9,6 +9,7 @@ use std::time::Instant;
 use arrow::array::{ArrayRef, Float32Array, Int32Array};
 
 use super::flags::{self, Flags};
+use super::warm::{Warm, WarmStart};
 use super::Observer;
 use crate::error::Result;
 use crate::gpu::GpuOptions;
@@ -362,6 +363,8 @@ pub struct KmeansOptions {
     pub stability_resamples: usize,
     /// Rows the stability check resamples (a seeded sample above this).
     pub stability_sample: usize,
+    /// Start from a previous model and keep its segment ids (`update`).
+    pub previous: Option<WarmStart>,
 }
 
 impl Flags for KmeansOptions {
@@ -371,6 +374,9 @@ impl Flags for KmeansOptions {
         flags::value(argv, "--surrogate-depth", self.surrogate_depth);
         flags::value(argv, "--stability-resamples", self.stability_resamples);
         flags::value(argv, "--stability-sample", self.stability_sample);
+        if let Some(w) = &self.previous {
+            w.flags(argv);
+        }
     }
 }
 
@@ -416,14 +422,21 @@ pub fn kmeans(
     out: &Path,
     obs: &dyn Observer,
 ) -> Result<KmeansOutput> {
+    let warm = opts.previous.as_ref().map(Warm::load).transpose()?;
     let t = Instant::now();
-    let mut table = read.read(input, obs)?;
+    let mut table = match &warm {
+        Some(w) => {
+            let t = read_features(input, &w.read_spec(read)?)?;
+            warn_duplicates(&t, obs);
+            t
+        }
+        None => read.read(input, obs)?,
+    };
     let read_s = t.elapsed().as_secs_f64();
     let (n, d) = (table.x.n(), table.x.d());
     // Checked on every row now (a clear error before any work), and again on the
     // rows the centroids are learnt from below.
     opts.fit.params(opts.k, seed).check(n, d)?;
-    let params = opts.fit.params(opts.k, seed);
 
     // The surrogate tree learns from original units: keep a seeded sample of rows
     // before scaling (none when no tree is wanted).
@@ -437,7 +450,10 @@ pub fn kmeans(
         .collect();
 
     let t = Instant::now();
-    let scaler = opts.fit.fit_scaler(&mut table)?;
+    let (scaler, drift) = match &warm {
+        Some(w) => w.scaler(&mut table, &opts.fit, obs)?,
+        None => (opts.fit.fit_scaler(&mut table)?, Vec::new()),
+    };
     let scale_s = t.elapsed().as_secs_f64();
 
     // Centroids from the inliers (by default), then every row assigned.
@@ -454,6 +470,10 @@ pub fn kmeans(
     let (x_fit, w_fit) = match &subset {
         Some((x, w)) => (x, w.as_deref()),
         None => (&table.x, table.weights.as_deref()),
+    };
+    let params = match &warm {
+        Some(w) => w.params(x_fit, &scaler, opts.k, &opts.fit, seed),
+        None => opts.fit.params(opts.k, seed),
     };
     let params = params.check(x_fit.n(), d)?;
     let max_iter = params.max_iter as u64;
@@ -499,12 +519,33 @@ pub fn kmeans(
         }
     };
 
-    let k = params.k;
+    // Under a warm start, the segments take their stable ids: matched ones the
+    // previous id, new ones the next free ids, vanished ones are retired.
+    let relabelled = warm
+        .as_ref()
+        .map(|w| w.relabel(&fit.labels, &fit.centroids, &scaler, drift));
+    let (k, retired, stability) = match &relabelled {
+        Some(r) => {
+            fit.labels.clone_from(&r.labels);
+            fit.centroids.clone_from(&r.centroids);
+            let mut st = vec![None; r.k];
+            for (i, id) in r.id_of.iter().enumerate() {
+                if let (Some(id), Some(s)) = (id, stability.get(i)) {
+                    st[*id] = *s;
+                }
+            }
+            let st = if stability.is_empty() { Vec::new() } else { st };
+            (r.k, r.retired.clone(), st)
+        }
+        None => (params.k, Vec::new(), stability),
+    };
     let mut sizes = vec![0u64; k];
     for l in &fit.labels {
         sizes[*l as usize] += 1;
     }
-    let empty: Vec<usize> = (0..k).filter(|&c| sizes[c] == 0).collect();
+    let empty: Vec<usize> = (0..k)
+        .filter(|&c| sizes[c] == 0 && !retired.contains(&c))
+        .collect();
     let centroids_scaled: Vec<Vec<f32>> = fit.centroids.chunks(d).map(|c| c.to_vec()).collect();
     let original = scaler.inverse(&fit.centroids);
     let centroids: Vec<Vec<f64>> = original.chunks(d).map(|c| c.to_vec()).collect();
@@ -537,10 +578,10 @@ pub fn kmeans(
         inertia: fit.inertia,
         iterations: fit.iterations,
         converged: fit.converged,
-        init: if opts.fit.init_random {
-            "random"
-        } else {
-            "k-means++"
+        init: match (&warm, opts.fit.init_random) {
+            (Some(_), _) => "previous",
+            (None, true) => "random",
+            (None, false) => "k-means++",
         }
         .into(),
         n_init: params.n_init,
@@ -557,6 +598,8 @@ pub fn kmeans(
         .into(),
         fit_rows: x_fit.n() as u64,
         stability,
+        retired,
+        warm_start: relabelled.map(|r| Box::new(r.info)),
     };
     let mut model = Model::for_table(
         &table,

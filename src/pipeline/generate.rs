@@ -32,6 +32,15 @@ pub struct MallParams {
     pub dirt: f64,
     /// Seed of the mall.
     pub seed: u64,
+    /// Share of customers who switch persona on `drift_at`.
+    #[serde(default)]
+    pub drift: f64,
+    /// The day they switch (YYYY-MM-DD; default: the first day of the middle month).
+    #[serde(default)]
+    pub drift_at: Option<String>,
+    /// Write the history before this day only (YYYY-MM-DD).
+    #[serde(default)]
+    pub cut: Option<String>,
 }
 
 impl MallParams {
@@ -43,17 +52,33 @@ impl MallParams {
             start: DEFAULT_START.into(),
             dirt: DEFAULT_DIRT,
             seed: DEFAULT_MALL_SEED,
+            drift: 0.0,
+            drift_at: None,
+            cut: None,
         }
     }
 
     /// The generator's spec (checks the start date; the generator checks the rest).
     pub fn spec(&self) -> Result<MallSpec> {
+        let start = crate::dates::parse_date(&self.start, "--start")?;
+        let drift_at = match &self.drift_at {
+            Some(d) => Some(crate::dates::parse_date(d, "--drift-at")?),
+            None if self.drift > 0.0 => Some(crate::dates::add_months(start, self.months / 2)),
+            None => None,
+        };
         Ok(MallSpec {
             customers: self.customers,
             months: self.months,
-            start: crate::dates::parse_date(&self.start, "--start")?,
+            start,
             seed: self.seed,
             dirt: self.dirt,
+            drift: self.drift,
+            drift_at,
+            cut: self
+                .cut
+                .as_deref()
+                .map(|c| crate::dates::parse_date(c, "--cut"))
+                .transpose()?,
         })
     }
 }
@@ -65,6 +90,11 @@ impl Flags for MallParams {
         flags::value(argv, "--start", &self.start);
         flags::value(argv, "--dirt", self.dirt);
         flags::value(argv, "--seed", self.seed);
+        if self.drift > 0.0 {
+            flags::value(argv, "--drift", self.drift);
+        }
+        flags::opt(argv, "--drift-at", self.drift_at.as_ref());
+        flags::opt(argv, "--cut", self.cut.as_ref());
     }
 }
 

@@ -20,10 +20,14 @@ mod features;
 mod fit;
 pub mod flags;
 mod generate;
+mod lifetime;
+mod migrate;
 mod predict;
 mod profile;
 mod run;
 mod sweep;
+mod update;
+mod warm;
 
 use std::path::{Path, PathBuf};
 
@@ -41,10 +45,14 @@ pub use fit::{
 };
 pub use flags::Flags;
 pub use generate::{generate, MallParams};
+pub use lifetime::{lifetime, LifetimeInputs, LifetimeOptions};
+pub use migrate::{migrate, Flow, MigrationMatrix, MigrationReport, SegmentChange};
 pub use predict::{predict, PredictOutput};
 pub use profile::{profile, ProfileInputs, ProfileOptions};
 pub use run::{FileRecord, Run, RunManifest, StageRecord};
 pub use sweep::{k_range_text, parse_k_range, sweep, SweepOptions, SweepReport};
+pub use update::{update, UpdateOptions};
+pub use warm::{ColumnDrift, WarmStart, WarmStartInfo, DRIFT_RATIO, DRIFT_SHIFT};
 
 /// The documented defaults, one place each.
 pub mod defaults {
@@ -53,6 +61,7 @@ pub mod defaults {
     pub use super::features::{DEFAULT_MAX_AMOUNT, DEFAULT_MEMORY_MIB};
     pub use super::fit::{DEFAULT_N_INIT, DEFAULT_SURROGATE_DEPTH};
     pub use super::generate::{DEFAULT_CUSTOMERS, DEFAULT_DIRT, DEFAULT_MALL_SEED, DEFAULT_START};
+    pub use super::lifetime::{DEFAULT_CLV_MONTHS, DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON_DAYS};
     pub use super::profile::{
         DEFAULT_MAX_LEN, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LIFT, DEFAULT_MIN_SUPPORT,
     };
@@ -120,6 +129,14 @@ impl RunLayout {
     /// `profile/profile.json`.
     pub fn profile_json(&self) -> PathBuf {
         self.stage("profile").join("profile.json")
+    }
+    /// `lifetime/`: BG/NBD and Gamma-Gamma per customer and segment.
+    pub fn lifetime_json(&self) -> PathBuf {
+        self.stage("lifetime").join("lifetime.json")
+    }
+    /// `migration/migration.json` (`update` runs).
+    pub fn migration_json(&self) -> PathBuf {
+        self.stage("migration").join("migration.json")
     }
     /// `report.html`.
     pub fn report(&self) -> PathBuf {

@@ -10,7 +10,6 @@ use super::fit::warn_duplicates;
 use super::Observer;
 use crate::error::{Error, Result};
 use crate::io::{read_features, write_table, ReadSpec, Staged};
-use crate::kmeans::assign;
 use crate::matrix::Matrix;
 use crate::model::{Fitted, Model};
 
@@ -32,7 +31,9 @@ fn centroid_reason(
             .map(|(a, b)| f64::from(a - b).powi(2))
             .sum()
     };
-    let runner = (0..km.k)
+    let runner = km
+        .active()
+        .into_iter()
         .filter(|&c| c != seg)
         .min_by(|&a, &b| sq(&km.centroids_scaled[a]).total_cmp(&sq(&km.centroids_scaled[b])))
         .unwrap_or(tree);
@@ -148,7 +149,7 @@ pub fn predict(
     }
     let (labels, dist): (Vec<i32>, Vec<f32>) = match &model.fitted {
         Fitted::Kmeans { kmeans: km } => {
-            let (labels, sq) = assign(&table.x, &km.centroids_scaled.concat())?;
+            let (labels, sq) = km.assign(&table.x)?;
             let labels = labels.iter().map(|l| *l as i32).collect();
             let dist = sq.iter().map(|v| v.sqrt()).collect();
             (labels, dist)

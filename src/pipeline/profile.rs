@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 use crate::io::{read_features, write_json, ReadSpec, Staged};
 use crate::model::Model;
 use crate::profile::basket::BasketParams;
-use crate::profile::inputs::{basket_report, categorical_reports, find, streaming_report, IdIndex};
+use crate::profile::inputs::{
+    basket_report, categorical_reports, find, read_labels, streaming_report, IdIndex,
+};
 use crate::profile::{
     name_segments, segment_stats, PersonaRules, Profile, SurrogateSummary, PROFILE_FORMAT,
     PROFILE_VERSION,
@@ -113,6 +115,12 @@ pub struct ProfileInputs {
     pub tables: Option<PathBuf>,
     /// Id column.
     pub id_col: String,
+    /// The lifetime stage's `lifetime.json` (per-segment outlook).
+    pub lifetime: Option<PathBuf>,
+    /// The migration stage's `migration.json` (`update`).
+    pub migration: Option<PathBuf>,
+    /// The previous run's `profile.json`: kept segments keep their persona name.
+    pub previous_profile: Option<PathBuf>,
 }
 
 impl Flags for ProfileInputs {
@@ -122,6 +130,9 @@ impl Flags for ProfileInputs {
         flags::path(argv, "--model", self.model.as_deref());
         flags::path(argv, "--tables", self.tables.as_deref());
         flags::value(argv, "--id-col", &self.id_col);
+        flags::path(argv, "--lifetime", self.lifetime.as_deref());
+        flags::path(argv, "--migration", self.migration.as_deref());
+        flags::path(argv, "--previous-profile", self.previous_profile.as_deref());
     }
 }
 
@@ -185,43 +196,26 @@ pub fn profile(
 ) -> Result<Profile> {
     let rules = opts.rules()?;
     let table = read_features(&inputs.features, &ReadSpec::new(inputs.id_col.clone()))?;
-    let mut aspec = ReadSpec::new(inputs.id_col.clone());
-    aspec.columns = Some(vec!["segment".into()]);
-    let assigned = read_features(&inputs.assignments, &aspec)?;
     let index = IdIndex::new(&table.ids);
-    let mut labels = vec![i32::MIN; table.x.n()];
-    let rows = index.rows(assigned.ids.to_arrow().as_ref(), &inputs.assignments)?;
-    for (i, r) in rows.iter().enumerate() {
-        if let Some(r) = r {
-            let l = assigned.x.row(i)[0] as i32;
-            if labels[*r] != i32::MIN && labels[*r] != l {
-                return Err(Error::Source {
-                    path: inputs.assignments.clone(),
-                    message: format!(
-                        "customer {} is assigned to segment {} and to segment {l} (rule: one segment per customer)",
-                        assigned.ids.display(i),
-                        labels[*r]
-                    ),
-                });
-            }
-            labels[*r] = l;
-        }
-    }
-    let missing = labels.iter().filter(|l| **l == i32::MIN).count();
-    if missing > 0 {
-        return Err(Error::Source {
-            path: inputs.assignments.clone(),
-            message: format!(
-                "{missing} of {} customers in {} have no segment (rule: profile the table the segments were fitted on)",
-                table.x.n(),
-                inputs.features.display()
-            ),
-        });
-    }
+    let labels = read_labels(&index, &table, &inputs.assignments, &inputs.features)?;
     obs.info("segment statistics");
     let (population, mut segments) = segment_stats(&table.x, &table.features, &labels);
     name_segments(&mut segments, &rules);
     let mut notes = Vec::new();
+    let migration: Option<crate::pipeline::MigrationReport> = inputs
+        .migration
+        .as_deref()
+        .map(crate::artefact::read)
+        .transpose()?;
+    if let Some(p) = &inputs.previous_profile {
+        let prev: Profile = crate::artefact::read(p)?;
+        keep_names(&mut segments, &prev, migration.as_ref());
+    }
+    let lifetime: Option<crate::lifetime::LifetimeReport> = inputs
+        .lifetime
+        .as_deref()
+        .map(crate::artefact::read)
+        .transpose()?;
 
     let model_path = inputs.model.clone().or_else(|| {
         let p = inputs.assignments.with_file_name("model.json");
@@ -338,9 +332,43 @@ pub fn profile(
         streaming,
         notes,
         fit_id,
+        lifetime: lifetime.map(|l| l.segments).unwrap_or_default(),
+        changes: migration,
     };
     let mut staged = Staged::new(out)?;
     write_json(&mut staged, &out.join("profile.json"), &profile)?;
     staged.commit()?;
     Ok(profile)
+}
+
+/// Segments the update kept (same id as last run) keep last run's persona name
+/// (`naming: kept`); a newly named segment whose name a kept one holds is
+/// qualified with "(new)".
+fn keep_names(
+    segments: &mut [crate::profile::SegmentProfile],
+    prev: &Profile,
+    migration: Option<&crate::pipeline::MigrationReport>,
+) {
+    let kept = |id: i32| {
+        migration.is_none_or(|m| {
+            m.segments
+                .iter()
+                .any(|s| s.segment == id && s.status == "kept")
+        })
+    };
+    let mut held = std::collections::HashSet::new();
+    for s in segments.iter_mut() {
+        if let Some(p) = prev.segments.iter().find(|p| p.segment == s.segment) {
+            if kept(s.segment) && !p.persona.is_empty() {
+                s.persona.clone_from(&p.persona);
+                s.naming = "kept".into();
+                held.insert(s.persona.clone());
+            }
+        }
+    }
+    for s in segments.iter_mut() {
+        if s.naming != "kept" && held.contains(&s.persona) {
+            s.persona = format!("{} (new)", s.persona);
+        }
+    }
 }

@@ -77,6 +77,9 @@ pub struct RunManifest {
     pub k: Option<usize>,
     /// The stages, in order.
     pub stages: Vec<StageRecord>,
+    /// The run this one updates (`segmenta update --previous`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PathBuf>,
 }
 
 impl Artefact for RunManifest {
@@ -110,6 +113,7 @@ impl RunManifest {
             backend: None,
             k: None,
             stages: Vec::new(),
+            previous: None,
         }
     }
 }

@@ -59,6 +59,49 @@ impl IdIndex {
     }
 }
 
+/// The segment of every row of `table` (read from `features`), from the fit's
+/// `assignments`: every row must have one, and only one.
+pub fn read_labels(
+    index: &IdIndex,
+    table: &crate::io::FeatureTable,
+    assignments: &Path,
+    features: &Path,
+) -> Result<Vec<i32>> {
+    let mut aspec = crate::io::ReadSpec::new(table.id_col.clone());
+    aspec.columns = Some(vec!["segment".into()]);
+    let assigned = crate::io::read_features(assignments, &aspec)?;
+    let mut labels = vec![i32::MIN; table.x.n()];
+    let rows = index.rows(assigned.ids.to_arrow().as_ref(), assignments)?;
+    for (i, r) in rows.iter().enumerate() {
+        if let Some(r) = r {
+            let l = assigned.x.row(i)[0] as i32;
+            if labels[*r] != i32::MIN && labels[*r] != l {
+                return Err(Error::Source {
+                    path: assignments.to_path_buf(),
+                    message: format!(
+                        "customer {} is assigned to segment {} and to segment {l} (rule: one segment per customer)",
+                        assigned.ids.display(i),
+                        labels[*r]
+                    ),
+                });
+            }
+            labels[*r] = l;
+        }
+    }
+    let missing = labels.iter().filter(|l| **l == i32::MIN).count();
+    if missing > 0 {
+        return Err(Error::Source {
+            path: assignments.to_path_buf(),
+            message: format!(
+                "{missing} of {} customers in {} have no segment (rule: profile the table the segments were fitted on)",
+                table.x.n(),
+                features.display()
+            ),
+        });
+    }
+    Ok(labels)
+}
+
 fn column<'a>(b: &'a arrow::array::RecordBatch, name: &str) -> Option<&'a arrow::array::ArrayRef> {
     b.schema().index_of(name).ok().map(|i| b.column(i))
 }

@@ -129,6 +129,13 @@ pub struct Profile {
     /// The fit profiled: its model's `fit_id` (empty when no model was given).
     #[serde(default)]
     pub fit_id: String,
+    /// What each segment will do next (BG/NBD, Gamma-Gamma), when the lifetime
+    /// stage ran.
+    #[serde(default)]
+    pub lifetime: Vec<crate::lifetime::SegmentLifetime>,
+    /// What changed since the previous run (`update`).
+    #[serde(default)]
+    pub changes: Option<crate::pipeline::MigrationReport>,
 }
 
 impl crate::artefact::Artefact for Profile {

@@ -131,35 +131,10 @@ pub fn chi2_sf(x: f64, dof: f64) -> f64 {
     gamma_q(dof / 2.0, x / 2.0)
 }
 
-fn ln_gamma(x: f64) -> f64 {
-    // Lanczos approximation (g = 7, n = 9), accurate to ~1e-15.
-    const G: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut a = G[0];
-    let t = x + 7.5;
-    for (i, g) in G.iter().enumerate().skip(1) {
-        a += g / (x + i as f64);
-    }
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
-}
-
 /// Regularised upper incomplete gamma Q(a, x): a series below a + 1, a continued
 /// fraction above (Numerical Recipes' gammq).
 fn gamma_q(a: f64, x: f64) -> f64 {
-    let lg = ln_gamma(a);
+    let lg = crate::lifetime::ln_gamma(a);
     if x < a + 1.0 {
         let mut sum = 1.0 / a;
         let mut del = sum;

@@ -58,6 +58,8 @@ pub fn html(r: &ReportData) -> String {
         );
     }
 
+    super::next::changes_html(r, &mut h);
+
     // Cleaning.
     h.push_str("<h2 id=\"cleaning\">1. What went in, what was set aside</h2>");
     if let Some(f) = &r.features {
@@ -213,6 +215,8 @@ pub fn html(r: &ReportData) -> String {
         "<div class=\"plot\">{}</div>",
         svg::share_bars("Share of customers and of revenue", &names, &series)
     );
+
+    super::next::outlook_html(r, &mut h);
 
     // Heatmap.
     h.push_str("<h2 id=\"lifts\">5. What sets each segment apart</h2>");

@@ -8,6 +8,7 @@
 //! an artefact that is there but unreadable is an error, not a blank section.
 
 mod html;
+mod next;
 mod pca;
 pub mod svg;
 
@@ -71,6 +72,8 @@ pub struct ReportData {
     pub profile: Profile,
     /// The scatter's data.
     pub pca: Option<Pca>,
+    /// `lifetime.json`.
+    pub lifetime: Option<crate::lifetime::LifetimeReport>,
 }
 
 /// The first of `candidates` that exists (after finishing an interrupted commit).
@@ -147,6 +150,7 @@ impl ReportData {
             model: model.map(|x| x.0),
             profile,
             pca,
+            lifetime: find(run, &["lifetime"], "lifetime.json")?.map(|x| x.0),
         })
     }
 
@@ -235,6 +239,8 @@ pub fn markdown(r: &ReportData) -> String {
             s.revenue_share.map_or("-".into(), pct)
         );
     }
+    m.push('\n');
+    next::markdown(r, &mut m);
     for s in &p.segments {
         let _ = writeln!(
             m,

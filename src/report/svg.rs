@@ -495,6 +495,119 @@ pub fn stacked_bars(
     s
 }
 
+/// One side's node of a Sankey diagram: its label and its segment id (`None`:
+/// grey, as `new` and `gone`).
+pub type SankeyNode = (String, Option<i32>);
+
+/// A two-column Sankey diagram: `counts[i][j]` customers flow from left node `i`
+/// to right node `j`. Node heights and band widths are proportional to customers;
+/// bands take the colour of the segment they come from.
+pub fn sankey(
+    title: &str,
+    left: &[SankeyNode],
+    right: &[SankeyNode],
+    counts: &[Vec<u64>],
+) -> String {
+    let total: u64 = counts.iter().flatten().sum();
+    let lw = left
+        .iter()
+        .map(|(n, _)| text_width(n, 12.0))
+        .fold(0.0, f64::max)
+        + 14.0;
+    let rw = right
+        .iter()
+        .map(|(n, _)| text_width(n, 12.0))
+        .fold(0.0, f64::max)
+        + 14.0;
+    let (top, plot_h, gap, node_w, span) = (40.0, 420.0, 8.0, 14.0, 360.0);
+    let w = lw + node_w + span + node_w + rw + 16.0;
+    let h = top + plot_h + gap * left.len().max(right.len()) as f64 + 16.0;
+    let mut s = open(w, h, title);
+    let _ = write!(
+        s,
+        r#"<text x="8" y="18" font-size="14" font-weight="bold">{}</text>"#,
+        esc(title)
+    );
+    if total == 0 {
+        s.push_str("</svg>");
+        return s;
+    }
+    let unit = plot_h / total as f64;
+    let out_of: Vec<u64> = counts.iter().map(|r| r.iter().sum()).collect();
+    let into: Vec<u64> = (0..right.len())
+        .map(|j| counts.iter().map(|r| r.get(j).copied().unwrap_or(0)).sum())
+        .collect();
+    let place = |sizes: &[u64]| -> Vec<f64> {
+        let mut y = top;
+        sizes
+            .iter()
+            .map(|&n| {
+                let at = y;
+                y += n as f64 * unit + gap;
+                at
+            })
+            .collect()
+    };
+    let (ly, ry) = (place(&out_of), place(&into));
+    let colour = |n: &SankeyNode| n.1.map_or("#9e9e9e", segment_colour);
+    let (x0, x1) = (lw + node_w, lw + node_w + span);
+    // Bands, largest first underneath.
+    let mut lo = ly.clone();
+    let mut ro = ry.clone();
+    for (i, row) in counts.iter().enumerate() {
+        for (j, &c) in row.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            let t = c as f64 * unit;
+            let (a, b) = (lo[i], ro[j]);
+            let mid = (x0 + x1) / 2.0;
+            let _ = write!(
+                s,
+                r#"<path d="M{x0:.1},{a:.1} C{mid:.1},{a:.1} {mid:.1},{b:.1} {x1:.1},{b:.1} L{x1:.1},{:.1} C{mid:.1},{:.1} {mid:.1},{:.1} {x0:.1},{:.1} Z" fill="{}" fill-opacity="0.35"><title>{} → {}: {c}</title></path>"#,
+                b + t,
+                b + t,
+                a + t,
+                a + t,
+                colour(&left[i]),
+                esc(&left[i].0),
+                esc(&right[j].0)
+            );
+            lo[i] += t;
+            ro[j] += t;
+        }
+    }
+    for (i, n) in left.iter().enumerate() {
+        let hgt = (out_of[i] as f64 * unit).max(1.0);
+        let _ = write!(
+            s,
+            r#"<rect x="{lw:.1}" y="{:.1}" width="{node_w}" height="{hgt:.1}" fill="{}"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            ly[i],
+            colour(n),
+            lw - 4.0,
+            ly[i] + hgt / 2.0 + 4.0,
+            esc(&n.0)
+        );
+    }
+    for (j, n) in right.iter().enumerate() {
+        let hgt = (into[j] as f64 * unit).max(1.0);
+        let _ = write!(
+            s,
+            r#"<rect x="{x1:.1}" y="{:.1}" width="{node_w}" height="{hgt:.1}" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            ry[j],
+            colour(n),
+            x1 + node_w + 4.0,
+            ry[j] + hgt / 2.0 + 4.0,
+            esc(&n.0)
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<text x="{lw:.1}" y="34" font-size="11" fill="#555">last run</text><text x="{x1:.1}" y="34" font-size="11" fill="#555">this run</text></svg>"##
+    );
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

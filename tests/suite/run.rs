@@ -72,7 +72,7 @@ fn demo_writes_every_file_of_its_manifest() {
     let names: Vec<String> = reused(run).into_iter().map(|x| x.0).collect();
     assert_eq!(
         names,
-        ["generate", "features", "clean", "sweep", "kmeans", "profile", "report"]
+        ["generate", "features", "clean", "sweep", "kmeans", "lifetime", "profile", "report"]
     );
     for s in stages(run) {
         let outs = s["outputs"].as_array().unwrap();
@@ -96,6 +96,8 @@ fn demo_writes_every_file_of_its_manifest() {
         "sweep/sweep.json",
         "kmeans/model.json",
         "kmeans/assignments.parquet",
+        "lifetime/customers.parquet",
+        "lifetime/lifetime.json",
         "profile/profile.json",
         "report.html",
     ] {
@@ -127,7 +129,7 @@ fn rerun_reuses_and_a_changed_k_redoes_only_what_follows() {
         assert_eq!(r, name != "report", "{name}: reused = {r}");
     }
     assert!(
-        stdout(&o).contains("0 stage(s) run, 6 reused"),
+        stdout(&o).contains("0 stage(s) run, 7 reused"),
         "{}",
         stdout(&o)
     );
@@ -141,6 +143,7 @@ fn rerun_reuses_and_a_changed_k_redoes_only_what_follows() {
     assert!(r["features"]);
     assert!(r["clean"]);
     assert!(!r["kmeans"]);
+    assert!(!r["lifetime"]);
     assert!(!r["profile"]);
     assert!(!r.contains_key("sweep"), "a given k needs no sweep");
     assert_eq!(

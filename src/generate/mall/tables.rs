@@ -22,6 +22,8 @@ pub(super) struct Chunk {
     pub(super) cust_signup: Vec<i32>,
     pub(super) truth_persona: Vec<i32>,
     pub(super) truth_churned: Vec<bool>,
+    pub(super) truth_after: Vec<i32>,
+    pub(super) truth_switch: Vec<Option<i32>>,
     pub(super) tx_id: Vec<i64>,
     pub(super) tx_ts: Vec<i64>,
     pub(super) tx_store: Vec<i32>,
@@ -129,6 +131,8 @@ pub(super) fn tables() -> Vec<Table> {
                 f("persona_id", DataType::Int32, false),
                 f("persona", DataType::Utf8, false),
                 f("churned", DataType::Boolean, false),
+                f("persona_after_id", DataType::Int32, false),
+                f("switched_on", DataType::Date32, true),
             ]),
         },
     ]
@@ -191,6 +195,8 @@ impl Chunk {
                 Arc::new(Int32Array::from(self.truth_persona)),
                 strs(&names),
                 Arc::new(BooleanArray::from(self.truth_churned)),
+                Arc::new(Int32Array::from(self.truth_after)),
+                Arc::new(Date32Array::from(self.truth_switch)),
             ],
         ]
     }

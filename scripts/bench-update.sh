@@ -32,11 +32,11 @@ from lifetimes import BetaGeoFitter, GammaGammaFitter
 c = pq.read_table(sys.argv[1]).to_pandas()
 c = c[c.frequency.notna()]
 t = time.perf_counter()
-bg = BetaGeoFitter().fit(c.frequency, c.recency_days, c.age_days)
+bg = BetaGeoFitter().fit(c.frequency, c.days_first_to_last, c.days_first_to_as_of)
 t_bg = time.perf_counter() - t
-r = c[(c.frequency > 0) & (c.monetary > 0)]
+r = c[(c.frequency > 0) & (c.mean_repeat_value > 0)]
 t = time.perf_counter()
-gg = GammaGammaFitter().fit(r.frequency, r.monetary)
+gg = GammaGammaFitter().fit(r.frequency, r.mean_repeat_value)
 t_gg = time.perf_counter() - t
 print(f"lifetimes on the same {len(c)} histories: BG/NBD {t_bg:.2f} s", {k: round(v, 4) for k, v in bg.params_.items()},
       f"Gamma-Gamma {t_gg:.2f} s", {k: round(v, 4) for k, v in gg.params_.items()})

@@ -289,6 +289,21 @@ struct Window {
     end: i32, // exclusive
     /// Rows from this day on are not written (`end` without a cut).
     cut: i32,
+    /// Whether there is a cut.
+    cutting: bool,
+}
+
+impl Window {
+    /// Rows (by their start: a purchase, an entry, a session's start, an event)
+    /// at or after this instant are left out: the cut, or nothing without one (so
+    /// that a mall without a cut is the mall it always was).
+    fn limit(&self) -> i64 {
+        if self.cutting {
+            i64::from(self.cut) * DAY_US
+        } else {
+            i64::MAX
+        }
+    }
 }
 
 /// Draws customer `idx` and their rows; `shares` are the personas' shares.
@@ -313,16 +328,18 @@ fn gen_customer(
     // Demographics.
     let age = (p.age.0 + p.age.1 * normal(&mut r)).clamp(18.0, 88.0);
     let mut birth = Some(end_year - age.round() as i32);
+    // Counted below, when the customer is written (a cut leaves out later sign-ups).
+    let (mut missing_birth, mut impossible_birth) = (false, false);
     if r.next_f64() < spec.dirt {
         birth = None;
-        c.dirt.missing_birth_years += 1;
+        missing_birth = true;
     } else if r.next_f64() < spec.dirt / 4.0 {
         birth = Some(if r.next_f64() < 0.5 {
             1850 + r.below(40) as i32
         } else {
             end_year + 1 + r.below(30) as i32
         });
-        c.dirt.impossible_birth_years += 1;
+        impossible_birth = true;
     }
     let gender = if r.next_f64() < p.female_p { "F" } else { "M" };
     let income = (p.income * (0.45 * normal(&mut r)).exp() / 10.0).round() * 10.0;
@@ -364,6 +381,8 @@ fn gen_customer(
     };
 
     if active_from < w.cut {
+        c.dirt.missing_birth_years += u64::from(missing_birth);
+        c.dirt.impossible_birth_years += u64::from(impossible_birth);
         c.cust_id.push(id);
         c.cust_birth.push(birth);
         c.cust_gender.push(gender);
@@ -512,7 +531,7 @@ impl Spell {
             base * if m == 12 { 1.5 } else { 1.0 }
         };
         let wmax = (h.weekend_p / 2.0).max((1.0 - h.weekend_p) / 5.0) * 1.5;
-        let cut = w.cut as i64 * DAY_US;
+        let cut = w.limit();
         for _ in 0..n_visits {
             // Rejection sampling, bounded: a short active spell may hold no weekend.
             let mut day = self.from + r.below(active_days as u64) as i32;
@@ -532,7 +551,7 @@ impl Spell {
             let stay_min = (h.dwell * (0.35 * normal(r)).exp()).clamp(5.0, 600.0);
             let left = entered + (stay_min * 60.0) as i64 * 1_000_000;
             let entrance = ENTRANCES[r.below(ENTRANCES.len() as u64) as usize];
-            if left < cut {
+            if entered < cut {
                 c.vi_id.push(id);
                 c.vi_in.push(entered);
                 c.vi_out.push(left);
@@ -541,6 +560,7 @@ impl Spell {
             if r.next_f64() < spec.dirt {
                 // An extra, impossible visit: the exit is logged before the entry.
                 let entrance = ENTRANCES[r.below(ENTRANCES.len() as u64) as usize];
+                // Its logged entry is the real visit's exit.
                 if left < cut {
                     c.vi_id.push(id);
                     c.vi_in.push(left);
@@ -554,7 +574,7 @@ impl Spell {
                 let len = stay_min * p.wifi_stretch * (0.6 + 0.4 * r.next_f64());
                 let e = s + (len * 60.0) as i64 * 1_000_000;
                 let zone = ZONES[r.below(ZONES.len() as u64) as usize];
-                if e < cut {
+                if s < cut {
                     c.wi_id.push(id);
                     c.wi_start.push(s);
                     c.wi_end.push(e);
@@ -624,7 +644,7 @@ impl Spell {
 
     /// App sessions: an open, sometimes a coupon view, sometimes a redemption.
     fn app_sessions(&self, r: &mut Rng, w: &Window, h: &Habits, c: &mut Chunk) {
-        let cut = w.cut as i64 * DAY_US;
+        let cut = w.limit();
         let n_sessions = poisson(r, h.app_rate * self.months());
         for _ in 0..n_sessions {
             let day = self.from + r.below(self.days() as u64) as i32;
@@ -677,7 +697,7 @@ fn plant_tx_dirt(r: &mut Rng, spec: &MallSpec, w: &Window, c: &mut Chunk, l: Lin
         discount: 0.0,
         ..l
     };
-    let cut = w.cut as i64 * DAY_US;
+    let cut = w.limit();
     let plant = |c: &mut Chunk, line: Line| {
         let keep = line.ts < cut;
         if keep {
@@ -747,6 +767,7 @@ pub fn generate_mall(
         start: spec.start,
         end: spec.end(),
         cut: spec.cut.unwrap_or(spec.end()),
+        cutting: spec.cut.is_some(),
     };
     let ts = tables();
     let mut staged = Staged::new(dir)?;

@@ -118,9 +118,20 @@ pub fn match_centroids(
     new: &[Vec<f32>],
     max_shift: f64,
 ) -> Vec<(Option<usize>, Option<f64>, Option<f64>)> {
+    // A non-finite distance (a centroid that is not finite) can match nothing:
+    // a cost beyond any real one, and beyond every threshold.
     let cost: Vec<Vec<f64>> = new
         .iter()
-        .map(|c| previous.iter().map(|(_, p)| distance(c, p)).collect())
+        .map(|c| {
+            previous
+                .iter()
+                .map(|(_, p)| {
+                    Some(distance(c, p))
+                        .filter(|d| d.is_finite())
+                        .unwrap_or(1e300)
+                })
+                .collect()
+        })
         .collect();
     let threshold: Vec<f64> = previous
         .iter()

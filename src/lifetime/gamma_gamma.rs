@@ -102,6 +102,13 @@ impl GammaGamma {
             }
         };
         let m = nelder_mead(&nll, &[0.0; 3], 1e-12, 20_000);
+        let q = m.x[1].exp();
+        if q <= 1.0 {
+            return Err(Error::param(
+                "lifetime",
+                format!("Gamma-Gamma fitted q = {q:.3}: the population's mean spend p γ / (q − 1) does not exist (rule: q > 1; the purchase values are too heavy-tailed for the model)"),
+            ));
+        }
         let xs: Vec<f64> = rows.iter().map(|&i| f64::from(d.x[i])).collect();
         let ms: Vec<f64> = rows.iter().map(|&i| d.monetary[i]).collect();
         Ok(GammaGammaFit {

@@ -85,7 +85,7 @@ impl Rfm {
             if !ok {
                 return Err(Error::param(
                     "lifetime",
-                    format!("customer {i} has x = {x}, recency = {tx}, T = {t}, monetary = {m} (rule: 0 <= recency <= T, T > 0, recency = 0 when x = 0, monetary >= 0)"),
+                    format!("purchase history {i} (0-based) has x = {x}, recency = {tx}, T = {t}, monetary = {m} (rule: 0 <= recency <= T, T > 0, recency = 0 when x = 0, monetary >= 0)"),
                 ));
             }
         }
@@ -219,10 +219,14 @@ pub struct SegmentLifetime {
     pub customers: u64,
     /// Of them, with a purchase (the others have no prediction).
     pub with_purchases: u64,
-    /// Mean P(alive) of those with a purchase.
+    /// Of them, with a repeat purchase.
+    #[serde(default)]
+    pub repeaters: u64,
+    /// Mean P(alive) of the repeat buyers. BG/NBD lets a customer drop out only
+    /// after a repeat purchase, so a one-time buyer's P(alive) is 1 by the model's
+    /// definition: they are left out of this mean and of the churn risk.
     pub mean_p_alive: Option<f64>,
-    /// Share of those with a purchase whose P(alive) is below
-    /// [`CHURN_RISK_P_ALIVE`].
+    /// Share of the repeat buyers whose P(alive) is below [`CHURN_RISK_P_ALIVE`].
     pub churn_risk: Option<f64>,
     /// Expected purchases over the horizon, summed.
     pub expected_purchases: f64,

@@ -53,14 +53,14 @@ pub fn summarise_transactions(
         path: path.to_path_buf(),
         message: m,
     };
-    // (row, day, amount) of every line of a known customer.
-    let mut lines: Vec<(u32, i32, f64)> = Vec::new();
+    // (row, timestamp in µs, amount) of every line of a known customer before as-of.
+    let mut lines: Vec<(u32, i64, f64)> = Vec::new();
     let (mut total, mut unknown) = (0u64, 0u64);
     for b in src.batches(&idx)? {
         let b = b?;
         let rows = index.rows(b.column(0).as_ref(), path)?;
         let ts = b.column(1);
-        let days: Vec<Option<i64>> = match ts.data_type() {
+        let stamps: Vec<Option<i64>> = match ts.data_type() {
             DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => {
                 let us = cast(ts, &DataType::Timestamp(TimeUnit::Microsecond, None))
                     .map_err(|e| bad(format!("ts: {e}")))?;
@@ -68,7 +68,6 @@ pub fn summarise_transactions(
                     .map_err(|e| bad(format!("ts: {e}")))?
                     .as_primitive::<Int64Type>()
                     .iter()
-                    .map(|v| v.map(|v| v.div_euclid(DAY_US)))
                     .collect()
             }
             t => {
@@ -82,17 +81,22 @@ pub fn summarise_transactions(
         let amount = amount.as_primitive::<Float64Type>();
         for (i, r) in rows.iter().enumerate() {
             total += 1;
-            let (Some(r), Some(d)) = (r, days[i]) else {
+            let (Some(r), Some(us)) = (r, stamps[i]) else {
                 unknown += u64::from(r.is_none());
                 continue;
             };
-            if amount.is_null(i) || !amount.value(i).is_finite() {
+            // The calibration period ends at as-of: later lines are not history.
+            if amount.is_null(i)
+                || !amount.value(i).is_finite()
+                || us.div_euclid(DAY_US) >= i64::from(as_of)
+            {
                 continue;
             }
-            lines.push((*r as u32, d as i32, amount.value(i)));
+            lines.push((*r as u32, us, amount.value(i)));
         }
     }
-    // Purchases before returns on the same day, so a same-day return nets that day.
+    // In time order, a purchase before a return at the same instant: a return nets
+    // against the latest purchase at or before it, as the feature SQL nets it.
     use rayon::slice::ParallelSliceMut;
     lines.par_sort_unstable_by(|a, b| {
         (a.0, a.1, a.2 < 0.0)
@@ -112,7 +116,8 @@ pub fn summarise_transactions(
         let mut end = start;
         days.clear();
         while end < lines.len() && lines[end].0 == row {
-            let (_, d, a) = lines[end];
+            let (_, us, a) = lines[end];
+            let d = us.div_euclid(DAY_US) as i32;
             if a >= 0.0 {
                 match days.last_mut() {
                     Some(last) if last.0 == d => last.1 += a,

@@ -450,9 +450,9 @@ pub fn kmeans(
         .collect();
 
     let t = Instant::now();
-    let (scaler, drift) = match &warm {
+    let (scaler, drift, drift_warnings) = match &warm {
         Some(w) => w.scaler(&mut table, &opts.fit, obs)?,
-        None => (opts.fit.fit_scaler(&mut table)?, Vec::new()),
+        None => (opts.fit.fit_scaler(&mut table)?, Vec::new(), Vec::new()),
     };
     let scale_s = t.elapsed().as_secs_f64();
 
@@ -608,6 +608,7 @@ pub fn kmeans(
         Fitted::Kmeans { kmeans },
     );
     model.surrogate = surrogate;
+    model.warnings.extend(drift_warnings);
     if !empty.is_empty() {
         let w = format!(
             "{} of the {k} segments ended empty (segment(s) {}): the data hold fewer distinct groups than k (rule: choose a smaller k, or see `segmenta sweep`)",

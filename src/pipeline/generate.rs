@@ -63,6 +63,12 @@ impl MallParams {
         let start = crate::dates::parse_date(&self.start, "--start")?;
         let drift_at = match &self.drift_at {
             Some(d) => Some(crate::dates::parse_date(d, "--drift-at")?),
+            None if self.drift > 0.0 && self.months < 2 => {
+                return Err(crate::Error::param(
+                    "--drift",
+                    "needs a day to switch on inside the history (rule: --months 2 or more, or --drift-at DATE)",
+                ))
+            }
             None if self.drift > 0.0 => Some(crate::dates::add_months(start, self.months / 2)),
             None => None,
         };

@@ -26,6 +26,9 @@ pub const DEFAULT_CLV_MONTHS: u32 = 12;
 pub const DEFAULT_DISCOUNT_RATE: f64 = 0.01;
 /// Days per month in the CLV sum (as lifetimes counts them).
 pub const DAYS_PER_MONTH: f64 = 30.0;
+/// Below this BG/NBD `a`, the dropout probability is at its boundary (see
+/// [`lifetime`]).
+pub const DEGENERATE_A: f64 = 1e-6;
 
 /// How far ahead the lifetime stage looks.
 #[derive(Clone, Debug, PartialEq)]
@@ -158,6 +161,15 @@ pub fn lifetime(
         }
     };
     lap("gamma_gamma_s");
+    // The dropout estimate at its boundary (a → 0: no customer ever drops out)
+    // makes every P(alive) 1: a number that says nothing, not a churn risk of 0.
+    let dropout_seen = bg.as_ref().is_none_or(|b| b.params.a >= DEGENERATE_A);
+    if !dropout_seen {
+        notes.push(format!(
+            "BG/NBD's dropout estimate is at its boundary (a = {:.1e}): these purchase histories show no dropout the model can detect, so P(alive) is 1 for everyone and churn risk is not estimated; the expected purchases stand (a plain NBD)",
+            bg.as_ref().map_or(0.0, |b| b.params.a)
+        ));
+    }
     if let Some(b) = &bg {
         if !b.converged {
             notes.push(
@@ -197,9 +209,11 @@ pub fn lifetime(
                 (0..n).map(|r| row_of[r].map(|e| h.rfm.x[e] as i32)),
             )),
         ),
-        ("recency_days", col(&|e| Some(h.rfm.t_x[e]))),
-        ("age_days", col(&|e| Some(h.rfm.t[e]))),
-        ("monetary", col(&|e| Some(h.rfm.monetary[e]))),
+        // BG/NBD's recency is first to last purchase (lifetimes' `recency`), not the
+        // features' days since the last purchase: named for what it is.
+        ("days_first_to_last", col(&|e| Some(h.rfm.t_x[e]))),
+        ("days_first_to_as_of", col(&|e| Some(h.rfm.t[e]))),
+        ("mean_repeat_value", col(&|e| Some(h.rfm.monetary[e]))),
         ("p_alive", col(&|e| p.map(|p| p[e].p_alive))),
         (
             "expected_purchases",
@@ -227,10 +241,14 @@ pub fn lifetime(
         a.customers += 1;
         if let Some(e) = row_of[r] {
             a.with_purchases += 1;
+            let repeat = h.rfm.x[e] > 0;
+            a.repeaters += u64::from(repeat);
             if let Some(p) = p {
                 let q = &p[e];
-                a.p_alive += q.p_alive;
-                a.at_risk += u64::from(q.p_alive < CHURN_RISK_P_ALIVE);
+                if repeat {
+                    a.p_alive += q.p_alive;
+                    a.at_risk += u64::from(q.p_alive < CHURN_RISK_P_ALIVE);
+                }
                 a.purchases += q.expected_purchases;
                 if q.expected_revenue.is_finite() {
                     a.revenue += q.expected_revenue;
@@ -245,12 +263,14 @@ pub fn lifetime(
         .map(|(segment, a)| {
             let m = a.with_purchases as f64;
             let modelled = p.is_some() && a.with_purchases > 0;
+            let repeat = p.is_some() && a.repeaters > 0 && dropout_seen;
             SegmentLifetime {
                 segment,
                 customers: a.customers,
                 with_purchases: a.with_purchases,
-                mean_p_alive: modelled.then(|| a.p_alive / m),
-                churn_risk: modelled.then(|| a.at_risk as f64 / m),
+                repeaters: a.repeaters,
+                mean_p_alive: repeat.then(|| a.p_alive / a.repeaters as f64),
+                churn_risk: repeat.then(|| a.at_risk as f64 / a.repeaters as f64),
                 expected_purchases: a.purchases,
                 expected_revenue: (p.is_some() && has_gg).then_some(a.revenue),
                 clv_total: (p.is_some() && has_gg).then_some(a.clv),
@@ -289,6 +309,7 @@ pub fn lifetime(
 struct SegAcc {
     customers: u64,
     with_purchases: u64,
+    repeaters: u64,
     p_alive: f64,
     at_risk: u64,
     purchases: f64,

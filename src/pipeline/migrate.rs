@@ -73,6 +73,9 @@ pub struct MigrationReport {
     pub scaler: String,
     /// Per numeric column, against the previous scaler.
     pub drift: Vec<ColumnDrift>,
+    /// The matching threshold of the warm start (see `kmeans::matching`).
+    #[serde(default)]
+    pub max_shift: Option<f64>,
     /// Remarks (a part that could not be computed, and why).
     pub notes: Vec<String>,
 }
@@ -184,9 +187,30 @@ pub fn migrate(
     let (pl, nl) = (RunLayout::new(previous), RunLayout::new(run));
     let prev_model = Model::load(&pl.model())?;
     let model = Model::load(&nl.model())?;
+    for (m, path) in [(&prev_model, pl.model()), (&model, nl.model())] {
+        if m.kmeans().is_none() {
+            return Err(Error::Model {
+                path,
+                message: "is not a K-means model (rule: migration compares two K-means runs, the later warm-started from the earlier)".into(),
+            });
+        }
+    }
     let id_col = model.id_col.clone();
     let before = read_side(&pl.assignments())?;
     let after = read_side(&nl.assignments())?;
+    let kind = |ids: &crate::io::Ids| matches!(ids, crate::io::Ids::Int(_));
+    if kind(&before.table.ids) != kind(&after.table.ids) {
+        let name = |k: bool| if k { "integers" } else { "text" };
+        return Err(Error::Source {
+            path: pl.assignments(),
+            message: format!(
+                "its customer ids are {}, this run's ({}) are {} (rule: both runs read the same id column, of the same type)",
+                name(kind(&before.table.ids)),
+                nl.assignments().display(),
+                name(kind(&after.table.ids))
+            ),
+        });
+    }
     let prev_as_of = crate::artefact::read::<FeaturesReport>(&pl.features_json())?.as_of;
     let as_of = crate::artefact::read::<FeaturesReport>(&nl.features_json())?.as_of;
     let prev_day = crate::dates::parse_date(&prev_as_of, "previous as-of")?;
@@ -458,7 +482,8 @@ pub fn migrate(
         segments,
         flows,
         scaler: warm.as_ref().map_or("fitted".into(), |w| w.scaler.clone()),
-        drift: warm.map(|w| w.drift.clone()).unwrap_or_default(),
+        drift: warm.as_ref().map(|w| w.drift.clone()).unwrap_or_default(),
+        max_shift: warm.as_ref().map(|w| w.max_shift),
         notes,
     };
     obs.info(&format!(

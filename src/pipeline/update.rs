@@ -136,6 +136,19 @@ pub fn update(
 
     // Features as of the new date over last run's window length, unless --since.
     let mut p = opts.pipeline.clone();
+    // The previous model's columns, so that the outlier rule judges the columns
+    // whose fences it reapplies, and K-means reads what it was fitted on.
+    if p.read.columns.is_empty() {
+        p.read.columns.clone_from(&warm.model.numeric_features);
+    }
+    if p.read.categorical.is_empty() {
+        p.read.categorical = warm
+            .model
+            .categorical
+            .iter()
+            .map(|c| c.column.clone())
+            .collect();
+    }
     let spec = p.features.spec(input)?;
     if p.features.since.is_none() {
         let prev_since = before

@@ -156,17 +156,18 @@ impl<'a> Warm<'a> {
         table: &mut FeatureTable,
         fit: &FitOptions,
         obs: &dyn Observer,
-    ) -> Result<(Scaler, Vec<ColumnDrift>)> {
+    ) -> Result<(Scaler, Vec<ColumnDrift>, Vec<String>)> {
         let prev = &self.model.scaler;
         let drift = drift(prev, table);
         let bad: Vec<&ColumnDrift> = drift.iter().filter(|c| c.drifted).collect();
+        let mut warnings = Vec::new();
         if !bad.is_empty() && !self.ws.refit_scaler {
             let mut worst = bad.clone();
             worst.sort_by(|a, b| {
                 (b.shift.abs() + b.ratio.ln().abs())
                     .total_cmp(&(a.shift.abs() + a.ratio.ln().abs()))
             });
-            obs.warn(&format!(
+            warnings.push(format!(
                 "{} of {} columns drifted from the previous scaler ({}): the previous segments' scale may no longer fit the data (rule: refit it with --refit-scaler, or fit afresh with `segmenta run`)",
                 bad.len(),
                 drift.len(),
@@ -178,8 +179,11 @@ impl<'a> Warm<'a> {
                     .join("; ")
             ));
         }
+        for w in &warnings {
+            obs.warn(w);
+        }
         if self.ws.refit_scaler {
-            return Ok((fit.fit_scaler(table)?, drift));
+            return Ok((fit.fit_scaler(table)?, drift, warnings));
         }
         prev.transform(&mut table.x);
         let d = table.x.d().max(1);
@@ -188,10 +192,10 @@ impl<'a> Warm<'a> {
                 path: table.path.clone(),
                 column: self.model.features[i % d].clone(),
                 row: i / d + 1,
-                rule: "the previous model's transform of this column is undefined for this value (rule: values in its domain, or --refit-scaler)".into(),
+                rule: "values in the domain of the previous model's transform of this column, or --refit-scaler".into(),
             });
         }
-        Ok((prev.clone(), drift))
+        Ok((prev.clone(), drift, warnings))
     }
 
     /// The previous active centroids in the new model's scaled units.
@@ -268,7 +272,16 @@ impl<'a> Warm<'a> {
             .into_iter()
             .map(|c| (c, km.centroids_scaled[c].clone()))
             .collect();
-        let matched = match_centroids(&previous, &prev_space, self.ws.max_shift);
+        // Only centroids that drew rows compete for the previous ids.
+        let live: Vec<usize> = (0..k_fit).filter(|&i| size[i] > 0).collect();
+        let live_space: Vec<Vec<f32>> = live.iter().map(|&i| prev_space[i].clone()).collect();
+        let mut matched = vec![(None, None, None); k_fit];
+        for (m, &i) in match_centroids(&previous, &live_space, self.ws.max_shift)
+            .into_iter()
+            .zip(&live)
+        {
+            matched[i] = m;
+        }
         let mut next = km.k;
         let mut id_of = vec![None; k_fit];
         let mut segments = Vec::new();

@@ -37,7 +37,7 @@ pub fn changes_html(r: &ReportData, h: &mut String) {
     let s = &m.states;
     let _ = write!(
         h,
-        "<p>From {} to {}: of {} customers segmented last run and {} now, <b>{}</b> stayed in their segment, <b>{}</b> moved to another, <b>{}</b> lapsed (no purchase since {}), <b>{}</b> are new and <b>{}</b> are gone from this run's window. Segment ids are kept from last run: each new segment was matched to the nearest previous one (optimal assignment on centroid distance); one further than half-way to that segment's nearest neighbour is <i>new</i>.</p>",
+        "<p>From {} to {}: of {} customers segmented last run and {} now, <b>{}</b> stayed in their segment, <b>{}</b> moved to another, <b>{}</b> lapsed (no purchase since {}), <b>{}</b> are new and <b>{}</b> are gone from this run's window. Segment ids are kept from last run: each new segment was matched to the nearest previous one (optimal assignment on centroid distance); one further than {} of the way to that segment's nearest neighbour is <i>new</i>.</p>",
         esc(&m.previous_as_of),
         esc(&m.as_of),
         m.customers_before,
@@ -47,7 +47,8 @@ pub fn changes_html(r: &ReportData, h: &mut String) {
         s["lapsed"],
         esc(&m.previous_as_of),
         s["new"],
-        s["gone"]
+        s["gone"],
+        m.max_shift.map_or("half".into(), |f| if f == 0.5 { "half".into() } else { format!("{f}") })
     );
     let drifted: Vec<&crate::pipeline::ColumnDrift> =
         m.drift.iter().filter(|d| d.drifted).collect();
@@ -184,7 +185,7 @@ pub fn outlook_html(r: &ReportData, h: &mut String) {
         if let Some(b) = &l.bgnbd {
             let _ = write!(
                 h,
-                "<p>BG/NBD (Fader, Hardie &amp; Lee 2005) fitted by maximum likelihood on the purchase days of {} customers as of {} (r = {:.3}, α = {:.2} days, a = {:.3}, b = {:.3}){}. P(alive) is the probability that a customer has not silently left; churn risk is the share with P(alive) below 0.5. Expected revenue is the expected purchases over the next {:.0} days times the expected spend per purchase; CLV sums {} months at {} a month discount.</p>",
+                "<p>BG/NBD (Fader, Hardie &amp; Lee 2005) fitted by maximum likelihood on the purchase days of {} customers as of {} (r = {:.3}, α = {:.2} days, a = {:.3}, b = {:.3}){}. P(alive) is the probability that a customer has not silently left; churn risk is the share with P(alive) below 0.5. Both are over repeat buyers: BG/NBD lets a customer drop out only after a repeat purchase, so a one-time buyer is alive by the model's definition. Expected revenue is the expected purchases over the next {:.0} days times the expected spend per purchase; CLV sums {} months at {} a month discount.</p>",
                 b.customers,
                 esc(&l.as_of),
                 b.params.r,
@@ -226,7 +227,7 @@ pub fn outlook_html(r: &ReportData, h: &mut String) {
         .collect();
     let _ = write!(
         h,
-        "<div class=\"plots\"><div class=\"plot\">{}</div><div class=\"plot\"><table><tr><th>segment</th><th>customers</th><th>with a purchase</th><th>mean P(alive)</th><th>churn risk</th><th>purchases next {:.0} days</th><th>revenue next {:.0} days</th><th>mean CLV</th></tr>",
+        "<div class=\"plots\"><div class=\"plot\">{}</div><div class=\"plot\"><table><tr><th>segment</th><th>customers</th><th>with a purchase</th><th>repeat buyers</th><th>mean P(alive)</th><th>churn risk</th><th>purchases next {:.0} days</th><th>revenue next {:.0} days</th><th>mean CLV</th></tr>",
         svg::share_bars("Mean P(alive) and churn risk", &names, &[("P(alive)", alive), ("churn risk", risk)]),
         r.lifetime.as_ref().map_or(90.0, |l| l.horizon_days),
         r.lifetime.as_ref().map_or(90.0, |l| l.horizon_days)
@@ -234,12 +235,13 @@ pub fn outlook_html(r: &ReportData, h: &mut String) {
     for s in &p.lifetime {
         let _ = write!(
             h,
-            "<tr><td><span style=\"color:{}\">■</span> {} · {}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{:.0}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            "<tr><td><span style=\"color:{}\">■</span> {} · {}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{:.0}</td><td class=n>{}</td><td class=n>{}</td></tr>",
             segment_colour(s.segment),
             s.segment,
             esc(persona_of(r, s.segment).unwrap_or("")),
             s.customers,
             s.with_purchases,
+            s.repeaters,
             s.mean_p_alive.map_or("-".into(), |v| format!("{v:.3}")),
             s.churn_risk.map_or("-".into(), pct),
             s.expected_purchases,

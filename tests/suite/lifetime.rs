@@ -293,3 +293,95 @@ fn cdnow_out_of_sample_matches_lifetimes_through_the_pipeline() {
         "correlation",
     );
 }
+
+/// Purchase histories: a return nets the latest purchase at or before it (by
+/// time, not by day), a day netted to nothing is no purchase, and lines on or
+/// after as-of are not history.
+#[test]
+fn histories_net_returns_by_time_and_stop_at_as_of() {
+    use std::sync::Arc;
+    let dir = tempdir();
+    let d = dir.path();
+    let day = |n: i64, h: i64| (20_000 + n) * 86_400_000_000 + h * 3_600_000_000;
+    let lines: [(i64, i64, f64); 7] = [
+        (1, day(1, 10), 50.0),
+        (1, day(5, 9), -50.0), // returns day 1's purchase
+        (1, day(5, 14), 50.0),
+        (2, day(2, 10), 20.0),
+        (2, day(3, 10), 30.0),
+        (2, day(9, 10), 40.0),
+        (2, day(10, 10), 99.0), // on as-of: not history
+    ];
+    std::fs::create_dir_all(d.join("tables")).unwrap();
+    write_parquet(
+        &d.join("tables/transactions.parquet"),
+        vec![
+            (
+                "customer_id",
+                Arc::new(arrow::array::Int64Array::from_iter_values(
+                    lines.iter().map(|l| l.0),
+                )),
+            ),
+            (
+                "ts",
+                Arc::new(arrow::array::TimestampMicrosecondArray::from_iter_values(
+                    lines.iter().map(|l| l.1),
+                )),
+            ),
+            (
+                "amount",
+                Arc::new(arrow::array::Float64Array::from_iter_values(
+                    lines.iter().map(|l| l.2),
+                )),
+            ),
+        ],
+    );
+    write_parquet(
+        &d.join("assignments.parquet"),
+        vec![
+            (
+                "customer_id",
+                Arc::new(arrow::array::Int64Array::from(vec![1, 2])),
+            ),
+            (
+                "segment",
+                Arc::new(arrow::array::Int32Array::from(vec![0, 0])),
+            ),
+        ],
+    );
+    let as_of = segmenta::dates::format_date(20_010);
+    let out = segmenta(&[
+        "lifetime",
+        "-a",
+        p(&d.join("assignments.parquet")),
+        "--tables",
+        p(&d.join("tables")),
+        "--as-of",
+        &as_of,
+        "-o",
+        p(&d.join("life")),
+        "-q",
+    ]);
+    // Two customers cannot fit the models; the histories are written all the same.
+    assert!(out.status.success(), "{}", stderr(&out));
+    let b = &read_batches(&d.join("life/customers.parquet"))[0];
+    let f = |c: &str| -> Vec<f64> {
+        let a = arrow::compute::cast(
+            b.column_by_name(c).unwrap(),
+            &arrow::datatypes::DataType::Float64,
+        )
+        .unwrap();
+        a.as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap()
+            .values()
+            .to_vec()
+    };
+    // Customer 1: day 1 fully returned, so one purchase day (day 5): x = 0, T = 5.
+    // Customer 2: days 2, 3 and 9 (day 10 is as-of): x = 2, recency 7, T = 8, mean
+    // repeat value (30 + 40) / 2.
+    assert_eq!(f("frequency"), vec![0.0, 2.0]);
+    assert_eq!(f("days_first_to_last"), vec![0.0, 7.0]);
+    assert_eq!(f("days_first_to_as_of"), vec![5.0, 8.0]);
+    assert_eq!(f("mean_repeat_value"), vec![0.0, 35.0]);
+}

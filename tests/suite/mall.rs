@@ -32,6 +32,99 @@ fn rejected(features_json: &serde_json::Value, table: &str, reason: &str) -> u64
     s["rejected"][reason].as_u64().unwrap_or(0)
 }
 
+/// Runs the features stage on `mall` into `feats` and checks that the source rules
+/// reject exactly the planted dirt of `mall.json`, and nothing else.
+fn planted_dirt_is_what_features_rejects(mall: &Path, feats: &Path) -> serde_json::Value {
+    let m = read_json(&mall.join("mall.json"));
+    let dirt = &m["dirt"];
+    let o = segmenta(&["features", "-i", p(mall), "-o", p(feats), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let f = read_json(&feats.join("features.json"));
+    assert_eq!(
+        rejected(&f, "transactions", "duplicate_line"),
+        dirt["duplicate_transactions"].as_u64().unwrap()
+    );
+    // Planted returns (a negative copy of a purchase line a second later) are kept
+    // and netted against the purchase they follow, every one of them.
+    let returns = dirt["negative_amounts"].as_u64().unwrap();
+    assert_eq!(f["returns"]["lines"].as_u64().unwrap(), returns);
+    assert_eq!(f["returns"]["matched"].as_u64().unwrap(), returns);
+    assert_eq!(f["returns"]["unmatched"].as_u64().unwrap(), 0);
+    assert_eq!(
+        rejected(&f, "transactions", "absurd_amount"),
+        dirt["absurd_amounts"].as_u64().unwrap()
+    );
+    assert_eq!(
+        rejected(&f, "transactions", "ts_out_of_window"),
+        dirt["transactions_out_of_window"].as_u64().unwrap()
+    );
+    assert_eq!(
+        rejected(&f, "transactions", "unknown_customer"),
+        dirt["unknown_customer_transactions"].as_u64().unwrap()
+    );
+    assert_eq!(
+        rejected(&f, "visits", "exit_before_entry"),
+        dirt["visits_exit_before_entry"].as_u64().unwrap()
+    );
+    for s in f["sources"].as_array().unwrap() {
+        let (i, k, r) = (
+            s["rows_in"].as_u64().unwrap(),
+            s["rows_kept"].as_u64().unwrap(),
+            s["rows_rejected"].as_u64().unwrap(),
+        );
+        assert_eq!(i, k + r, "{s}");
+        let table = s["table"].as_str().unwrap();
+        assert_eq!(
+            i,
+            m["rows"][table].as_u64().unwrap(),
+            "{table}: rows in = rows generated"
+        );
+        let planted: u64 = match table {
+            "transactions" => [
+                "duplicate_transactions",
+                "absurd_amounts",
+                "transactions_out_of_window",
+                "unknown_customer_transactions",
+            ]
+            .iter()
+            .map(|k| dirt[*k].as_u64().unwrap())
+            .sum(),
+            "visits" => dirt["visits_exit_before_entry"].as_u64().unwrap(),
+            _ => 0,
+        };
+        assert_eq!(
+            r, planted,
+            "{table}: nothing but the planted dirt is rejected"
+        );
+        if r > 0 {
+            let rej = feats.join("rejects").join(format!("{table}.parquet"));
+            assert_eq!(read_i64(&rej, "customer_id").len() as u64, r);
+        }
+    }
+    // Missing birth years: exactly the customer rows without one.
+    let missing = read_batches(&mall.join("customers.parquet"))
+        .iter()
+        .map(|b| b.column_by_name("birth_year").unwrap().null_count() as u64)
+        .sum::<u64>();
+    assert_eq!(missing, dirt["missing_birth_years"].as_u64().unwrap());
+    f
+}
+
+/// The same mall cut at a date (`--cut`, for `update`): the planted dirt is still
+/// counted exactly, customers who sign up after the cut are not there, and the
+/// window ends at the cut.
+#[test]
+fn a_cut_mall_keeps_its_dirt_exact() {
+    let d = tempdir();
+    let mall = d.path().join("mall");
+    generate(&mall, "20000", &["--cut", "2025-07-01"], &[]);
+    let m = read_json(&mall.join("mall.json"));
+    assert_eq!(m["window_end"], "2025-07-01");
+    assert_eq!(m["history_end"], "2026-01-01");
+    assert!(m["rows"]["customers"].as_u64().unwrap() < 20000);
+    planted_dirt_is_what_features_rejects(&mall, &d.path().join("feat"));
+}
+
 #[test]
 fn same_seed_identical_files_whatever_the_threads() {
     let d = tempdir();
@@ -106,70 +199,7 @@ fn pipeline_finds_the_planted_dirt_and_personas() {
 
     // features: the source rules find exactly the planted rows.
     let feats = d.path().join("feat");
-    let o = segmenta(&["features", "-i", p(&mall), "-o", p(&feats), "-q"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let f = read_json(&feats.join("features.json"));
-    assert_eq!(
-        rejected(&f, "transactions", "duplicate_line"),
-        dirt["duplicate_transactions"].as_u64().unwrap()
-    );
-    // Planted returns (a negative copy of a purchase line a second later) are kept
-    // and netted against the purchase they follow, every one of them.
-    let returns = dirt["negative_amounts"].as_u64().unwrap();
-    assert_eq!(f["returns"]["lines"].as_u64().unwrap(), returns);
-    assert_eq!(f["returns"]["matched"].as_u64().unwrap(), returns);
-    assert_eq!(f["returns"]["unmatched"].as_u64().unwrap(), 0);
-    assert_eq!(
-        rejected(&f, "transactions", "absurd_amount"),
-        dirt["absurd_amounts"].as_u64().unwrap()
-    );
-    assert_eq!(
-        rejected(&f, "transactions", "ts_out_of_window"),
-        dirt["transactions_out_of_window"].as_u64().unwrap()
-    );
-    assert_eq!(
-        rejected(&f, "transactions", "unknown_customer"),
-        dirt["unknown_customer_transactions"].as_u64().unwrap()
-    );
-    assert_eq!(
-        rejected(&f, "visits", "exit_before_entry"),
-        dirt["visits_exit_before_entry"].as_u64().unwrap()
-    );
-    for s in f["sources"].as_array().unwrap() {
-        let (i, k, r) = (
-            s["rows_in"].as_u64().unwrap(),
-            s["rows_kept"].as_u64().unwrap(),
-            s["rows_rejected"].as_u64().unwrap(),
-        );
-        assert_eq!(i, k + r, "{s}");
-        let table = s["table"].as_str().unwrap();
-        assert_eq!(
-            i,
-            m["rows"][table].as_u64().unwrap(),
-            "{table}: rows in = rows generated"
-        );
-        let planted: u64 = match table {
-            "transactions" => [
-                "duplicate_transactions",
-                "absurd_amounts",
-                "transactions_out_of_window",
-                "unknown_customer_transactions",
-            ]
-            .iter()
-            .map(|k| dirt[*k].as_u64().unwrap())
-            .sum(),
-            "visits" => dirt["visits_exit_before_entry"].as_u64().unwrap(),
-            _ => 0,
-        };
-        assert_eq!(
-            r, planted,
-            "{table}: nothing but the planted dirt is rejected"
-        );
-        if r > 0 {
-            let rej = feats.join("rejects").join(format!("{table}.parquet"));
-            assert_eq!(read_i64(&rej, "customer_id").len() as u64, r);
-        }
-    }
+    let f = planted_dirt_is_what_features_rejects(&mall, &feats);
     assert_eq!(
         f["customers"].as_u64().unwrap(),
         n,

@@ -379,6 +379,36 @@ fn warm_start_keeps_ids_reports_new_and_vanished_segments() {
     assert_eq!(labels(&d.join("m0")), labels(&d.join("m1")));
     let m1 = read_json(&d.join("m1/model.json"));
     assert_eq!(m1["kmeans"]["init"], "previous");
+    // With a new scaler fitted on data spread twice as wide, the centres are mapped
+    // through both scalers and still match: the same ids, the scaler recorded.
+    let wide = [(0.0, 0.0), (20.0, 0.0), (0.0, 20.0)];
+    blobs(&d.join("wide.parquet"), &wide, 300);
+    let (i, o) = (d.join("wide.parquet"), d.join("m1w"));
+    let pm = d.join("m0/model.json");
+    let mut a = vec![
+        "kmeans",
+        "-i",
+        p(&i),
+        "-o",
+        p(&o),
+        "--k",
+        "3",
+        "--previous-model",
+        p(&pm),
+        "--refit-scaler",
+        "--max-shift",
+        "2",
+    ];
+    a.extend_from_slice(&base);
+    run_ok(&a);
+    assert_eq!(labels(&d.join("m0")), labels(&o));
+    let w = read_json(&o.join("model.json"));
+    assert_eq!(w["kmeans"]["warm_start"]["scaler"], "refitted");
+    assert!(w["kmeans"]["warm_start"]["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["drifted"] == true));
 
     // The previous ids in another order: fit with the centres permuted.
     let four = [(0.0, 10.0), (0.0, 0.0), (10.0, 0.0), (40.0, 40.0)];

@@ -128,6 +128,21 @@ pub struct FittedClean {
     pub dbscan_eps: Option<f64>,
 }
 
+impl FittedClean {
+    /// The values the clean run of `report` (read from `source`) fitted, for
+    /// `update` to apply to next month's data.
+    pub fn of(report: &super::CleanReport, source: &Path) -> FittedClean {
+        FittedClean {
+            source: source.display().to_string(),
+            imputed_with: report.imputed_with.clone(),
+            fences: report.fences.clone(),
+            outlier_transforms: report.outlier_transforms.clone(),
+            outlier_skipped: report.outlier_skipped.clone(),
+            dbscan_eps: report.dbscan_eps,
+        }
+    }
+}
+
 impl Default for CleanConfig {
     fn default() -> Self {
         CleanConfig {

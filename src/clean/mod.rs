@@ -130,20 +130,6 @@ pub struct CleanReport {
     pub after: BTreeMap<String, ColumnSummary>,
 }
 
-impl CleanReport {
-    /// The values this run fitted, for `update` to apply to next month's data.
-    pub fn fitted(&self, source: &Path) -> FittedClean {
-        FittedClean {
-            source: source.display().to_string(),
-            imputed_with: self.imputed_with.clone(),
-            fences: self.fences.clone(),
-            outlier_transforms: self.outlier_transforms.clone(),
-            outlier_skipped: self.outlier_skipped.clone(),
-            dbscan_eps: self.dbscan_eps,
-        }
-    }
-}
-
 impl crate::artefact::Artefact for CleanReport {
     const FORMAT: &'static str = "segmenta-clean";
     const VERSION: u32 = 2;

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::optimize::nelder_mead;
-use super::special::{hyp2f1_small, ln_gamma, ln_hyp2f1_pos};
+use super::special::{hyp2f1_series, ln_hyp2f1_pos};
 use super::Rfm;
 use crate::error::{Error, Result};
 
@@ -157,14 +157,14 @@ impl BgNbd {
         // series converges fast while h ≤ (α+T)/2; else the series in z.
         let w = -horizon / (alpha + t);
         let scaled = if w >= -0.5 {
-            hyp2f1_small(ca, a - 1.0, cc, w)
+            hyp2f1_series(ca, a - 1.0, cc, w)
         } else {
             let z = horizon / (alpha + t + horizon);
             if cc > 0.0 {
                 (ca * (1.0 - z).ln() + ln_hyp2f1_pos(ca, cb, cc, z)).exp()
             } else {
                 // a + b < 1 and x = 0: the signed series, which converges for z < 1.
-                (1.0 - z).powf(ca) * hyp2f1_signed(ca, cb, cc, z)
+                (1.0 - z).powf(ca) * hyp2f1_series(ca, cb, cc, z)
             }
         };
         let num = (a + b + xf - 1.0) / (a - 1.0) * (1.0 - scaled);
@@ -194,23 +194,4 @@ fn distinct(d: &Rfm) -> (Rfm, Vec<f64>) {
         }
     }
     (u, w)
-}
-
-fn hyp2f1_signed(a: f64, b: f64, c: f64, z: f64) -> f64 {
-    let (mut term, mut sum) = (1.0f64, 1.0f64);
-    let mut n = 0.0;
-    while n < 5e6 {
-        term *= (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z;
-        sum += term;
-        n += 1.0;
-        if term.abs() <= sum.abs() * 1e-17 && n > c.abs() + 2.0 {
-            break;
-        }
-    }
-    sum
-}
-
-/// `ln Γ` is re-exported for the Gamma-Gamma model.
-pub(super) fn lgamma(x: f64) -> f64 {
-    ln_gamma(x)
 }

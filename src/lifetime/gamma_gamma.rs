@@ -6,8 +6,9 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::bgnbd::{lgamma, BgNbd};
+use super::bgnbd::BgNbd;
 use super::optimize::nelder_mead;
+use super::special::ln_gamma;
 use super::Rfm;
 use crate::error::{Error, Result};
 
@@ -53,11 +54,11 @@ impl GammaGamma {
                 if x == 0 {
                     0.0
                 } else {
-                    lgamma(px + q) - lgamma(px) + px * (x as f64).ln()
+                    ln_gamma(px + q) - ln_gamma(px) + px * (x as f64).ln()
                 }
             })
             .collect();
-        let common = -lgamma(q) + q * gamma.ln();
+        let common = -ln_gamma(q) + q * gamma.ln();
         let sums: Vec<f64> = rows
             .par_chunks(CHUNK)
             .zip(ln_m.par_chunks(CHUNK))

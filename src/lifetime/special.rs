@@ -53,17 +53,19 @@ pub fn ln_hyp2f1_pos(a: f64, b: f64, c: f64, z: f64) -> f64 {
     scale + sum.ln()
 }
 
-/// ₂F₁(a, b; c; w) for |w| ≤ 0.5, any sign of w (the series converges at least as
-/// fast as 2⁻ⁿ).
-pub fn hyp2f1_small(a: f64, b: f64, c: f64, w: f64) -> f64 {
-    debug_assert!(w.abs() <= 0.5 + 1e-12);
+/// The power series of ₂F₁(a, b; c; z) summed as it stands, any signs, for |z| < 1
+/// (fast for |z| ≤ 0.5, as BG/NBD uses it after Pfaff's transformation; the
+/// other use is the rare c ≤ 0 case). It runs past n = |c| + 2, where the terms
+/// can still grow, then until a term no longer counts.
+pub fn hyp2f1_series(a: f64, b: f64, c: f64, z: f64) -> f64 {
+    debug_assert!(z.abs() < 1.0);
     let (mut term, mut sum) = (1.0f64, 1.0f64);
     let mut n = 0.0;
-    while n < 10_000.0 {
-        term *= (a + n) * (b + n) / ((c + n) * (n + 1.0)) * w;
+    while n < 5e6 {
+        term *= (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z;
         sum += term;
         n += 1.0;
-        if term.abs() <= sum.abs() * 1e-17 {
+        if term.abs() <= sum.abs() * 1e-17 && n > c.abs() + 2.0 {
             break;
         }
     }
@@ -105,7 +107,7 @@ mod tests {
         for w in [-0.5, -0.2, 0.3] {
             let want = -(1.0f64 - w).ln() / w;
             assert!(
-                (hyp2f1_small(1.0, 1.0, 2.0, w) - want).abs() < 1e-14,
+                (hyp2f1_series(1.0, 1.0, 2.0, w) - want).abs() < 1e-14,
                 "w={w}"
             );
         }

@@ -175,7 +175,7 @@ impl CleanOptions {
         }
         if let Some(p) = &self.reuse {
             let r: crate::clean::CleanReport = crate::artefact::read(p)?;
-            cfg.reuse = Some(r.fitted(p));
+            cfg.reuse = Some(crate::clean::FittedClean::of(&r, p));
         }
         Ok(cfg)
     }

@@ -472,7 +472,7 @@ pub fn kmeans(
         None => (&table.x, table.weights.as_deref()),
     };
     let params = match &warm {
-        Some(w) => w.params(x_fit, &scaler, opts.k, &opts.fit, seed),
+        Some(w) => w.params(x_fit, &scaler, opts.k, &opts.fit, seed)?,
         None => opts.fit.params(opts.k, seed),
     };
     let params = params.check(x_fit.n(), d)?;

@@ -140,8 +140,8 @@ struct Side {
     labels: Vec<i32>,
 }
 
-fn read_side(assignments: &Path) -> Result<Side> {
-    let mut spec = ReadSpec::new(Model::load(&assignments.with_file_name("model.json"))?.id_col);
+fn read_side(assignments: &Path, id_col: &str) -> Result<Side> {
+    let mut spec = ReadSpec::new(id_col.to_string());
     spec.columns = Some(vec!["segment".into()]);
     let table = read_features(assignments, &spec)?;
     let labels = (0..table.x.n()).map(|i| table.x.row(i)[0] as i32).collect();
@@ -196,8 +196,8 @@ pub fn migrate(
         }
     }
     let id_col = model.id_col.clone();
-    let before = read_side(&pl.assignments())?;
-    let after = read_side(&nl.assignments())?;
+    let before = read_side(&pl.assignments(), &prev_model.id_col)?;
+    let after = read_side(&nl.assignments(), &model.id_col)?;
     let kind = |ids: &crate::io::Ids| matches!(ids, crate::io::Ids::Int(_));
     if kind(&before.table.ids) != kind(&after.table.ids) {
         let name = |k: bool| if k { "integers" } else { "text" };

@@ -225,19 +225,19 @@ impl<'a> Warm<'a> {
         k: usize,
         fit: &FitOptions,
         seed: u64,
-    ) -> KMeansParams {
+    ) -> Result<KMeansParams> {
         let prev: Vec<Vec<f32>> = self
             .previous_here(scaler)
             .into_iter()
             .map(|(_, c)| c)
             .collect();
-        let init = warm_init(x, &prev, k, seed);
-        KMeansParams::new(k)
+        let init = warm_init(x, &prev, k, seed)?;
+        Ok(KMeansParams::new(k)
             .n_init(1)
             .max_iter(fit.max_iter)
             .tol(fit.tol)
             .seed(seed)
-            .init(Init::Given(init))
+            .init(Init::Given(init)))
     }
 
     /// Matches the fit's centroids (`centroids`, `k × d`, the new scaled units) to
@@ -384,11 +384,11 @@ fn drift(prev: &Scaler, table: &FeatureTable) -> Vec<ColumnDrift> {
 }
 
 /// Initial centroids for `k` from the previous ones.
-fn warm_init(x: &Matrix, prev: &[Vec<f32>], k: usize, seed: u64) -> Vec<f32> {
+fn warm_init(x: &Matrix, prev: &[Vec<f32>], k: usize, seed: u64) -> Result<Vec<f32>> {
     let mut cents: Vec<Vec<f32>> = prev.to_vec();
     if k < cents.len() {
         let flat: Vec<f32> = cents.concat();
-        let (labels, _) = kmeans::assign(x, &flat).unwrap_or_default();
+        let (labels, _) = kmeans::assign(x, &flat)?;
         let mut size = vec![0usize; cents.len()];
         for l in labels {
             size[l as usize] += 1;
@@ -397,7 +397,7 @@ fn warm_init(x: &Matrix, prev: &[Vec<f32>], k: usize, seed: u64) -> Vec<f32> {
         order.sort_by(|&a, &b| size[b].cmp(&size[a]).then(a.cmp(&b)));
         let mut keep: Vec<usize> = order[..k].to_vec();
         keep.sort_unstable();
-        return keep.iter().flat_map(|&c| cents[c].clone()).collect();
+        return Ok(keep.iter().flat_map(|&c| cents[c].clone()).collect());
     }
     // More segments than before: k-means++ (greedy, 2 + ln k trials) given the
     // previous centroids, on a seeded sample of at most 100,000 rows.
@@ -447,5 +447,5 @@ fn warm_init(x: &Matrix, prev: &[Vec<f32>], k: usize, seed: u64) -> Vec<f32> {
         }
         cents.push(c);
     }
-    cents.concat()
+    Ok(cents.concat())
 }

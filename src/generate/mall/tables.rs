@@ -149,6 +149,14 @@ fn tss(v: Vec<i64>) -> ArrayRef {
 }
 
 impl Chunk {
+    /// One row of `visits`.
+    pub(super) fn push_visit(&mut self, id: i64, entered: i64, left: i64, entrance: &'static str) {
+        self.vi_id.push(id);
+        self.vi_in.push(entered);
+        self.vi_out.push(left);
+        self.vi_entrance.push(entrance);
+    }
+
     pub(super) fn batches(self, ps: &[Persona]) -> Vec<Vec<ArrayRef>> {
         let names: Vec<&'static str> = self
             .truth_persona

@@ -265,7 +265,22 @@ fn merge_cells(x: &Matrix, g: &index::Grid<'_>, eps: f64, core: &[bool], uf: &Un
 
 /// Runs DBSCAN on `x` (already scaled).
 pub fn fit(x: &Matrix, params: &ValidDbscanParams) -> Result<DbscanFit> {
+    fit_weighted(x, None, params)
+}
+
+/// Runs DBSCAN on `x` (already scaled) with a weight per row, as scikit-learn's
+/// `sample_weight`: a row is core when the weights within `eps` of it (its own
+/// included) add up to at least `min_samples`. Weights are finite and >= 0
+/// (checked by the caller); `None` is a weight of 1 each.
+pub fn fit_weighted(
+    x: &Matrix,
+    w: Option<&[f32]>,
+    params: &ValidDbscanParams,
+) -> Result<DbscanFit> {
     let n = x.n();
+    if let Some(w) = w {
+        assert_eq!(w.len(), n, "one weight per row");
+    }
     let mut timings = Vec::new();
     let t = Instant::now();
     let (eps, kd) = match params.eps {
@@ -293,6 +308,15 @@ pub fn fit(x: &Matrix, params: &ValidDbscanParams) -> Result<DbscanFit> {
     let core: Vec<bool> = (0..n)
         .into_par_iter()
         .map(|i| {
+            if let Some(w) = w {
+                let need = m as f64;
+                let mut c = 0.0f64;
+                index.within(x.row(i), eps, &mut |j| {
+                    c += w[j as usize] as f64;
+                    c < need
+                });
+                return c >= need;
+            }
             if let Index::Grid(g) = &index {
                 if g.rows(g.cell(i as u32)).len() >= m {
                     return true;
@@ -417,6 +441,38 @@ mod tests {
         .check(x.n())
         .unwrap();
         fit(x, &p).unwrap()
+    }
+
+    #[test]
+    fn a_weight_of_two_counts_as_a_duplicated_row() {
+        // Three rows close together and one far: with min_samples 4 nothing is
+        // core, until the first row weighs 2 (as if it were there twice).
+        let x = Matrix::new(4, 1, vec![0.0, 0.1, 0.2, 9.0]);
+        let p = DbscanParams {
+            eps: Eps::Value(0.5),
+            min_samples: 4,
+            seed: 0,
+        }
+        .check(4)
+        .unwrap();
+        assert_eq!(fit(&x, &p).unwrap().clusters, 0);
+        let w = [2.0, 1.0, 1.0, 1.0];
+        let f = fit_weighted(&x, Some(&w), &p).unwrap();
+        assert_eq!(f.labels, vec![0, 0, 0, NOISE]);
+        assert_eq!(f.core, vec![true, true, true, false]);
+        let dup = Matrix::new(5, 1, vec![0.0, 0.0, 0.1, 0.2, 9.0]);
+        assert_eq!(fit(&dup, &p).unwrap().core[1..], f.core[..]);
+        // Weight 0 takes a row out of every count.
+        let w0 = [1.0, 1.0, 0.0, 1.0];
+        let p3 = DbscanParams {
+            eps: Eps::Value(0.5),
+            min_samples: 3,
+            seed: 0,
+        }
+        .check(4)
+        .unwrap();
+        assert_eq!(fit_weighted(&x, Some(&w0), &p3).unwrap().clusters, 0);
+        assert_eq!(fit(&x, &p3).unwrap().clusters, 1);
     }
 
     #[test]

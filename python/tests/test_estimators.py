@@ -339,3 +339,22 @@ def test_check_estimator(est):
     skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
     assert skipped <= {"check_array_api_input"}, skipped
     assert len(passed) >= 50, sorted(passed)
+
+
+def test_without_scikit_learn_the_api_is_the_same():
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "import numpy as np, segmenta\n"
+        "from segmenta import _estimators as e; assert not e.HAVE_SKLEARN\n"
+        "X = np.array([[0.0], [0.1], [5.0], [5.1]])\n"
+        "km = segmenta.KMeans(2, random_state=0).set_params(max_iter=50).fit(X)\n"
+        "assert km.get_params()['max_iter'] == 50 and km.labels_[0] != km.labels_[2]\n"
+        "assert (km.fit_predict(X) == km.labels_).all() and km.transform(X).shape == (4, 2)\n"
+        "assert (segmenta.DBSCAN(eps=0.5, min_samples=2).fit_predict(X) == [0, 0, 1, 1]).all()\n"
+        "try:\n    segmenta.KMeans(2).predict(X)\nexcept ValueError as err:\n    print('ok', err)\n"
+    )
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "ok This KMeans instance is not fitted yet" in p.stdout

@@ -144,3 +144,22 @@ def test_online_retail_through_map_gives_the_clis_segments(tmp_path):
     assert r.assignments.column("persona").null_count == 0
     with pytest.raises(segmenta.InputError, match="Nope"):
         segmenta.run(src, tmp_path / "bad", k=4, map={**RETAIL_MAP, "invoice": "Nope"})
+
+
+def test_the_readmes_example_runs(tmp_path, monkeypatch):
+    """The ten lines under "In the notebook" in README.md, on a smaller mall."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    i = readme.index("## In the notebook")
+    block = re.search(r"```python\n(.*?)```", readme[i:], re.S).group(1)
+    assert len(block.strip().splitlines()) <= 10
+    assert "customers=20_000" in block
+    monkeypatch.chdir(tmp_path)
+    code = block.replace("customers=20_000", "customers=3_000")
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    est = scope["est"]
+    assert est[-1].cluster_centers_.shape == (scope["run"].k, scope["X"].shape[1])
+    assert (tmp_path / "nb-run" / "report.html").is_file()

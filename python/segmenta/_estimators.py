@@ -372,7 +372,10 @@ class DBSCAN(ClusterMixin, _Features, BaseEstimator):
         self.labels_ = np.asarray(labels)
         core = np.asarray(core)
         self.core_sample_indices_ = np.flatnonzero(core)
-        self.components_ = m.array[core].astype(m.dtype)
+        # The caller's rows at their own precision when they were a float array
+        # (scikit-learn's X[core_sample_indices_]), else the float32 rows read.
+        exact = isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64) and X.ndim == 2
+        self.components_ = (X if exact else m.array)[core].astype(m.dtype)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):

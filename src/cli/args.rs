@@ -62,7 +62,7 @@ impl From<BackendArg> for BackendChoice {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AlgorithmArg {
-    /// The one measured faster: plain Lloyd today (see BENCHMARKS.md).
+    /// Yinyang from k = 64 on, plain Lloyd below: the faster where measured (BENCHMARKS.md).
     Auto,
     /// Every row against every centroid, every iteration.
     Lloyd,

@@ -18,7 +18,9 @@
 
 use rayon::prelude::*;
 
-use super::cpu::{candidate_distances, sqdist, Isa, Packed, CANDIDATE_LANES, CHUNK_ROWS};
+use super::cpu::{
+    candidate_distances, fma_sqdist, sqdist, Isa, Packed, CANDIDATE_LANES, CHUNK_ROWS,
+};
 use super::{LloydBackend, StepStats};
 use crate::error::Result;
 use crate::matrix::Matrix;
@@ -131,6 +133,217 @@ fn nearer(a: (f32, u32), b: (f32, u32)) -> (f32, u32) {
     }
 }
 
+/// What every chunk of one bounded step reads.
+struct StepCtx<'s> {
+    d: usize,
+    k: usize,
+    t: usize,
+    /// The first step after a reset: every row is scored against every group.
+    fresh: bool,
+    centroids: &'s [f32],
+    members: &'s [Vec<usize>],
+    packs: &'s [Packed],
+    /// How far each group's centroids moved at most (−∞ for an empty group).
+    drift: &'s [f64],
+    /// Half the distance from each centroid to its nearest other.
+    half: &'s [f64],
+    group_of: &'s [usize],
+    abs_margin: f64,
+    w: Option<&'s [f32]>,
+}
+
+/// One chunk's rows and their state.
+struct Chunk<'a> {
+    /// Index of the chunk's first row in the data.
+    first: usize,
+    x: &'a [f32],
+    labels: &'a mut [u32],
+    dist: &'a mut [f32],
+    lower: &'a mut [f64],
+}
+
+/// The squared distance of each row of `x` to the centroid its label names, the
+/// kernel's FMA chain ([`fma_sqdist`]) per row; eight rows at a time so that their
+/// eight dependent chains overlap (one chain alone waits on each FMA's latency).
+#[inline(always)]
+fn own_distances(x: &[f32], d: usize, labels: &[u32], centroids: &[f32], out: &mut [f32]) {
+    const W: usize = 8;
+    let n = labels.len();
+    let full = n / W * W;
+    for i0 in (0..full).step_by(W) {
+        let rows: [&[f32]; W] = std::array::from_fn(|r| &x[(i0 + r) * d..(i0 + r + 1) * d]);
+        let cens: [&[f32]; W] = std::array::from_fn(|r| {
+            let c = labels[i0 + r] as usize;
+            &centroids[c * d..(c + 1) * d]
+        });
+        let mut acc = [0.0f32; W];
+        for j in 0..d {
+            for r in 0..W {
+                let t = rows[r][j] - cens[r][j];
+                acc[r] = t.mul_add(t, acc[r]);
+            }
+        }
+        out[i0..i0 + W].copy_from_slice(&acc);
+    }
+    for i in full..n {
+        let c = labels[i] as usize;
+        out[i] = fma_sqdist(&x[i * d..(i + 1) * d], &centroids[c * d..(c + 1) * d]);
+    }
+}
+
+impl StepCtx<'_> {
+    fn run(&self, isa: Isa, job: Chunk<'_>) -> Partial {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Isa::Avx2` is only chosen by `Isa::detect` after checking the CPU.
+            Isa::Avx2 => unsafe { self.run_avx2(job) },
+            _ => self.chunk(isa, job),
+        }
+    }
+
+    /// [`Self::chunk`] compiled with AVX2 and FMA, so that the own distances use
+    /// the FMA instruction and the sums are vectorised; the same results.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, job: Chunk<'_>) -> Partial {
+        self.chunk(Isa::Avx2, job)
+    }
+
+    #[inline(always)]
+    fn chunk(&self, isa: Isa, job: Chunk<'_>) -> Partial {
+        let StepCtx {
+            d,
+            k,
+            t,
+            fresh,
+            centroids,
+            members,
+            packs,
+            drift,
+            half,
+            group_of,
+            abs_margin,
+            w,
+        } = *self;
+        let Chunk {
+            first,
+            x: xc,
+            labels,
+            dist,
+            lower,
+        } = job;
+        let clears = |u: f64, bound: f64| u + abs_margin < bound * (1.0 - REL_MARGIN);
+        let rows = labels.len();
+        let mut part = Partial {
+            stats: StepStats::zeros(k, d),
+            scans: 0,
+        };
+        // 1. Bounds: the own distance, the settled rows, and per group the rows
+        // that must be scored against it.
+        let fresh = fresh || labels.contains(&UNASSIGNED);
+        let mut own = vec![0.0f32; rows];
+        let mut best: Vec<(f32, u32)> = vec![(f32::INFINITY, UNASSIGNED); rows];
+        let mut todo: Vec<Vec<usize>> = vec![Vec::new(); t];
+        if fresh {
+            todo.iter_mut().for_each(|g| g.extend(0..rows));
+        } else {
+            own_distances(xc, d, labels, centroids, &mut own);
+            for i in 0..rows {
+                let lb = &mut lower[i * t..(i + 1) * t];
+                let a = labels[i] as usize;
+                best[i] = (own[i], labels[i]);
+                let mut gmin = f64::INFINITY;
+                for (l, dr) in lb.iter_mut().zip(drift) {
+                    *l -= dr;
+                    gmin = gmin.min(*l);
+                }
+                let u = f64::from(own[i]).sqrt();
+                if clears(u, half[a]) || clears(u, gmin) {
+                    continue;
+                }
+                for (g, l) in lb.iter().enumerate() {
+                    if !clears(u, *l) {
+                        todo[g].push(i);
+                    }
+                }
+            }
+        }
+        // 2. Score the gathered rows group by group; keep per (row, group) the
+        // nearest member and the runner-up's distance.
+        let mut found: Vec<(usize, usize, (f32, u32), f32)> = Vec::new();
+        let mut gathered: Vec<f32> = Vec::new();
+        let mut all: Vec<f32> = Vec::new();
+        for (g, rows_g) in todo.iter().enumerate() {
+            if rows_g.is_empty() || members[g].is_empty() {
+                continue;
+            }
+            let m = rows_g.len();
+            let xg: &[f32] = if m == rows {
+                xc
+            } else {
+                gathered.clear();
+                gathered.extend(rows_g.iter().flat_map(|&i| &xc[i * d..(i + 1) * d]));
+                &gathered
+            };
+            all.resize(packs[g].blocks * m * CANDIDATE_LANES, 0.0);
+            candidate_distances(isa, xg, d, &packs[g], &mut all);
+            for (r, &i) in rows_g.iter().enumerate() {
+                let (mut b1, mut b2) = ((f32::INFINITY, UNASSIGNED), f32::INFINITY);
+                for (q, &j) in members[g].iter().enumerate() {
+                    let (blk, lane) = (q / CANDIDATE_LANES, q % CANDIDATE_LANES);
+                    let v = all[(blk * m + r) * CANDIDATE_LANES + lane];
+                    let cand = (v, j as u32);
+                    if nearer(b1, cand) == cand {
+                        b2 = b1.0;
+                        b1 = cand;
+                    } else if v < b2 {
+                        b2 = v;
+                    }
+                }
+                best[i] = nearer(best[i], b1);
+                found.push((i, g, b1, b2));
+            }
+            part.scans += m as u64;
+        }
+        // 3. New bounds for the scored groups (excluding the new own centroid),
+        // and for the old centroid's group when the row moved.
+        for &(i, g, b1, b2) in &found {
+            let v = if b1.1 == best[i].1 { b2 } else { b1.0 };
+            lower[i * t + g] = f64::from(v).sqrt();
+        }
+        if !fresh {
+            for i in 0..rows {
+                let old = labels[i];
+                if best[i].1 != old {
+                    let l = &mut lower[i * t + group_of[old as usize]];
+                    *l = l.min(f64::from(own[i]).sqrt());
+                }
+            }
+        }
+        // 4. Labels, distances and sums in row order, as the Lloyd kernel.
+        for i in 0..rows {
+            let row = &xc[i * d..(i + 1) * d];
+            let (d2, c) = (best[i].0, best[i].1 as usize);
+            let wi = w.map_or(1.0, |w| f64::from(w[first + i]));
+            let st = &mut part.stats;
+            if labels[i] != c as u32 {
+                st.changed += 1;
+                labels[i] = c as u32;
+            }
+            dist[i] = d2;
+            st.inertia += wi * f64::from(d2);
+            st.weights[c] += wi;
+            for (s, v) in st.sums[c * d..(c + 1) * d].iter_mut().zip(row) {
+                *s += f64::from(*v) * wi;
+            }
+        }
+        part
+    }
+}
+
 impl LloydBackend for BoundedLloyd<'_> {
     fn name(&self) -> String {
         let kind = match self.groups {
@@ -194,6 +407,13 @@ impl LloydBackend for BoundedLloyd<'_> {
                     .collect()
             }
         };
+        // A group without members bounds nothing: subtracting −∞ keeps its bound
+        // at +∞, so it never fails a test and is never scored.
+        let drift: Vec<f64> = drift
+            .iter()
+            .zip(&members)
+            .map(|(&dr, m)| if m.is_empty() { f64::NEG_INFINITY } else { dr })
+            .collect();
         let half: Vec<f64> = (0..k)
             .map(|c| {
                 (0..k)
@@ -203,8 +423,20 @@ impl LloydBackend for BoundedLloyd<'_> {
                     / 2.0
             })
             .collect();
-        let (w, abs_margin, group_of) = (self.w, self.abs_margin, &self.group_of);
-        let clears = |u: f64, bound: f64| u + abs_margin < bound * (1.0 - REL_MARGIN);
+        let ctx = StepCtx {
+            d,
+            k,
+            t,
+            fresh,
+            centroids,
+            members: &members,
+            packs: &packs,
+            drift: &drift,
+            half: &half,
+            group_of: &self.group_of,
+            abs_margin: self.abs_margin,
+            w: self.w,
+        };
         let parts: Vec<Partial> = self
             .x
             .data()
@@ -214,110 +446,14 @@ impl LloydBackend for BoundedLloyd<'_> {
             .zip(self.lower.par_chunks_mut(CHUNK_ROWS * t))
             .enumerate()
             .map(|(ci, (((xc, labels), dist), lower))| {
-                let rows = labels.len();
-                let mut part = Partial {
-                    stats: StepStats::zeros(k, d),
-                    scans: 0,
+                let job = Chunk {
+                    first: ci * CHUNK_ROWS,
+                    x: xc,
+                    labels,
+                    dist,
+                    lower,
                 };
-                // 1. Bounds: the own distance, the settled rows, and per group the
-                // rows that must be scored against it.
-                let mut best: Vec<(f32, u32)> = vec![(f32::INFINITY, UNASSIGNED); rows];
-                let mut todo: Vec<Vec<usize>> = vec![Vec::new(); t];
-                for i in 0..rows {
-                    let lb = &mut lower[i * t..(i + 1) * t];
-                    let old = labels[i];
-                    if fresh || old == UNASSIGNED {
-                        (0..t).for_each(|g| todo[g].push(i));
-                        continue;
-                    }
-                    let a = old as usize;
-                    let own = sqdist(isa, &xc[i * d..(i + 1) * d], cen(a));
-                    best[i] = (own, old);
-                    for (l, dr) in lb.iter_mut().zip(&drift) {
-                        *l -= dr;
-                    }
-                    let u = f64::from(own).sqrt();
-                    let gmin = lb
-                        .iter()
-                        .zip(&members)
-                        .filter(|(_, m)| !m.is_empty())
-                        .fold(f64::INFINITY, |a, (l, _)| a.min(*l));
-                    if clears(u, half[a]) || clears(u, gmin) {
-                        continue;
-                    }
-                    for (g, l) in lb.iter().enumerate() {
-                        if !members[g].is_empty() && !clears(u, *l) {
-                            todo[g].push(i);
-                        }
-                    }
-                }
-                // 2. Score the gathered rows group by group; keep per (row, group)
-                // the nearest member and the runner-up's distance.
-                let mut found: Vec<(usize, usize, (f32, u32), f32)> = Vec::new();
-                for (g, rows_g) in todo.iter().enumerate() {
-                    if rows_g.is_empty() || members[g].is_empty() {
-                        continue;
-                    }
-                    let m = rows_g.len();
-                    let gathered: Vec<f32> = rows_g
-                        .iter()
-                        .flat_map(|&i| xc[i * d..(i + 1) * d].iter().copied())
-                        .collect();
-                    let mut all = vec![0.0f32; packs[g].blocks * m * CANDIDATE_LANES];
-                    candidate_distances(isa, &gathered, d, &packs[g], &mut all);
-                    for (r, &i) in rows_g.iter().enumerate() {
-                        let (mut b1, mut b2) = ((f32::INFINITY, UNASSIGNED), f32::INFINITY);
-                        for (q, &j) in members[g].iter().enumerate() {
-                            let (blk, lane) = (q / CANDIDATE_LANES, q % CANDIDATE_LANES);
-                            let v = all[(blk * m + r) * CANDIDATE_LANES + lane];
-                            let cand = (v, j as u32);
-                            if nearer(b1, cand) == cand {
-                                b2 = b1.0;
-                                b1 = cand;
-                            } else if v < b2 {
-                                b2 = v;
-                            }
-                        }
-                        best[i] = nearer(best[i], b1);
-                        found.push((i, g, b1, b2));
-                    }
-                    part.scans += m as u64;
-                }
-                // 3. New bounds for the scored groups (excluding the new own
-                // centroid), and for the old centroid's group when the row moved.
-                for &(i, g, b1, b2) in &found {
-                    let v = if b1.1 == best[i].1 { b2 } else { b1.0 };
-                    lower[i * t + g] = f64::from(v).sqrt();
-                }
-                if !fresh {
-                    for i in 0..rows {
-                        let old = labels[i];
-                        if old != UNASSIGNED && best[i].1 != old {
-                            let g = group_of[old as usize];
-                            let own = sqdist(isa, &xc[i * d..(i + 1) * d], cen(old as usize));
-                            let l = &mut lower[i * t + g];
-                            *l = l.min(f64::from(own).sqrt());
-                        }
-                    }
-                }
-                // 4. Labels, distances and sums in row order, as the Lloyd kernel.
-                for i in 0..rows {
-                    let row = &xc[i * d..(i + 1) * d];
-                    let (d2, c) = (best[i].0, best[i].1 as usize);
-                    let wi = w.map_or(1.0, |w| f64::from(w[ci * CHUNK_ROWS + i]));
-                    let st = &mut part.stats;
-                    if labels[i] != c as u32 {
-                        st.changed += 1;
-                        labels[i] = c as u32;
-                    }
-                    dist[i] = d2;
-                    st.inertia += wi * f64::from(d2);
-                    st.weights[c] += wi;
-                    for (s, v) in st.sums[c * d..(c + 1) * d].iter_mut().zip(row) {
-                        *s += f64::from(*v) * wi;
-                    }
-                }
-                part
+                ctx.run(isa, job)
             })
             .collect();
         let mut out = StepStats::zeros(k, d);
@@ -380,12 +516,12 @@ mod tests {
     #[test]
     fn whole_fits_agree_between_lloyd_and_bounds() {
         use crate::kmeans::{fit, KMeansParams};
-        for &(n, d, k) in &[(20_000, 16, 8), (8000, 5, 48)] {
+        for &(n, d, k) in &[(20_000, 16, 8), (8000, 5, 48), (6000, 4, AUTO_BOUNDS_MIN_K)] {
             let x = data(n, d, 9);
             let p = KMeansParams::new(k).n_init(2).seed(4).check(n, d).unwrap();
             let mut a = CpuBackend::new(&x, None, Algorithm::Lloyd);
             let fa = fit(&x, None, &p, &mut a, &mut |_| {}).unwrap();
-            for alg in [Algorithm::Hamerly, Algorithm::Yinyang] {
+            for alg in [Algorithm::Hamerly, Algorithm::Yinyang, Algorithm::Auto] {
                 let mut b = CpuBackend::new(&x, None, alg);
                 let fb = fit(&x, None, &p, &mut b, &mut |_| {}).unwrap();
                 assert_eq!(fa.labels, fb.labels, "n={n} k={k} {alg:?}");
@@ -415,13 +551,16 @@ mod tests {
     }
 }
 
+/// From this k on, `auto` runs Yinyang's bounds: on 200,000 × 16 blobs at k = 64
+/// a whole fit takes 0.77 s against Lloyd's 1.02 s (criterion `fit/`, BENCHMARKS.md),
+/// while at k = 8 the few iterations leave the bounds nothing to save.
+pub const AUTO_BOUNDS_MIN_K: usize = 64;
+
 /// Which CPU iteration runs. All give the same labels, iterations and inertia.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
-    /// The one measured faster: plain Lloyd today. On 1M × 16 at k = 64 Yinyang
-    /// scores under 5% of the row × group pairs after the first steps, but its
-    /// per-row bookkeeping (the exact own distance, the bound updates) still costs
-    /// more than the fused Lloyd kernel saves (BENCHMARKS.md).
+    /// Yinyang from [`AUTO_BOUNDS_MIN_K`] centroids on, plain Lloyd below (the
+    /// faster of the two where measured; both give the same fit).
     Auto,
     /// Every row scored against every centroid, every step.
     Lloyd,
@@ -431,38 +570,50 @@ pub enum Algorithm {
     Yinyang,
 }
 
-/// The CPU backend of `algorithm`; only the chosen one is built (the bound
-/// backend scans the data for its margin and holds per-row bounds).
-pub enum CpuBackend<'a> {
-    /// Plain Lloyd (`lloyd`, and `auto` today).
+enum Inner<'a> {
     Lloyd(super::CpuLloyd<'a>),
-    /// Hamerly's or Yinyang's bounds.
     Bounded(Box<BoundedLloyd<'a>>),
+}
+
+/// The CPU backend of `algorithm`; only the chosen one is built (the bound
+/// backend scans the data for its margin and holds per-row bounds). Under
+/// `auto` the choice is made from k at each step, and remade when k changes.
+pub struct CpuBackend<'a> {
+    x: &'a Matrix,
+    w: Option<&'a [f32]>,
+    auto: bool,
+    inner: Inner<'a>,
 }
 
 impl<'a> CpuBackend<'a> {
     /// A backend over `x` with optional sample weights.
     pub fn new(x: &'a Matrix, w: Option<&'a [f32]>, algorithm: Algorithm) -> Self {
-        match algorithm {
-            Algorithm::Auto | Algorithm::Lloyd => CpuBackend::Lloyd(super::CpuLloyd::new(x, w)),
-            Algorithm::Hamerly => CpuBackend::Bounded(Box::new(BoundedLloyd::new(x, w, 1))),
-            Algorithm::Yinyang => CpuBackend::Bounded(Box::new(BoundedLloyd::new(x, w, 0))),
+        let inner = match algorithm {
+            Algorithm::Auto | Algorithm::Lloyd => Inner::Lloyd(super::CpuLloyd::new(x, w)),
+            Algorithm::Hamerly => Inner::Bounded(Box::new(BoundedLloyd::new(x, w, 1))),
+            Algorithm::Yinyang => Inner::Bounded(Box::new(BoundedLloyd::new(x, w, 0))),
+        };
+        CpuBackend {
+            x,
+            w,
+            auto: algorithm == Algorithm::Auto,
+            inner,
         }
     }
 
     fn inner(&mut self) -> &mut dyn LloydBackend {
-        match self {
-            CpuBackend::Lloyd(b) => b,
-            CpuBackend::Bounded(b) => b.as_mut(),
+        match &mut self.inner {
+            Inner::Lloyd(b) => b,
+            Inner::Bounded(b) => b.as_mut(),
         }
     }
 }
 
 impl LloydBackend for CpuBackend<'_> {
     fn name(&self) -> String {
-        match self {
-            CpuBackend::Lloyd(b) => b.name(),
-            CpuBackend::Bounded(b) => b.name(),
+        match &self.inner {
+            Inner::Lloyd(b) => b.name(),
+            Inner::Bounded(b) => b.name(),
         }
     }
 
@@ -471,6 +622,18 @@ impl LloydBackend for CpuBackend<'_> {
     }
 
     fn step(&mut self, centroids: &[f32]) -> Result<StepStats> {
+        if self.auto {
+            let k = centroids.len() / self.x.d().max(1);
+            let bounded = matches!(self.inner, Inner::Bounded(_));
+            if (k >= AUTO_BOUNDS_MIN_K) != bounded {
+                // A new k starts a new fit (the driver resets first), so the
+                // fresh backend loses no state.
+                self.inner = match bounded {
+                    true => Inner::Lloyd(super::CpuLloyd::new(self.x, self.w)),
+                    false => Inner::Bounded(Box::new(BoundedLloyd::new(self.x, self.w, 0))),
+                };
+            }
+        }
         self.inner().step(centroids)
     }
 

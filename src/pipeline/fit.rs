@@ -500,6 +500,7 @@ pub fn kmeans(
     }
     // Stability of the procedure that ran: resamples of the rows the centroids
     // were learnt from.
+    let t_stability = Instant::now();
     let stability = match opts.stability_resamples {
         0 => Vec::new(),
         b => {
@@ -518,6 +519,8 @@ pub fn kmeans(
             )?
         }
     };
+
+    let stability_s = t_stability.elapsed().as_secs_f64();
 
     // Under a warm start, the segments take their stable ids: matched ones the
     // previous id, new ones the next free ids, vanished ones are retired.
@@ -558,6 +561,7 @@ pub fn kmeans(
     timings.insert("init_s".to_string(), fit.timings.init_s);
     timings.insert("lloyd_s".to_string(), fit.timings.lloyd_s);
     timings.insert("per_iteration_s".to_string(), fit.timings.per_iteration_s);
+    timings.insert("stability_s".to_string(), stability_s);
     let t_tree = Instant::now();
     let surrogate = want_tree.then(|| {
         let y: Vec<u32> = tree_rows.iter().map(|&i| fit.labels[i]).collect();

@@ -243,7 +243,6 @@ impl StepCtx<'_> {
         };
         // 1. Bounds: the own distance, the settled rows, and per group the rows
         // that must be scored against it.
-        let fresh = fresh || labels.contains(&UNASSIGNED);
         let mut own = vec![0.0f32; rows];
         let mut best: Vec<(f32, u32)> = vec![(f32::INFINITY, UNASSIGNED); rows];
         let mut todo: Vec<Vec<usize>> = vec![Vec::new(); t];
@@ -395,24 +394,20 @@ impl LloydBackend for BoundedLloyd<'_> {
             .collect();
         // How far each group's centroids moved at most, and half the distance
         // from each centroid to its nearest other.
-        let drift: Vec<f64> = match &self.prev {
-            None => vec![0.0; t],
-            Some(p) => {
-                let moved: Vec<f64> = (0..k)
-                    .map(|c| f64::from(sqdist(isa, &p[c * d..(c + 1) * d], cen(c))).sqrt())
-                    .collect();
-                members
-                    .iter()
-                    .map(|m| m.iter().map(|&j| moved[j]).fold(0.0, f64::max))
-                    .collect()
-            }
-        };
         // A group without members bounds nothing: subtracting −∞ keeps its bound
         // at +∞, so it never fails a test and is never scored.
-        let drift: Vec<f64> = drift
+        let moved: Option<Vec<f64>> = self.prev.as_ref().map(|p| {
+            (0..k)
+                .map(|c| f64::from(sqdist(isa, &p[c * d..(c + 1) * d], cen(c))).sqrt())
+                .collect()
+        });
+        let drift: Vec<f64> = members
             .iter()
-            .zip(&members)
-            .map(|(&dr, m)| if m.is_empty() { f64::NEG_INFINITY } else { dr })
+            .map(|m| match (&moved, m.is_empty()) {
+                (_, true) => f64::NEG_INFINITY,
+                (None, false) => 0.0,
+                (Some(mv), false) => m.iter().map(|&j| mv[j]).fold(0.0, f64::max),
+            })
             .collect();
         let half: Vec<f64> = (0..k)
             .map(|c| {
@@ -585,19 +580,25 @@ pub struct CpuBackend<'a> {
     inner: Inner<'a>,
 }
 
-impl<'a> CpuBackend<'a> {
-    /// A backend over `x` with optional sample weights.
-    pub fn new(x: &'a Matrix, w: Option<&'a [f32]>, algorithm: Algorithm) -> Self {
-        let inner = match algorithm {
+impl<'a> Inner<'a> {
+    /// The backend `algorithm` names (`auto` starts on Lloyd).
+    fn of(x: &'a Matrix, w: Option<&'a [f32]>, algorithm: Algorithm) -> Self {
+        match algorithm {
             Algorithm::Auto | Algorithm::Lloyd => Inner::Lloyd(super::CpuLloyd::new(x, w)),
             Algorithm::Hamerly => Inner::Bounded(Box::new(BoundedLloyd::new(x, w, 1))),
             Algorithm::Yinyang => Inner::Bounded(Box::new(BoundedLloyd::new(x, w, 0))),
-        };
+        }
+    }
+}
+
+impl<'a> CpuBackend<'a> {
+    /// A backend over `x` with optional sample weights.
+    pub fn new(x: &'a Matrix, w: Option<&'a [f32]>, algorithm: Algorithm) -> Self {
         CpuBackend {
             x,
             w,
             auto: algorithm == Algorithm::Auto,
-            inner,
+            inner: Inner::of(x, w, algorithm),
         }
     }
 
@@ -628,10 +629,11 @@ impl LloydBackend for CpuBackend<'_> {
             if (k >= AUTO_BOUNDS_MIN_K) != bounded {
                 // A new k starts a new fit (the driver resets first), so the
                 // fresh backend loses no state.
-                self.inner = match bounded {
-                    true => Inner::Lloyd(super::CpuLloyd::new(self.x, self.w)),
-                    false => Inner::Bounded(Box::new(BoundedLloyd::new(self.x, self.w, 0))),
+                let algorithm = match bounded {
+                    true => Algorithm::Lloyd,
+                    false => Algorithm::Yinyang,
                 };
+                self.inner = Inner::of(self.x, self.w, algorithm);
             }
         }
         self.inner().step(centroids)

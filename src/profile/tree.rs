@@ -102,20 +102,66 @@ fn gini(counts: &[u64], n: u64) -> f64 {
     1.0 - counts.iter().map(|&c| (c as f64 / n).powi(2)).sum::<f64>()
 }
 
-struct Builder<'a> {
-    cols: &'a [Vec<f32>],
-    y: &'a [u32],
+/// Grows the tree over the training rows, presorted once per feature.
+///
+/// Every feature keeps its rows sorted by value in one array; a node owns the
+/// same range `lo..hi` of every array (its rows, in that feature's order), and a
+/// split stable-partitions each range in place, so no node sorts again. A split
+/// scan is one pass with integer class counts and running sums of squared counts:
+/// weighted gini = (n − Σl²/nl − Σr²/nr) / n.
+struct Builder {
+    /// Feature values of the training rows (local row ids).
+    cols: Vec<Vec<f32>>,
+    /// Classes of the training rows (local row ids).
+    y: Vec<u32>,
+    /// Per feature: local row ids sorted by value (ties by id).
+    sorted: Vec<Vec<u32>>,
+    /// Scratch: rows of the node being split that go left.
+    go_left: Vec<bool>,
     k: usize,
     p: TreeParams,
     nodes: Vec<Node>,
 }
 
-impl Builder<'_> {
-    fn leaf(&self, rows: &[usize]) -> Node {
-        let mut counts = vec![0u64; self.k];
-        for &r in rows {
-            counts[self.y[r] as usize] += 1;
+impl Builder {
+    fn new(cols: &[Vec<f32>], y: &[u32], rows: &[usize], k: usize, p: TreeParams) -> Self {
+        let cols: Vec<Vec<f32>> = cols
+            .par_iter()
+            .map(|c| rows.iter().map(|&r| c[r]).collect())
+            .collect();
+        let sorted = cols
+            .par_iter()
+            .map(|c| {
+                let mut ids: Vec<u32> = (0..rows.len() as u32).collect();
+                ids.sort_unstable_by(|&a, &b| {
+                    c[a as usize].total_cmp(&c[b as usize]).then(a.cmp(&b))
+                });
+                ids
+            })
+            .collect();
+        Builder {
+            cols,
+            y: rows.iter().map(|&r| y[r]).collect(),
+            sorted,
+            go_left: vec![false; rows.len()],
+            k,
+            p,
+            nodes: Vec::new(),
         }
+    }
+
+    /// Class counts of the rows `lo..hi`.
+    fn counts(&self, lo: usize, hi: usize) -> Vec<u64> {
+        let mut counts = vec![0u64; self.k];
+        if let Some(ids) = self.sorted.first() {
+            for &r in &ids[lo..hi] {
+                counts[self.y[r as usize] as usize] += 1;
+            }
+        }
+        counts
+    }
+
+    fn leaf(&self, counts: &[u64], n: usize) -> Node {
         let (class, &top) = counts
             .iter()
             .enumerate()
@@ -127,68 +173,95 @@ impl Builder<'_> {
             left: 0,
             right: 0,
             class: class as u32,
-            samples: rows.len() as u64,
-            purity: if rows.is_empty() {
-                0.0
-            } else {
-                top as f64 / rows.len() as f64
-            },
+            samples: n as u64,
+            purity: if n == 0 { 0.0 } else { top as f64 / n as f64 },
         }
     }
 
-    /// Best split of `rows` on feature `f`: (weighted gini, threshold).
-    fn best_on(&self, f: usize, rows: &[usize], total: &[u64]) -> Option<(f64, f64)> {
+    /// Best split of rows `lo..hi` on feature `f`: (weighted gini, threshold,
+    /// rows going left).
+    fn best_on(&self, f: usize, lo: usize, hi: usize, total: &[u64]) -> Option<(f64, f64, usize)> {
         let col = &self.cols[f];
-        let mut pairs: Vec<(f32, u32)> = rows.iter().map(|&r| (col[r], self.y[r])).collect();
-        pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-        let n = pairs.len() as u64;
-        let mut left = vec![0u64; self.k];
-        let mut best: Option<(f64, f64)> = None;
+        let ids = &self.sorted[f][lo..hi];
+        let n = ids.len();
         let min = self.p.min_leaf;
-        for i in 0..pairs.len() - 1 {
-            left[pairs[i].1 as usize] += 1;
+        let mut left = vec![0u64; self.k];
+        // Σ left², Σ right² of the class counts.
+        let mut sl: u64 = 0;
+        let mut sr: u64 = total.iter().map(|t| t * t).sum();
+        let mut best: Option<(f64, f64, usize)> = None;
+        let nf = n as f64;
+        for i in 0..n - 1 {
+            let r = ids[i] as usize;
+            let c = self.y[r] as usize;
+            let l = left[c];
+            sl += 2 * l + 1;
+            sr -= 2 * (total[c] - l) - 1;
+            left[c] = l + 1;
             let nl = i + 1;
-            if nl < min || pairs.len() - nl < min || pairs[i].0 == pairs[i + 1].0 {
+            if nl < min || n - nl < min {
                 continue;
             }
-            let right: Vec<u64> = total.iter().zip(&left).map(|(t, l)| t - l).collect();
-            let nl = nl as u64;
-            let g =
-                (nl as f64 * gini(&left, nl) + (n - nl) as f64 * gini(&right, n - nl)) / n as f64;
-            if best.is_none_or(|(bg, _)| g < bg - 1e-12) {
-                let t = (f64::from(pairs[i].0) + f64::from(pairs[i + 1].0)) / 2.0;
-                best = Some((g, t));
+            let (v, next) = (col[r], col[ids[i + 1] as usize]);
+            // Only between distinct values (NaN sorts last and never splits).
+            if v == next || next.is_nan() {
+                continue;
+            }
+            let g = (nf - sl as f64 / nl as f64 - sr as f64 / (n - nl) as f64) / nf;
+            if best.is_none_or(|(bg, _, _)| g < bg - 1e-12) {
+                let t = (f64::from(v) + f64::from(next)) / 2.0;
+                best = Some((g, t, nl));
             }
         }
         best
     }
 
-    fn grow(&mut self, rows: Vec<usize>, depth: usize) -> usize {
-        let node = self.leaf(&rows);
+    fn grow(&mut self, lo: usize, hi: usize, depth: usize) -> usize {
+        let n = hi - lo;
+        let total = self.counts(lo, hi);
+        let node = self.leaf(&total, n);
         let id = self.nodes.len();
         self.nodes.push(node);
-        let n = rows.len();
         if depth >= self.p.max_depth || n < 2 * self.p.min_leaf || self.nodes[id].purity >= 1.0 {
             return id;
-        }
-        let mut total = vec![0u64; self.k];
-        for &r in &rows {
-            total[self.y[r] as usize] += 1;
         }
         let parent = gini(&total, n as u64);
         let best = (0..self.cols.len())
             .into_par_iter()
-            .filter_map(|f| self.best_on(f, &rows, &total).map(|(g, t)| (g, f, t)))
+            .filter_map(|f| {
+                self.best_on(f, lo, hi, &total)
+                    .map(|(g, t, nl)| (g, f, t, nl))
+            })
             .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let Some((g, f, t)) = best else { return id };
+        let Some((g, f, t, nl)) = best else { return id };
         if g >= parent - 1e-12 {
             return id;
         }
-        let (l, r): (Vec<usize>, Vec<usize>) = rows
-            .into_iter()
-            .partition(|&i| f64::from(self.cols[f][i]) <= t);
-        let left = self.grow(l, depth + 1);
-        let right = self.grow(r, depth + 1);
+        // The first `nl` rows in `f`'s order are exactly those with x <= t.
+        for &r in &self.sorted[f][lo..lo + nl] {
+            self.go_left[r as usize] = true;
+        }
+        let go_left = &self.go_left;
+        self.sorted.par_iter_mut().for_each(|ids| {
+            let seg = &mut ids[lo..hi];
+            let mut right: Vec<u32> = Vec::with_capacity(seg.len() - nl);
+            let mut w = 0;
+            for i in 0..seg.len() {
+                let r = seg[i];
+                if go_left[r as usize] {
+                    seg[w] = r;
+                    w += 1;
+                } else {
+                    right.push(r);
+                }
+            }
+            seg[w..].copy_from_slice(&right);
+        });
+        for &r in &self.sorted[f][lo..lo + nl] {
+            self.go_left[r as usize] = false;
+        }
+        let left = self.grow(lo, lo + nl, depth + 1);
+        let right = self.grow(lo + nl, hi, depth + 1);
         let node = &mut self.nodes[id];
         node.feature = Some(f);
         node.threshold = t;
@@ -236,16 +309,10 @@ impl Surrogate {
             0
         };
         let (test, train) = order.split_at(n_test);
-        let mut b = Builder {
-            cols,
-            y,
-            k: k.max(1),
-            p,
-            nodes: Vec::new(),
-        };
         let mut train = train.to_vec();
         train.sort_unstable();
-        b.grow(train.clone(), 0);
+        let mut b = Builder::new(cols, y, &train, k.max(1), p);
+        b.grow(0, train.len(), 0);
         let mut s = Surrogate {
             features: features.to_vec(),
             nodes: b.nodes,
@@ -259,8 +326,10 @@ impl Surrogate {
             rules: Vec::new(),
         };
         let eval: &[usize] = if test.is_empty() { &train } else { test };
-        let row = |i: usize| -> Vec<f64> { cols.iter().map(|c| f64::from(c[i])).collect() };
-        let hits = eval.iter().filter(|&&i| s.predict(&row(i)) == y[i]).count();
+        let hits = eval
+            .par_iter()
+            .filter(|&&i| s.nodes[s.leaf_at(cols, i)].class == y[i])
+            .count();
         s.fidelity = hits as f64 / eval.len().max(1) as f64;
         let mut seg_train = vec![0u64; k];
         for &i in &train {
@@ -269,7 +338,7 @@ impl Surrogate {
         // Leaf → how many training rows of its class reached it.
         let mut leaf_hits = vec![0u64; s.nodes.len()];
         for &i in &train {
-            let leaf = s.leaf_of(&row(i));
+            let leaf = s.leaf_at(cols, i);
             if s.nodes[leaf].class == y[i] {
                 leaf_hits[leaf] += 1;
             }
@@ -308,6 +377,19 @@ impl Surrogate {
         let mut id = 0;
         while let Some(f) = self.nodes[id].feature {
             id = if row[f] <= self.nodes[id].threshold {
+                self.nodes[id].left
+            } else {
+                self.nodes[id].right
+            };
+        }
+        id
+    }
+
+    /// The leaf row `i` of column slices `cols` reaches (as [`Self::leaf_of`]).
+    fn leaf_at(&self, cols: &[Vec<f32>], i: usize) -> usize {
+        let mut id = 0;
+        while let Some(f) = self.nodes[id].feature {
+            id = if f64::from(cols[f][i]) <= self.nodes[id].threshold {
                 self.nodes[id].left
             } else {
                 self.nodes[id].right

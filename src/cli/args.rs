@@ -146,9 +146,15 @@ pub struct FeaturesArgs {
     /// instead of the embedded ones (`segmenta features --print-category-groups`).
     #[arg(long)]
     pub category_groups: Option<PathBuf>,
-    /// Memory DataFusion may use before it spills to disk, in MiB.
+    /// Memory budget of the features stage, in MiB: customers are split into
+    /// buckets that fit it (each raw source read once into buckets by a hash of the
+    /// customer id), and DataFusion spills to disk past it.
     #[arg(long, default_value_t = defaults::DEFAULT_MEMORY_MIB)]
     pub memory_mib: usize,
+    /// Number of customer buckets, instead of the one that follows from the input
+    /// sizes and --memory-mib (the output does not depend on it).
+    #[arg(long)]
+    pub partitions: Option<usize>,
 }
 
 impl From<&FeaturesArgs> for FeaturesOptions {
@@ -164,6 +170,7 @@ impl From<&FeaturesArgs> for FeaturesOptions {
             sql: a.sql.clone(),
             category_groups: a.category_groups.clone(),
             memory_mib: a.memory_mib,
+            partitions: a.partitions,
         }
     }
 }

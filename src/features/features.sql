@@ -42,6 +42,10 @@ WITH
 -- frequency counts the occasions not fully returned, and recency runs from the last
 -- of them.
 --
+-- Money is summed as DECIMAL(38, 10): exact, so a customer's sums do not depend on
+-- the order its lines reach the engine (which changes with the number of customer
+-- buckets and with the engine), and the features are the same bytes every time.
+--
 -- COUNT(DISTINCT …) per customer is done as GROUP BY twice: DataFusion's distinct
 -- accumulators kept a hash set per customer (11 s and 5.5 GB for 200k customers,
 -- against 0.9 s and 0.3 GB this way; BENCHMARKS.md).
@@ -49,21 +53,21 @@ tx_agg AS (
   SELECT customer_id,
          MIN(ts) AS first_ts,
          SUM(CASE WHEN amount >= 0 THEN 1 ELSE 0 END) AS n_lines,
-         SUM(CASE WHEN amount >= 0 THEN amount ELSE 0 END) AS spend,
-         SUM(CASE WHEN amount >= 0 AND category IN (${group:luxury}) THEN amount ELSE 0 END) AS luxury_spend,
-         SUM(CASE WHEN amount >= 0 AND category IN (${group:food}) THEN amount ELSE 0 END) AS food_spend,
+         SUM(CASE WHEN amount >= 0 THEN CAST(amount AS DECIMAL(38, 10)) ELSE 0 END) AS spend,
+         SUM(CASE WHEN amount >= 0 AND category IN (${group:luxury}) THEN CAST(amount AS DECIMAL(38, 10)) ELSE 0 END) AS luxury_spend,
+         SUM(CASE WHEN amount >= 0 AND category IN (${group:food}) THEN CAST(amount AS DECIMAL(38, 10)) ELSE 0 END) AS food_spend,
          SUM(CASE WHEN amount >= 0 AND discount > 0 THEN 1 ELSE 0 END) AS n_discounted
   FROM transactions
   GROUP BY customer_id
 ),
 tx_occ AS (
-  SELECT customer_id, ts, SUM(amount) AS gross
+  SELECT customer_id, ts, SUM(CAST(amount AS DECIMAL(38, 10))) AS gross
   FROM transactions
   WHERE amount >= 0 AND ts IS NOT NULL
   GROUP BY customer_id, ts
 ),
 tx_ret AS (
-  SELECT customer_id, ts, -SUM(amount) AS returned
+  SELECT customer_id, ts, -SUM(CAST(amount AS DECIMAL(38, 10))) AS returned
   FROM transactions
   WHERE amount < 0 AND ts IS NOT NULL
   GROUP BY customer_id, ts
@@ -84,9 +88,10 @@ tx_net AS (
          SUM(GREATEST(0, n.net)) AS net_spend,
          SUM(CASE WHEN n.net > 0.005 THEN 1 ELSE 0 END) AS n_purchases,
          MAX(CASE WHEN n.net > 0.005 THEN n.ts END) AS last_ts
+  -- The few matched returns on the left: engines build the left side of a join.
   FROM (SELECT o.customer_id, o.ts, o.gross - COALESCE(m.returned, 0) AS net
-        FROM tx_occ o
-        LEFT JOIN tx_matched m ON m.customer_id = o.customer_id AND m.occ_ts = o.ts) n
+        FROM tx_matched m
+        RIGHT JOIN tx_occ o ON m.customer_id = o.customer_id AND m.occ_ts = o.ts) n
   GROUP BY n.customer_id
 ),
 tx_categories AS (
@@ -150,14 +155,14 @@ SELECT
   (date_part('epoch', ${as_of}) - date_part('epoch', COALESCE(t.last_ts, t.first_ts))) / 86400.0 AS recency_days,
   COALESCE(t.n_purchases, 0) / t.months AS frequency_per_month,
   CAST(GREATEST(0, COALESCE(t.net_spend, 0)) AS DOUBLE) AS monetary_total,
-  CASE WHEN t.n_purchases > 0 THEN GREATEST(0, t.net_spend) / t.n_purchases ELSE 0 END AS avg_ticket,
+  CASE WHEN t.n_purchases > 0 THEN CAST(GREATEST(0, t.net_spend) AS DOUBLE) / t.n_purchases ELSE 0 END AS avg_ticket,
   COALESCE(t.n_visits, 0) / t.months AS visits_per_month,
   CASE WHEN t.n_visits > 0 THEN CAST(t.n_weekend AS DOUBLE) / t.n_visits ELSE 0 END AS weekend_visit_share,
   CASE WHEN t.n_visits > 0 THEN CAST(t.n_evening AS DOUBLE) / t.n_visits ELSE 0 END AS evening_visit_share,
   COALESCE(t.dwell_minutes, 0) AS avg_dwell_minutes,
   COALESCE(t.wifi_minutes, 0) / t.months AS wifi_minutes_per_month,
-  CASE WHEN t.spend > 0 THEN t.luxury_spend / t.spend ELSE 0 END AS luxury_spend_share,
-  CASE WHEN t.spend > 0 THEN t.food_spend / t.spend ELSE 0 END AS food_spend_share,
+  CASE WHEN t.spend > 0 THEN CAST(t.luxury_spend AS DOUBLE) / CAST(t.spend AS DOUBLE) ELSE 0 END AS luxury_spend_share,
+  CASE WHEN t.spend > 0 THEN CAST(t.food_spend AS DOUBLE) / CAST(t.spend AS DOUBLE) ELSE 0 END AS food_spend_share,
   CASE WHEN t.n_lines > 0 THEN CAST(t.n_discounted AS DOUBLE) / t.n_lines ELSE 0 END AS discount_share,
   CAST(COALESCE(t.n_redeem, 0) AS DOUBLE) AS coupon_redemptions,
   COALESCE(t.n_open, 0) / t.months AS app_sessions_per_month,

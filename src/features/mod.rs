@@ -20,6 +20,7 @@
 
 mod groups;
 mod mapping;
+mod partition;
 mod register;
 mod result;
 mod returns;
@@ -34,9 +35,11 @@ use std::time::Instant;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use datafusion::datasource::MemTable;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{ParquetReadOptions, SQLOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -47,6 +50,8 @@ use crate::error::{Error, Result};
 use crate::io::{write_json, Staged};
 pub use crate::schema::{Canonical, Kind, CANONICAL};
 pub use mapping::{check_map, parse_map, MapEntry};
+use partition::PartWriter;
+pub use partition::{partition_count, BUCKET_WORKING_FACTOR, MAX_PARTITIONS};
 use register::{customer_id_type, register_sources, sql_type};
 pub use rules::RULES;
 use rules::{split_rows, tagged_sql};
@@ -88,8 +93,12 @@ pub struct FeatureSpec {
     pub sql: (String, String),
     /// Category groups (`${group:NAME}`) and where they came from.
     pub category_groups: (BTreeMap<String, Vec<String>>, String),
-    /// Memory DataFusion may use before spilling to disk.
+    /// The memory budget of the stage, bytes: the partitions follow from it, and
+    /// DataFusion spills past it.
     pub memory_limit: usize,
+    /// Buckets of customers (`None`: from the input sizes and the budget,
+    /// [`partition_count`]).
+    pub partitions: Option<usize>,
     /// Threads.
     pub threads: usize,
 }
@@ -123,6 +132,7 @@ impl FeatureSpec {
                 "default (src/features/category_groups.toml)".into(),
             ),
             memory_limit: 4 << 30,
+            partitions: None,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
@@ -263,6 +273,10 @@ pub struct FeaturesReport {
     pub customers_seen: u64,
     /// Output rows (customers).
     pub customers: u64,
+    /// Buckets of customers the stage ran in (`partition.rs`); 0 in files written
+    /// before there were buckets.
+    #[serde(default)]
+    pub partitions: u64,
     /// Sources and their accounting.
     pub sources: Vec<SourceReport>,
     /// Output features.
@@ -320,12 +334,7 @@ async fn run_async(
 ) -> Result<FeaturesReport> {
     let mut timings = BTreeMap::new();
     let t0 = Instant::now();
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_limit(spec.memory_limit, 1.0)
-        .build_arc()
-        .map_err(|e| df_err(out, e))?;
-    let config = SessionConfig::new().with_target_partitions(1);
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let ctx = session(spec, out)?;
     let tmp = tempfile::tempdir().map_err(|e| Error::io(out, e))?;
 
     check_map(&spec.map, &spec.sources)?;
@@ -400,95 +409,44 @@ async fn run_async(
     };
     let id_type = customer_id_type(&ctx, tx).await?;
 
-    // 2. Tag every row with the first rule it breaks, in one streamed pass per
-    // table: rejected rows go to rejects/<table>.parquet unchanged, kept rows (in
-    // canonical form) to a temporary Parquet file that becomes the view the feature
-    // SQL reads. Customers come first: the others check their ids against them.
-    stage("applying source rules");
+    // 2. The partition seam: each source streamed once into P buckets by the hash
+    // of its customer id (partition.rs), so that every later step holds one
+    // bucket's rows at a time.
+    let budget = spec.memory_limit;
+    let mut raw_total = 0u64;
+    for r in &regs {
+        let unpacked = tmp.path().join(format!("raw_{}.csv", r.table.name));
+        raw_total += partition::raw_bytes(&r.path, &unpacked)?;
+    }
+    let (p, workers) = partition::plan(raw_total, budget, spec.threads, spec.partitions);
+    stage(&format!("partitioning sources into {p} bucket(s)"));
     let t1 = Instant::now();
-    let has_customers = regs.iter().any(|r| r.table.name == "customers");
-    let mut staged = Staged::new(out)?;
-    let mut sources = Vec::new();
-    let mut customers_seen = 0;
+    timings.insert("register".into(), t0.elapsed().as_secs_f64());
+    let mut parts = Vec::with_capacity(regs.len());
     for r in &regs {
         let name = r.table.name;
-        let sql = tagged_sql(r, spec, as_of, since, has_customers, &id_type);
-        ctx.sql(&format!("CREATE VIEW tagged_{name} AS {sql}"))
-            .await
-            .map_err(|e| df_err(&r.path, e))?;
-        let rows_in =
-            scalar_u64(&ctx, &format!("SELECT COUNT(*) FROM raw_{name}"), &r.path).await?;
-        // The kept rows, in canonical form, stay in the run folder: later stages
-        // (baskets, streaming) read these, never the raw sources again.
-        let kept_path = staged.create_path(&kept_table(out, name))?;
-        let split = split_rows(&ctx, r, &mut staged, out, &kept_path, spec.dedup).await?;
-        let rows_rejected: u64 = split.rejected.values().sum();
-        if rows_in != split.kept + rows_rejected {
-            return Err(Error::Source {
-                path: r.path.clone(),
-                message: format!(
-                    "internal accounting error: {rows_in} rows in, {} kept, {rows_rejected} rejected (rule: rows in = kept + rejected)",
-                    split.kept
-                ),
-            });
+        let q = format!(
+            "SELECT r.*, CAST({} AS {id_type}) AS __pid FROM raw_{name} r",
+            r.exprs["customer_id"]
+        );
+        let df = ctx.sql(&q).await.map_err(|e| df_err(&r.path, e))?;
+        let schema = df.schema().as_arrow().clone();
+        let dir = tmp.path().join("parts").join(name);
+        let mut split = partition::Partitioner::new(&schema, p, &dir, budget)?;
+        let mut stream = df.execute_stream().await.map_err(|e| df_err(&r.path, e))?;
+        while let Some(b) = stream.next().await {
+            split.push(&b.map_err(|e| df_err(&r.path, e))?, &r.path)?;
         }
-        ctx.register_parquet(
-            name,
-            kept_path.to_string_lossy().as_ref(),
-            ParquetReadOptions::default().file_extension(""),
-        )
-        .await
-        .map_err(|e| df_err(&r.path, e))?;
-        if name == "transactions" {
-            customers_seen = split.ids_seen;
-        }
-        sources.push(SourceReport {
-            table: name.to_string(),
-            path: r.path.clone(),
-            rows_in,
-            rows_kept: split.kept,
-            rows_rejected,
-            rejected: split.rejected,
-            columns: r.how.clone(),
-            rejects_file: split.rejects_file,
-            kept_file: kept_table(out, name),
-        });
+        parts.push(split.finish()?);
     }
-    for t in CANONICAL {
-        if regs.iter().any(|r| r.table.name == t.name) {
-            continue;
-        }
-        let cols: Vec<String> = t
-            .columns
-            .iter()
-            .map(|&(c, k, _)| {
-                format!(
-                    "CAST(NULL AS {}) AS {c}",
-                    if k == Kind::Id {
-                        id_type.as_str()
-                    } else {
-                        sql_type(k)
-                    }
-                )
-            })
-            .collect();
-        ctx.sql(&format!(
-            "CREATE VIEW {} AS SELECT {} WHERE 1 = 0",
-            t.name,
-            cols.join(", ")
-        ))
-        .await
-        .map_err(|e| df_err(out, e))?;
-    }
-    timings.insert(
-        "register".into(),
-        t0.elapsed().as_secs_f64() - t1.elapsed().as_secs_f64(),
-    );
-    timings.insert("rules".into(), t1.elapsed().as_secs_f64());
+    drop(ctx);
+    timings.insert("partition".into(), t1.elapsed().as_secs_f64());
 
-    // 4. The feature SQL.
-    stage("computing features");
-    let t2 = Instant::now();
+    // 3. Per bucket: tag every row with the first rule it breaks (rejected rows
+    // keep their raw columns, kept rows take the canonical ones), then the feature
+    // SQL over the kept rows. Customers come first: the others check their ids
+    // against them.
+    stage("applying source rules and computing features");
     let (as_of_year, _, _) = civil_from_days(as_of);
     let sql = expand_groups(
         &spec.sql.0,
@@ -497,28 +455,92 @@ async fn run_async(
     )?
     .replace("${as_of_year}", &as_of_year.to_string())
     .replace("${as_of}", &ts_literal(as_of));
-    let sql_path = PathBuf::from(&spec.sql.1);
-    // One read-only query: no DDL (CREATE, DROP), no DML (INSERT, COPY ... TO, which
-    // would write files outside --out), no statements (SET, transactions).
-    let read_only = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
-    let df = ctx
-        .sql_with_options(&sql, read_only)
-        .await
-        .map_err(|e| Error::Source {
-            path: sql_path.clone(),
-            message: format!(
-                "feature SQL error: {} (rule: the feature SQL is one read-only SELECT query)",
-                one_line(&e.to_string())
-            ),
+    let has_customers = regs.iter().any(|r| r.table.name == "customers");
+    let job = BucketJob {
+        spec,
+        regs: &regs,
+        parts: &parts,
+        sql: &sql,
+        as_of,
+        since,
+        has_customers,
+        id_type: &id_type,
+        tmp: tmp.path(),
+        out,
+        budget: budget / workers,
+    };
+    let mut tables: Vec<TableAcc> = regs.iter().map(|_| TableAcc::default()).collect();
+    let mut batches = Vec::new();
+    let mut returns: Option<ReturnsSummary> = None;
+    let (mut rules_s, mut features_s) = (0.0, 0.0);
+    for done in job.run_all(p, workers)? {
+        for (acc, t) in tables.iter_mut().zip(done.tables) {
+            acc.rows_in += t.rows_in;
+            acc.kept += t.split.kept;
+            acc.ids_seen += t.split.ids_seen;
+            for (k, v) in t.split.rejected {
+                *acc.rejected.entry(k).or_default() += v;
+            }
+            acc.kept_parts.extend(t.kept_part);
+            acc.rej_parts.extend(t.rej_part);
+            acc.part_schemas = Some(t.split.part_schemas);
+        }
+        batches.extend(done.batches);
+        returns = ReturnsSummary::add(returns, done.returns);
+        rules_s += done.rules_s;
+        features_s += done.features_s;
+    }
+    timings.insert("rules".into(), rules_s);
+    timings.insert("features".into(), features_s);
+
+    // 4. The buckets' kept rows and rejects merged back in source order.
+    stage("writing tables");
+    let t3 = Instant::now();
+    let mut staged = Staged::new(out)?;
+    let mut sources = Vec::new();
+    let mut customers_seen = 0;
+    for (r, acc) in regs.iter().zip(tables) {
+        let name = r.table.name;
+        let kept_path = staged.create_path(&kept_table(out, name))?;
+        let (kept_schema, rej_schema) = acc.part_schemas.clone().ok_or_else(|| Error::Empty {
+            path: r.path.clone(),
         })?;
-    let batches = df.collect().await.map_err(|e| Error::Source {
-        path: sql_path.clone(),
-        message: format!("feature SQL failed: {}", one_line(&e.to_string())),
-    })?;
-    timings.insert("features".into(), t2.elapsed().as_secs_f64());
+        let f = std::fs::File::create(&kept_path).map_err(|e| Error::io(&kept_path, e))?;
+        let kept_rows =
+            partition::merge_parts(&acc.kept_parts, &kept_schema, f, kept_props(), &kept_path)?;
+        let rows_rejected: u64 = acc.rejected.values().sum();
+        let mut rejects_file = None;
+        if !acc.rej_parts.is_empty() {
+            let rej_path = out.join("rejects").join(format!("{name}.parquet"));
+            let f = staged.create(&rej_path)?;
+            let n = partition::merge_parts(&acc.rej_parts, &rej_schema, f, props(), &rej_path)?;
+            if n != rows_rejected {
+                return Err(accounting(&r.path, acc.rows_in, kept_rows, n));
+            }
+            rejects_file = Some(rej_path);
+        }
+        if acc.rows_in != kept_rows + rows_rejected || kept_rows != acc.kept {
+            return Err(accounting(&r.path, acc.rows_in, kept_rows, rows_rejected));
+        }
+        if name == "transactions" {
+            customers_seen = acc.ids_seen;
+        }
+        sources.push(SourceReport {
+            table: name.to_string(),
+            path: r.path.clone(),
+            rows_in: acc.rows_in,
+            rows_kept: kept_rows,
+            rows_rejected,
+            rejected: acc.rejected,
+            columns: r.how.clone(),
+            rejects_file,
+            kept_file: kept_table(out, name),
+        });
+    }
+    timings.insert("merge".into(), t3.elapsed().as_secs_f64());
+
+    let sql_path = PathBuf::from(&spec.sql.1);
+    let batches = sort_by_id(batches, &sql_path)?;
 
     // 5. Drop features whose source columns are absent; summarise the rest.
     let present: HashSet<(String, String)> = regs
@@ -615,13 +637,12 @@ async fn run_async(
             *b = b.project(&keep2).map_err(|e| df_err(out, e))?;
         }
     }
-    let returns = returns_summary(&ctx, &tx.path).await?;
     let fpath = out.join("features.parquet");
     let file = staged.create(&fpath)?;
     let mut w = ArrowWriter::try_new(file, kept_schema.clone(), Some(props()))
         .map_err(|e| df_err(&fpath, e))?;
-    for b in &out_batches {
-        w.write(b).map_err(|e| df_err(&fpath, e))?;
+    for b in partition::rechunk(&kept_schema, &out_batches)? {
+        w.write(&b).map_err(|e| df_err(&fpath, e))?;
     }
     w.close().map_err(|e| df_err(&fpath, e))?;
 
@@ -638,6 +659,7 @@ async fn run_async(
         constant,
         customers_seen,
         customers,
+        partitions: p as u64,
         sources,
         features,
         dropped,
@@ -671,6 +693,312 @@ fn remove_stale(out: &Path, report: &FeaturesReport) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What every bucket's work shares.
+struct BucketJob<'a> {
+    spec: &'a FeatureSpec,
+    regs: &'a [register::Registered],
+    parts: &'a [partition::Parts],
+    sql: &'a str,
+    as_of: i32,
+    since: Option<i32>,
+    has_customers: bool,
+    id_type: &'a str,
+    tmp: &'a Path,
+    out: &'a Path,
+    /// The memory budget of one bucket in flight, bytes.
+    budget: usize,
+}
+
+/// One bucket's results.
+struct BucketDone {
+    tables: Vec<TableBucket>,
+    batches: Vec<arrow::array::RecordBatch>,
+    returns: Option<ReturnsSummary>,
+    rules_s: f64,
+    features_s: f64,
+}
+
+/// One table in one bucket.
+struct TableBucket {
+    rows_in: u64,
+    split: rules::Split,
+    kept_part: Option<PathBuf>,
+    rej_part: Option<PathBuf>,
+}
+
+impl BucketJob<'_> {
+    /// Runs the `p` buckets on `workers` threads, each with a runtime of its own
+    /// and one DataFusion partition (the same sums in the same order whatever the
+    /// thread count); the results in bucket order.
+    fn run_all(&self, p: usize, workers: usize) -> Result<Vec<BucketDone>> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let results: std::sync::Mutex<Vec<Option<Result<BucketDone>>>> =
+            std::sync::Mutex::new((0..p).map(|_| None).collect());
+        std::thread::scope(|scope| {
+            for _ in 0..workers.clamp(1, p) {
+                scope.spawn(|| {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                            let mut r = results.lock().unwrap_or_else(|e| e.into_inner());
+                            r[0] = Some(Err(Error::io(self.out, e)));
+                            return;
+                        }
+                    };
+                    loop {
+                        if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                            return;
+                        }
+                        let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if b >= p {
+                            return;
+                        }
+                        let done = rt.block_on(self.run(b));
+                        if done.is_err() {
+                            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        results.lock().unwrap_or_else(|e| e.into_inner())[b] = Some(done);
+                    }
+                });
+            }
+        });
+        let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+        // The first error in bucket order, so that a bad input names the same
+        // problem whatever the thread count.
+        let mut out = Vec::with_capacity(p);
+        for r in results {
+            match r {
+                Some(Ok(d)) => out.push(d),
+                Some(Err(Error::Source { message, .. }))
+                    if message.contains("Resources exhausted") =>
+                {
+                    return Err(Error::param(
+                        "--memory-mib",
+                        format!(
+                            "{} MiB is too small for one bucket of {p} ({} MiB per bucket in flight on {workers} thread(s)): {message} (rule: raise --memory-mib, or split further with --partitions above {p})",
+                            self.spec.memory_limit >> 20,
+                            self.budget >> 20
+                        ),
+                    ))
+                }
+                Some(Err(e)) => return Err(e),
+                None => {}
+            }
+        }
+        if out.len() != p {
+            return Err(Error::Source {
+                path: self.out.to_path_buf(),
+                message: "internal error: a bucket of the features stage did not run".into(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Bucket `b`: the source rules on its raw rows (customers first: the others
+    /// check their ids against them), then the feature SQL on its kept rows.
+    async fn run(&self, b: usize) -> Result<BucketDone> {
+        let t = Instant::now();
+        // Half of the bucket's share for DataFusion's operators; the rest holds the
+        // bucket's raw and kept rows (in-memory tables, outside DataFusion's pool).
+        let mut spec = self.spec.clone();
+        spec.memory_limit = self.budget / 2;
+        let ctx = session(&spec, self.out)?;
+        let mut tables = Vec::with_capacity(self.regs.len());
+        let mut rows_in = Vec::with_capacity(self.regs.len());
+        for (r, part) in self.regs.iter().zip(self.parts) {
+            let rows = part.load(b)?;
+            rows_in.push(rows.iter().map(|b| b.num_rows() as u64).sum::<u64>());
+            let mem = MemTable::try_new(part.schema.clone(), vec![rows])
+                .map_err(|e| df_err(&r.path, e))?;
+            ctx.register_table(format!("raw_{}", r.table.name), Arc::new(mem))
+                .map_err(|e| df_err(&r.path, e))?;
+        }
+        for (r, rows_in) in self.regs.iter().zip(rows_in) {
+            let name = r.table.name;
+            let sql = tagged_sql(
+                r,
+                &spec,
+                self.as_of,
+                self.since,
+                self.has_customers,
+                self.id_type,
+            );
+            ctx.sql(&format!("CREATE VIEW tagged_{name} AS {sql}"))
+                .await
+                .map_err(|e| df_err(&r.path, e))?;
+            let dir = self.tmp.join("out").join(name);
+            let mut kept = PartWriter::new(dir.join(format!("kept-{b:04}.parquet")));
+            let mut rejects = PartWriter::new(dir.join(format!("rejects-{b:04}.parquet")));
+            let mut split = split_rows(&ctx, r, &mut kept, &mut rejects, spec.dedup).await?;
+            let kept_rows = std::mem::take(&mut split.kept_batches);
+            let mem = MemTable::try_new(split.kept_schema.clone(), vec![kept_rows])
+                .map_err(|e| df_err(&r.path, e))?;
+            ctx.register_table(name, Arc::new(mem))
+                .map_err(|e| df_err(&r.path, e))?;
+            tables.push(TableBucket {
+                rows_in,
+                split,
+                kept_part: kept.finish()?,
+                rej_part: rejects.finish()?,
+            });
+        }
+        empty_views(&ctx, self.regs, self.id_type, self.out).await?;
+        let rules_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let batches = feature_sql(&ctx, self.sql, &spec.sql.1).await?;
+        let tx = &self
+            .regs
+            .iter()
+            .find(|r| r.table.name == "transactions")
+            .expect("transactions is required")
+            .path;
+        let returns = returns_summary(&ctx, tx).await?;
+        Ok(BucketDone {
+            tables,
+            batches,
+            returns,
+            rules_s,
+            features_s: t.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// One table's accounting over the buckets, and its buckets' output files.
+#[derive(Default)]
+struct TableAcc {
+    rows_in: u64,
+    kept: u64,
+    rejected: BTreeMap<String, u64>,
+    ids_seen: u64,
+    kept_parts: Vec<PathBuf>,
+    rej_parts: Vec<PathBuf>,
+    part_schemas: Option<(SchemaRef, SchemaRef)>,
+}
+
+/// A DataFusion session whose plans, and so the order in which a customer's
+/// values are summed, do not depend on the data's size: one partition (outputs
+/// identical whatever the thread count), joins never swapped by their inputs'
+/// statistics, partial aggregation never skipped (it is skipped after 100,000 rows
+/// with many groups, which a large bucket reaches and a small one does not).
+/// DataFusion spills past the budget.
+fn session(spec: &FeatureSpec, out: &Path) -> Result<SessionContext> {
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(spec.memory_limit, 1.0)
+        .build_arc()
+        .map_err(|e| df_err(out, e))?;
+    let config = SessionConfig::new()
+        .with_target_partitions(1)
+        .set_bool("datafusion.optimizer.join_reordering", false)
+        .set_usize(
+            "datafusion.execution.skip_partial_aggregation_probe_rows_threshold",
+            usize::MAX,
+        );
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// Empty views for the canonical tables without a source, so that the feature SQL
+/// reads every table.
+async fn empty_views(
+    ctx: &SessionContext,
+    regs: &[register::Registered],
+    id_type: &str,
+    out: &Path,
+) -> Result<()> {
+    for t in CANONICAL {
+        if regs.iter().any(|r| r.table.name == t.name) {
+            continue;
+        }
+        let cols: Vec<String> = t
+            .columns
+            .iter()
+            .map(|&(c, k, _)| {
+                format!(
+                    "CAST(NULL AS {}) AS {c}",
+                    if k == Kind::Id { id_type } else { sql_type(k) }
+                )
+            })
+            .collect();
+        ctx.sql(&format!(
+            "CREATE VIEW {} AS SELECT {} WHERE 1 = 0",
+            t.name,
+            cols.join(", ")
+        ))
+        .await
+        .map_err(|e| df_err(out, e))?;
+    }
+    Ok(())
+}
+
+/// Runs the feature SQL (one read-only query: no DDL (CREATE, DROP), no DML
+/// (INSERT, COPY ... TO, which would write files outside --out), no statements
+/// (SET, transactions)) and collects its rows.
+async fn feature_sql(
+    ctx: &SessionContext,
+    sql: &str,
+    source: &str,
+) -> Result<Vec<arrow::array::RecordBatch>> {
+    let sql_path = PathBuf::from(source);
+    let read_only = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let df = ctx
+        .sql_with_options(sql, read_only)
+        .await
+        .map_err(|e| Error::Source {
+            path: sql_path.clone(),
+            message: format!(
+                "feature SQL error: {} (rule: the feature SQL is one read-only SELECT query)",
+                one_line(&e.to_string())
+            ),
+        })?;
+    df.collect().await.map_err(|e| Error::Source {
+        path: sql_path.clone(),
+        message: format!("feature SQL failed: {}", one_line(&e.to_string())),
+    })
+}
+
+/// The buckets' feature rows in one order, by customer id (the first column), as
+/// one bucket's `ORDER BY` gives them; empty batches left out.
+fn sort_by_id(
+    batches: Vec<arrow::array::RecordBatch>,
+    sql_path: &Path,
+) -> Result<Vec<arrow::array::RecordBatch>> {
+    let Some(first) = batches.first() else {
+        return Ok(batches);
+    };
+    let schema = first.schema();
+    let all = arrow::compute::concat_batches(&schema, &batches).map_err(|e| df_err(sql_path, e))?;
+    if all.num_rows() == 0 {
+        return Ok(Vec::new());
+    }
+    let idx = arrow::compute::sort_to_indices(all.column(0), None, None)
+        .map_err(|e| df_err(sql_path, e))?;
+    let sorted = arrow::compute::take_record_batch(&all, &idx).map_err(|e| df_err(sql_path, e))?;
+    Ok(vec![sorted])
+}
+
+fn accounting(path: &Path, rows_in: u64, kept: u64, rejected: u64) -> Error {
+    Error::Source {
+        path: path.to_path_buf(),
+        message: format!(
+            "internal accounting error: {rows_in} rows in, {kept} kept, {rejected} rejected (rule: rows in = kept + rejected)"
+        ),
+    }
+}
+
+/// The kept tables: read again by later stages, so quick to decode.
+fn kept_props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build()
 }
 
 fn props() -> WriterProperties {

@@ -25,6 +25,24 @@ pub struct ReturnsSummary {
     pub customers_netted: u64,
 }
 
+impl ReturnsSummary {
+    /// The two buckets' counts together (their customers are disjoint).
+    pub(super) fn add(
+        a: Option<ReturnsSummary>,
+        b: Option<ReturnsSummary>,
+    ) -> Option<ReturnsSummary> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(ReturnsSummary {
+                lines: a.lines + b.lines,
+                matched: a.matched + b.matched,
+                unmatched: a.unmatched + b.unmatched,
+                customers_netted: a.customers_netted + b.customers_netted,
+            }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// Counts the return lines of the kept `transactions` and how the feature SQL's
 /// matching rule treats them; `None` when there is none.
 pub(super) async fn returns_summary(

@@ -4,22 +4,18 @@
 //! `rule`), finding duplicate lines by hash on the way.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 
+use super::partition::{PartWriter, ROW};
 use super::register::Registered;
-use super::{df_err, props, quote, ts_literal, FeatureSpec};
-use crate::error::{Error, Result};
-use crate::io::Staged;
+use super::{df_err, quote, ts_literal, FeatureSpec};
+use crate::error::Result;
 
 /// The reason codes and the rules they stand for.
 pub const RULES: &[(&str, &str)] = &[
@@ -102,7 +98,9 @@ pub(super) fn tagged_sql(
     let l1 = format!("SELECT {} FROM raw_{name} r", inner.join(", "));
     let check_known = has_customers && name != "customers";
     let l2 = if check_known {
-        format!("SELECT l1.*, k.__known FROM ({l1}) l1 LEFT JOIN (SELECT DISTINCT customer_id AS __known FROM customers) k ON l1.{} = k.__known", e("customer_id"))
+        // The known ids on the left: the side a hash join builds (the session
+        // never swaps sides, so that the plan does not depend on a bucket's size).
+        format!("SELECT l1.*, k.__known FROM (SELECT DISTINCT customer_id AS __known FROM customers) k RIGHT JOIN ({l1}) l1 ON l1.{} = k.__known", e("customer_id"))
     } else {
         format!("SELECT l1.*, 1 AS __known FROM ({l1}) l1")
     };
@@ -164,22 +162,17 @@ pub(super) fn tagged_sql(
 pub(super) struct Split {
     pub(super) kept: u64,
     pub(super) rejected: BTreeMap<String, u64>,
-    pub(super) rejects_file: Option<PathBuf>,
     pub(super) ids_seen: u64,
+    /// The kept rows (canonical columns, without `__row`), for the feature SQL.
+    pub(super) kept_batches: Vec<RecordBatch>,
+    /// Their schema.
+    pub(super) kept_schema: SchemaRef,
+    /// The schemas of the kept rows and the rejects as written, `__row` last.
+    pub(super) part_schemas: (SchemaRef, SchemaRef),
 }
 
-/// Streams `tagged_<table>` once, writing kept rows (canonical columns) to `kept`
-/// and rejected rows (raw columns, `reason`, `rule`) to `out/rejects/<table>.parquet`.
-pub(super) async fn split_rows(
-    ctx: &SessionContext,
-    r: &Registered,
-    staged: &mut Staged,
-    out: &Path,
-    kept: &Path,
-    dedup: bool,
-) -> Result<Split> {
+fn split_query(r: &Registered) -> (String, usize, usize) {
     let name = r.table.name;
-    let dedup = dedup && name == "transactions";
     let raw: Vec<String> = r.raw_cols.iter().map(|(c, _)| quote(c)).collect();
     let canon: Vec<String> = r
         .table
@@ -188,35 +181,58 @@ pub(super) async fn split_rows(
         .map(|(c, _, _)| quote(&format!("__c_{c}")))
         .collect();
     let q = format!(
-        "SELECT {}, {}, __reason AS reason, {} AS rule FROM tagged_{name}",
+        "SELECT {}, {}, __reason AS reason, {} AS rule, {ROW} FROM tagged_{name} ORDER BY {ROW}",
         raw.join(", "),
         canon.join(", "),
         rule_case()
     );
+    (q, raw.len(), canon.len())
+}
+
+type Layouts = (SchemaRef, SchemaRef, Vec<usize>, Vec<usize>);
+
+/// The kept rows' schema (canonical names, `__row`) and the rejects' (raw
+/// columns, `reason`, `rule`, `__row`), and their columns in the split query.
+fn layouts(r: &Registered, schema: &Schema, nr: usize, nc: usize) -> Result<Layouts> {
+    let row = nr + nc + 2;
+    let kept_idx: Vec<usize> = (nr..nr + nc).chain([row]).collect();
+    let rej_idx: Vec<usize> = (0..nr).chain([nr + nc, nr + nc + 1, row]).collect();
+    let mut kept_fields: Vec<Field> = kept_idx[..nc]
+        .iter()
+        .zip(r.table.columns)
+        .map(|(&i, (c, _, _))| schema.field(i).clone().with_name(*c))
+        .collect();
+    kept_fields.push(schema.field(row).clone());
+    let kept = Arc::new(Schema::new(kept_fields));
+    let rej = Arc::new(schema.project(&rej_idx).map_err(|e| df_err(&r.path, e))?);
+    Ok((kept, rej, kept_idx, rej_idx))
+}
+
+/// Streams `tagged_<table>` once in source order, writing kept rows (canonical
+/// columns) to `kept` and rejected rows (raw columns, `reason`, `rule`) to
+/// `rejects`, each with `__row`.
+pub(super) async fn split_rows(
+    ctx: &SessionContext,
+    r: &Registered,
+    kept: &mut PartWriter,
+    rejects: &mut PartWriter,
+    dedup: bool,
+) -> Result<Split> {
+    let name = r.table.name;
+    let dedup = dedup && name == "transactions";
+    let (q, nr, nc) = split_query(r);
     let df = ctx.sql(&q).await.map_err(|e| df_err(&r.path, e))?;
     let schema = Arc::new(df.schema().as_arrow().clone());
-    let (nr, nc) = (raw.len(), canon.len());
-    let kept_idx: Vec<usize> = (nr..nr + nc).collect();
-    let rej_idx: Vec<usize> = (0..nr).chain([nr + nc, nr + nc + 1]).collect();
-    let kept_schema = Arc::new(arrow::datatypes::Schema::new(
-        kept_idx
-            .iter()
-            .zip(r.table.columns)
-            .map(|(&i, (c, _, _))| schema.field(i).clone().with_name(*c))
-            .collect::<Vec<_>>(),
-    ));
-    let rej_schema = Arc::new(schema.project(&rej_idx).map_err(|e| df_err(&r.path, e))?);
+    let (kept_schema, rej_schema, kept_idx, rej_idx) = layouts(r, &schema, nr, nc)?;
+    let canon_schema = Arc::new(Schema::new(kept_schema.fields()[..nc].to_vec()));
     let mut stream = df.execute_stream().await.map_err(|e| df_err(&r.path, e))?;
-    let kf = std::fs::File::create(kept).map_err(|e| Error::io(kept, e))?;
-    let mut kw = ArrowWriter::try_new(kf, kept_schema.clone(), Some(tmp_props()))
-        .map_err(|e| df_err(kept, e))?;
-    let rej_path = out.join("rejects").join(format!("{name}.parquet"));
-    let mut rw: Option<ArrowWriter<std::fs::File>> = None;
     let mut split = Split {
         kept: 0,
         rejected: BTreeMap::new(),
-        rejects_file: None,
         ids_seen: 0,
+        kept_batches: Vec::new(),
+        kept_schema: canon_schema.clone(),
+        part_schemas: (kept_schema.clone(), rej_schema.clone()),
     };
     let mut int_ids = HashSet::new();
     let mut str_ids = HashSet::new();
@@ -249,7 +265,13 @@ pub(super) async fn split_rows(
         let kb = RecordBatch::try_new(kept_schema.clone(), kb.columns().to_vec())
             .map_err(|e| df_err(&r.path, e))?;
         split.kept += kb.num_rows() as u64;
-        kw.write(&kb).map_err(|e| df_err(kept, e))?;
+        kept.write(&kb)?;
+        if kb.num_rows() > 0 {
+            split.kept_batches.push(
+                RecordBatch::try_new(canon_schema.clone(), kb.columns()[..nc].to_vec())
+                    .map_err(|e| df_err(&r.path, e))?,
+            );
+        }
         if rej_mask.true_count() > 0 {
             for v in reason.iter().flatten() {
                 *split.rejected.entry(v.to_string()).or_default() += 1;
@@ -259,23 +281,10 @@ pub(super) async fn split_rows(
                 &rej_mask,
             )
             .map_err(|e| df_err(&r.path, e))?;
-            if rw.is_none() {
-                let f = staged.create(&rej_path)?;
-                rw = Some(
-                    ArrowWriter::try_new(f, rej_schema.clone(), Some(props()))
-                        .map_err(|e| df_err(&rej_path, e))?,
-                );
-            }
-            rw.as_mut()
-                .expect("just set")
-                .write(&rb)
-                .map_err(|e| df_err(&rej_path, e))?;
+            let rb = RecordBatch::try_new(rej_schema.clone(), rb.columns().to_vec())
+                .map_err(|e| df_err(&r.path, e))?;
+            rejects.write(&rb)?;
         }
-    }
-    kw.close().map_err(|e| df_err(kept, e))?;
-    if let Some(w) = rw {
-        w.close().map_err(|e| df_err(&rej_path, e))?;
-        split.rejects_file = Some(rej_path);
     }
     split.ids_seen = (int_ids.len() + str_ids.len()) as u64;
     Ok(split)
@@ -378,10 +387,4 @@ impl LineSet {
         cols[reason_at + 1] = cast(&new_rule, b.column(reason_at + 1).data_type())?;
         RecordBatch::try_new(b.schema(), cols)
     }
-}
-
-fn tmp_props() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build()
 }

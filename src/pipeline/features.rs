@@ -36,8 +36,11 @@ pub struct FeaturesOptions {
     pub sql: Option<PathBuf>,
     /// The user's own category groups (`${group:NAME}` of the SQL).
     pub category_groups: Option<PathBuf>,
-    /// Memory DataFusion may use before it spills, MiB.
+    /// The stage's memory budget, MiB: the number of customer buckets follows
+    /// from it, and DataFusion spills past it.
     pub memory_mib: usize,
+    /// Buckets of customers (`None`: from the input sizes and the budget).
+    pub partitions: Option<usize>,
 }
 
 impl Default for FeaturesOptions {
@@ -53,6 +56,7 @@ impl Default for FeaturesOptions {
             sql: None,
             category_groups: None,
             memory_mib: DEFAULT_MEMORY_MIB,
+            partitions: None,
         }
     }
 }
@@ -71,6 +75,7 @@ impl Flags for FeaturesOptions {
         flags::path(argv, "--sql", self.sql.as_deref());
         flags::path(argv, "--category-groups", self.category_groups.as_deref());
         flags::value(argv, "--memory-mib", self.memory_mib);
+        flags::opt(argv, "--partitions", self.partitions.as_ref());
     }
 }
 
@@ -155,6 +160,18 @@ impl FeaturesOptions {
             return Err(Error::param("--memory-mib", "must be at least 64"));
         }
         spec.memory_limit = self.memory_mib << 20;
+        if let Some(p) = self.partitions {
+            if p == 0 || p > crate::features::MAX_PARTITIONS {
+                return Err(Error::param(
+                    "--partitions",
+                    format!(
+                        "{p} is out of range (rule: 1 to {})",
+                        crate::features::MAX_PARTITIONS
+                    ),
+                ));
+            }
+        }
+        spec.partitions = self.partitions;
         if let Some(p) = &self.sql {
             let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
             spec.sql = (text, p.display().to_string());
@@ -182,14 +199,15 @@ pub fn features(
 ) -> Result<FeaturesReport> {
     let spec = opts.spec(input)?;
     let t = Instant::now();
-    // Three steps: reading sources, applying source rules, computing features.
+    // Four steps: reading sources, partitioning them, rules and features per
+    // bucket, writing the tables.
     let done = std::sync::atomic::AtomicU64::new(0);
     let r = run_features(&spec, out, &|s| {
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         obs.progress(
             &format!("features: {s} ({:.1} s)", t.elapsed().as_secs_f64()),
             n,
-            3,
+            4,
         );
     });
     obs.finish();

@@ -48,6 +48,14 @@ pub struct StageRecord {
     pub seconds: f64,
     /// Whether this invocation reused an earlier result.
     pub reused: bool,
+    /// The process's peak resident memory (high-water mark) when the stage ended,
+    /// bytes; `None` where the platform does not say (or in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+    /// How much the stage raised that high-water mark, bytes (0: it stayed under
+    /// an earlier stage's peak).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_growth_bytes: Option<u64>,
 }
 
 /// `run.json`.
@@ -301,7 +309,9 @@ impl Run {
         }
         obs.step(&format!("{name} …"));
         let t = Instant::now();
+        let peak_before = peak_rss_bytes();
         work()?;
+        let peak = peak_rss_bytes();
         let outs = files_under(outputs)?
             .iter()
             .map(|f| hash_file(f))
@@ -315,6 +325,8 @@ impl Run {
             outputs: outs,
             seconds: t.elapsed().as_secs_f64(),
             reused: false,
+            peak_rss_bytes: peak,
+            peak_rss_growth_bytes: peak.zip(peak_before).map(|(a, b)| a.saturating_sub(b)),
         });
         self.save()?;
         Ok(true)
@@ -330,7 +342,27 @@ impl Run {
             outputs: vec![hash_file(output)?],
             seconds,
             reused: false,
+            peak_rss_bytes: peak_rss_bytes(),
+            peak_rss_growth_bytes: None,
         });
         self.save()
+    }
+}
+
+/// The process's peak resident memory so far, bytes (`getrusage`'s `ru_maxrss`,
+/// KiB on Linux), or `None` where it cannot be read.
+pub fn peak_rss_bytes() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } == 0 {
+            return Some(u.ru_maxrss.max(0) as u64 * 1024);
+        }
+        None
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
     }
 }

@@ -10,6 +10,7 @@ mod insight;
 mod lifetime;
 mod mall;
 mod oracle;
+mod partitions;
 mod pipeline;
 mod real;
 mod run;

@@ -1,0 +1,511 @@
+//! The partition seam: every raw source is streamed once into P buckets by a
+//! seeded hash of its canonical customer id, so that a bucket holds every row of
+//! its customers in every table, and the per-customer work (the source rules, the
+//! duplicate lines, the known-customer check, the feature SQL and its returns
+//! netting) runs one bucket at a time, in memory bounded by the budget instead of
+//! by the number of customers.
+//!
+//! Outputs do not depend on P:
+//! - every row carries its position in its source (`__row`); a bucket's kept rows
+//!   and rejects are written in that order, and the buckets are merged back by it
+//!   ([`merge_parts`]), so `tables/` and `rejects/` hold the source order;
+//! - a customer's rows reach the feature SQL in source order whatever bucket they
+//!   are in, so its sums add in the same order; the buckets' feature rows are
+//!   sorted by customer id, as the SQL's own `ORDER BY` does with one bucket;
+//! - every output is written in batches of [`CHUNK`] rows, so the Parquet pages
+//!   break at the same rows.
+//!
+//! A bucket is a range of the hash (`bucket = h·P / 2⁶⁴`), not `h mod P`. Rows
+//! without a customer id (rejected by the rules) go to bucket 0.
+
+use std::collections::BinaryHeap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array, UInt64Array};
+use arrow::compute::{cast, interleave, take};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+use twox_hash::XxHash64;
+
+use super::df_err;
+use crate::error::{Error, Result};
+
+/// The column that carries a row's position in its source.
+pub(super) const ROW: &str = "__row";
+/// Rows per batch of every output file (and of the merge).
+pub(super) const CHUNK: usize = 8192;
+/// Seed of the customer-id hash.
+const HASH_SEED: u64 = 0x7365_676d_656e_7461;
+/// A bucket's working memory as a multiple of its raw rows held in memory: the raw
+/// rows, the kept rows, and the hash tables of the rules and of the feature SQL.
+pub const BUCKET_WORKING_FACTOR: u64 = 4;
+/// The most buckets (one open file per bucket while a table is partitioned).
+pub const MAX_PARTITIONS: usize = 1024;
+
+/// The number of buckets for `raw_bytes` of raw rows in memory and a budget of
+/// `budget` bytes: `ceil(raw_bytes × BUCKET_WORKING_FACTOR / budget)`, at least 1,
+/// at most [`MAX_PARTITIONS`].
+pub fn partition_count(raw_bytes: u64, budget: usize) -> usize {
+    let need = raw_bytes.saturating_mul(BUCKET_WORKING_FACTOR);
+    (need.div_ceil(budget.max(1) as u64) as usize).clamp(1, MAX_PARTITIONS)
+}
+
+/// Sources smaller than this in memory run as one bucket.
+pub const SPLIT_ABOVE: u64 = 64 << 20;
+
+/// The number of buckets and of buckets in flight at once (threads) for
+/// `raw_bytes` of raw rows in memory, a budget of `budget` bytes and `threads`
+/// threads: each bucket in flight gets `budget / workers`, so P =
+/// [`partition_count`]`(raw_bytes, budget / workers)`, and at least one bucket per
+/// worker once the sources pass [`SPLIT_ABOVE`] (below it, one thread).
+/// `given`: `--partitions`, run on as many threads as there are buckets, at most.
+pub fn plan(raw_bytes: u64, budget: usize, threads: usize, given: Option<usize>) -> (usize, usize) {
+    let threads = threads.max(1);
+    match given {
+        Some(p) => (p, threads.min(p)),
+        None if raw_bytes <= SPLIT_ABOVE => (partition_count(raw_bytes, budget), 1),
+        None => {
+            let p = partition_count(raw_bytes, budget / threads)
+                .max(threads)
+                .min(MAX_PARTITIONS);
+            (p, threads.min(p))
+        }
+    }
+}
+
+/// The bucket of hash `h` among `p`.
+pub(super) fn bucket_of(h: u64, p: usize) -> usize {
+    ((u128::from(h) * p as u128) >> 64) as usize
+}
+
+/// The seeded hash of each customer id (`None` where it is missing). Integer ids
+/// hash their little-endian bytes, text ids their UTF-8 bytes; any other type is
+/// hashed as its text.
+pub(super) fn id_hashes(ids: &ArrayRef) -> arrow::error::Result<Vec<Option<u64>>> {
+    let h = |b: &[u8]| XxHash64::oneshot(HASH_SEED, b);
+    if let Some(a) = ids.as_primitive_opt::<Int64Type>() {
+        return Ok(a.iter().map(|v| v.map(|v| h(&v.to_le_bytes()))).collect());
+    }
+    if let Some(a) = ids.as_string_opt::<i32>() {
+        return Ok(a.iter().map(|v| v.map(|v| h(v.as_bytes()))).collect());
+    }
+    if let Some(a) = ids.as_string_view_opt() {
+        return Ok(a.iter().map(|v| v.map(|v| h(v.as_bytes()))).collect());
+    }
+    if ids.data_type().is_integer() {
+        let a = cast(ids, &DataType::Int64)?;
+        return id_hashes(&a);
+    }
+    let a = cast(ids, &DataType::Utf8)?;
+    id_hashes(&a)
+}
+
+/// The raw rows of one table, split into buckets: in memory when there is one
+/// bucket, else one Parquet file per bucket.
+pub(super) struct Parts {
+    /// The raw columns and `__row`.
+    pub(super) schema: SchemaRef,
+    parts: Vec<Part>,
+}
+
+enum Part {
+    Memory(Vec<RecordBatch>),
+    File(PathBuf),
+}
+
+impl Parts {
+    /// The rows of bucket `b`, in source order.
+    pub(super) fn load(&self, b: usize) -> Result<Vec<RecordBatch>> {
+        match &self.parts[b] {
+            Part::Memory(batches) => Ok(batches.clone()),
+            Part::File(path) => read_all(path),
+        }
+    }
+}
+
+/// Reads a whole Parquet file written by this module.
+fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
+    reader(path)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| df_err(path, e))
+}
+
+fn reader(path: &Path) -> Result<ParquetRecordBatchReader> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    ParquetRecordBatchReaderBuilder::try_new(f)
+        .and_then(|b| b.with_batch_size(CHUNK).build())
+        .map_err(|e| df_err(path, e))
+}
+
+/// Writes the rows of one table into `p` buckets as they stream by: `batch`
+/// holds the raw columns and, last, the canonical customer id (dropped here).
+pub(super) struct Partitioner {
+    p: usize,
+    schema: SchemaRef,
+    next_row: u64,
+    memory: Vec<RecordBatch>,
+    files: Vec<(PathBuf, ArrowWriter<std::fs::File>)>,
+    /// Encoded bytes a bucket's writer may hold before it writes a row group.
+    flush_at: usize,
+}
+
+impl Partitioner {
+    /// A partitioner of rows with the raw columns of `raw` (plus the id, last)
+    /// into `p` buckets, files under `dir` when `p > 1`; the writers together
+    /// hold at most about `budget` bytes.
+    pub(super) fn new(raw: &Schema, p: usize, dir: &Path, budget: usize) -> Result<Partitioner> {
+        let mut fields: Vec<Field> = raw.fields()[..raw.fields().len() - 1]
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(ROW, DataType::UInt64, false));
+        let schema = Arc::new(Schema::new(fields));
+        let mut files = Vec::new();
+        if p > 1 {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            for b in 0..p {
+                let path = dir.join(format!("part-{b:04}.parquet"));
+                let f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+                let w = ArrowWriter::try_new(f, schema.clone(), Some(part_props()))
+                    .map_err(|e| df_err(&path, e))?;
+                files.push((path, w));
+            }
+        }
+        Ok(Partitioner {
+            p,
+            schema,
+            next_row: 0,
+            memory: Vec::new(),
+            files,
+            flush_at: (budget / (4 * p)).max(1 << 20),
+        })
+    }
+
+    /// Adds the next rows of the source.
+    pub(super) fn push(&mut self, batch: &RecordBatch, path: &Path) -> Result<()> {
+        let n = batch.num_rows();
+        let last = batch.num_columns() - 1;
+        let rows: ArrayRef = Arc::new(UInt64Array::from_iter_values(
+            self.next_row..self.next_row + n as u64,
+        ));
+        self.next_row += n as u64;
+        let mut cols: Vec<ArrayRef> = batch.columns()[..last].to_vec();
+        cols.push(rows);
+        let b = RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| df_err(path, e))?;
+        if self.p == 1 {
+            self.memory.push(b);
+            return Ok(());
+        }
+        let hashes = id_hashes(batch.column(last)).map_err(|e| df_err(path, e))?;
+        let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); self.p];
+        for (i, h) in hashes.iter().enumerate() {
+            rows_of[h.map_or(0, |h| bucket_of(h, self.p))].push(i as u32);
+        }
+        for (bucket, rows) in rows_of.into_iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let idx = UInt32Array::from(rows);
+            let cols = b
+                .columns()
+                .iter()
+                .map(|c| take(c.as_ref(), &idx, None))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| df_err(path, e))?;
+            let part =
+                RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| df_err(path, e))?;
+            let (fp, w) = &mut self.files[bucket];
+            w.write(&part).map_err(|e| df_err(fp, e))?;
+            if w.in_progress_size() > self.flush_at {
+                w.flush().map_err(|e| df_err(fp, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The buckets, their files closed.
+    pub(super) fn finish(self) -> Result<Parts> {
+        let parts = if self.p == 1 {
+            vec![Part::Memory(self.memory)]
+        } else {
+            let mut parts = Vec::with_capacity(self.p);
+            for (path, w) in self.files {
+                w.close().map_err(|e| df_err(&path, e))?;
+                parts.push(Part::File(path));
+            }
+            parts
+        };
+        Ok(Parts {
+            schema: self.schema,
+            parts,
+        })
+    }
+}
+
+/// A bucket's output (kept rows or rejects), `__row` last, written in `__row` order
+/// to a temporary file of its own.
+pub(super) struct PartWriter {
+    path: PathBuf,
+    w: Option<ArrowWriter<std::fs::File>>,
+}
+
+impl PartWriter {
+    /// A writer of `path`, created with the first row.
+    pub(super) fn new(path: PathBuf) -> PartWriter {
+        PartWriter { path, w: None }
+    }
+
+    pub(super) fn write(&mut self, b: &RecordBatch) -> Result<()> {
+        if b.num_rows() == 0 {
+            return Ok(());
+        }
+        if self.w.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            let f = std::fs::File::create(&self.path).map_err(|e| Error::io(&self.path, e))?;
+            self.w = Some(
+                ArrowWriter::try_new(f, b.schema(), Some(part_props()))
+                    .map_err(|e| df_err(&self.path, e))?,
+            );
+        }
+        let w = self.w.as_mut().expect("just opened");
+        w.write(b).map_err(|e| df_err(&self.path, e))
+    }
+
+    /// The file, when any row was written.
+    pub(super) fn finish(self) -> Result<Option<PathBuf>> {
+        match self.w {
+            Some(w) => {
+                w.close().map_err(|e| df_err(&self.path, e))?;
+                Ok(Some(self.path))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+fn part_props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(1 << 16))
+        .build()
+}
+
+/// One bucket's file in the merge: its current batch and row.
+struct Cursor {
+    reader: ParquetRecordBatchReader,
+    batch: RecordBatch,
+    rows: UInt64Array,
+    at: usize,
+    slot: usize,
+}
+
+/// Merges bucket files, each sorted by `__row` (its last column), into Parquet
+/// `file` (at `out`) in `__row` order, without `__row`, in batches of [`CHUNK`]
+/// rows. Returns the rows written.
+pub(super) fn merge_parts(
+    parts: &[PathBuf],
+    schema: &SchemaRef,
+    file: std::fs::File,
+    props: WriterProperties,
+    out: &Path,
+) -> Result<u64> {
+    let ncols = schema.fields().len() - 1;
+    let out_schema = Arc::new(Schema::new(schema.fields()[..ncols].to_vec()));
+    let mut w =
+        ArrowWriter::try_new(file, out_schema.clone(), Some(props)).map_err(|e| df_err(out, e))?;
+    let written = merge_into(parts, schema, &out_schema, &mut w, out)?;
+    w.close().map_err(|e| df_err(out, e))?;
+    Ok(written)
+}
+
+fn merge_into(
+    parts: &[PathBuf],
+    schema: &SchemaRef,
+    out_schema: &SchemaRef,
+    w: &mut ArrowWriter<std::fs::File>,
+    out: &Path,
+) -> Result<u64> {
+    let mut pool: Vec<RecordBatch> = Vec::new();
+    let mut cursors: Vec<Cursor> = Vec::new();
+    let mut heap = BinaryHeap::new();
+    let next = |c: &mut ParquetRecordBatchReader, path: &Path| -> Result<Option<RecordBatch>> {
+        loop {
+            match c.next() {
+                None => return Ok(None),
+                Some(b) => {
+                    let b = b.map_err(|e| df_err(path, e))?;
+                    if b.num_rows() > 0 {
+                        return Ok(Some(b));
+                    }
+                }
+            }
+        }
+    };
+    let rows_of =
+        |b: &RecordBatch| -> UInt64Array { b.column(b.num_columns() - 1).as_primitive().clone() };
+    for (i, path) in parts.iter().enumerate() {
+        let mut reader = reader(path)?;
+        if let Some(batch) = next(&mut reader, path)? {
+            let rows = rows_of(&batch);
+            heap.push(std::cmp::Reverse((rows.value(0), i)));
+            pool.push(batch.clone());
+            cursors.push(Cursor {
+                reader,
+                batch,
+                rows,
+                at: 0,
+                slot: pool.len() - 1,
+            });
+        } else {
+            // Keeps cursor indices equal to part indices; never in the heap.
+            cursors.push(Cursor {
+                reader,
+                batch: RecordBatch::new_empty(schema.clone()),
+                rows: UInt64Array::from(Vec::<u64>::new()),
+                at: 0,
+                slot: usize::MAX,
+            });
+        }
+    }
+    let ncols = out_schema.fields().len();
+    let mut picks: Vec<(usize, usize)> = Vec::with_capacity(CHUNK);
+    let mut written = 0u64;
+    let emit = |pool: &[RecordBatch],
+                picks: &[(usize, usize)],
+                w: &mut ArrowWriter<std::fs::File>|
+     -> Result<()> {
+        let cols = (0..ncols)
+            .map(|c| {
+                let arrays: Vec<&dyn Array> = pool.iter().map(|b| b.column(c).as_ref()).collect();
+                interleave(&arrays, picks)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| df_err(out, e))?;
+        let b = RecordBatch::try_new(out_schema.clone(), cols).map_err(|e| df_err(out, e))?;
+        w.write(&b).map_err(|e| df_err(out, e))
+    };
+    while let Some(std::cmp::Reverse((_, i))) = heap.pop() {
+        let c = &mut cursors[i];
+        picks.push((c.slot, c.at));
+        c.at += 1;
+        if c.at == c.batch.num_rows() {
+            match next(&mut c.reader, &parts[i])? {
+                Some(b) => {
+                    c.rows = rows_of(&b);
+                    c.at = 0;
+                    pool.push(b.clone());
+                    c.slot = pool.len() - 1;
+                    c.batch = b;
+                    heap.push(std::cmp::Reverse((c.rows.value(0), i)));
+                }
+                None => c.slot = usize::MAX,
+            }
+        } else {
+            heap.push(std::cmp::Reverse((c.rows.value(c.at), i)));
+        }
+        if picks.len() == CHUNK {
+            emit(&pool, &picks, w)?;
+            written += picks.len() as u64;
+            picks.clear();
+            // Only the cursors' current batches stay in the pool.
+            pool.clear();
+            for c in cursors.iter_mut().filter(|c| c.slot != usize::MAX) {
+                pool.push(c.batch.clone());
+                c.slot = pool.len() - 1;
+            }
+        }
+    }
+    if !picks.is_empty() {
+        emit(&pool, &picks, w)?;
+        written += picks.len() as u64;
+    }
+    Ok(written)
+}
+
+/// Batches of exactly [`CHUNK`] rows (the last one shorter) holding `batches`' rows.
+pub(super) fn rechunk(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+    let all = arrow::compute::concat_batches(schema, batches)
+        .map_err(|e| df_err(Path::new("features"), e))?;
+    Ok((0..all.num_rows())
+        .step_by(CHUNK)
+        .map(|at| all.slice(at, CHUNK.min(all.num_rows() - at)))
+        .collect())
+}
+
+/// Estimated bytes of a source's rows in memory: the uncompressed size of a
+/// Parquet file's row groups, a CSV file's size (`unpacked`: where a `.csv.gz` was
+/// unpacked), summed over a folder's files.
+pub(super) fn raw_bytes(path: &Path, unpacked: &Path) -> Result<u64> {
+    if path.is_dir() {
+        let mut total = 0;
+        for e in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+            let p = e.map_err(|e| Error::io(path, e))?.path();
+            if p.is_file() {
+                total += raw_bytes(&p, unpacked)?;
+            }
+        }
+        return Ok(total);
+    }
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    if lower.ends_with(".parquet") {
+        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let r = parquet::file::reader::SerializedFileReader::new(f).map_err(|e| df_err(path, e))?;
+        use parquet::file::reader::FileReader;
+        return Ok(r
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.total_byte_size().max(0) as u64)
+            .sum());
+    }
+    let p = if lower.ends_with(".csv.gz") && unpacked.is_file() {
+        unpacked
+    } else {
+        path
+    };
+    Ok(std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_ranges_of_the_hash() {
+        assert_eq!(bucket_of(0, 16), 0);
+        assert_eq!(bucket_of(u64::MAX, 16), 15);
+        assert_eq!(bucket_of(1 << 63, 2), 1);
+        assert_eq!(bucket_of((1 << 63) - 1, 2), 0);
+        // A bucket of P splits into buckets of 2P: the order of hashes is one.
+        for h in [0u64, 12345, 1 << 40, u64::MAX / 3, u64::MAX] {
+            assert_eq!(bucket_of(h, 8), bucket_of(h, 16) / 2);
+        }
+    }
+
+    #[test]
+    fn equal_ids_share_a_hash_whatever_their_array_type() {
+        let ints: ArrayRef = Arc::new(arrow::array::Int64Array::from(vec![Some(12), None]));
+        let ints32: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![Some(12), None]));
+        assert_eq!(id_hashes(&ints).unwrap(), id_hashes(&ints32).unwrap());
+        assert_eq!(id_hashes(&ints).unwrap()[1], None);
+        let text: ArrayRef = Arc::new(arrow::array::StringArray::from(vec!["012", "12"]));
+        let view: ArrayRef = Arc::new(arrow::array::StringViewArray::from(vec!["012", "12"]));
+        let (t, v) = (id_hashes(&text).unwrap(), id_hashes(&view).unwrap());
+        assert_eq!(t, v);
+        assert_ne!(t[0], t[1], "ids are hashed as written, not as numbers");
+    }
+
+    #[test]
+    fn partition_count_follows_the_budget() {
+        assert_eq!(partition_count(0, 1 << 30), 1);
+        assert_eq!(partition_count(1 << 28, 1 << 30), 1);
+        assert_eq!(partition_count((1 << 28) + 1, 1 << 30), 2);
+        assert_eq!(partition_count(10 << 30, 1 << 30), 40);
+        assert_eq!(partition_count(u64::MAX, 1), MAX_PARTITIONS);
+    }
+}

@@ -1,0 +1,148 @@
+//! The partition seam (issue 32): the features stage splits customers into buckets
+//! by a hash of their id and works one bucket at a time; its outputs must not
+//! depend on how many buckets there are.
+
+use std::path::Path;
+
+use super::util::*;
+
+/// Every Parquet file under `dir` (relative path, bytes), sorted by path.
+fn parquet_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `features.json` without what may differ between two equal runs: the timings,
+/// the bucket count, and the output paths.
+fn report_without_timings(dir: &Path) -> serde_json::Value {
+    let mut f = read_json(&dir.join("features.json"));
+    let o = f.as_object_mut().unwrap();
+    o.remove("timings");
+    o.remove("partitions");
+    for s in o["sources"].as_array_mut().unwrap() {
+        let s = s.as_object_mut().unwrap();
+        s.remove("kept_file");
+        s.remove("rejects_file");
+    }
+    f
+}
+
+/// Runs `features` with `args` into `a` with one bucket and into `b` with
+/// `buckets`, and checks that every output is the same, byte for byte.
+fn assert_same_outputs(args: &[&str], a: &Path, b: &Path, buckets: &str) {
+    for (out, p_) in [(a, "1"), (b, buckets)] {
+        let mut full = vec!["features"];
+        full.extend_from_slice(args);
+        full.extend_from_slice(&["--partitions", p_, "-o", p(out), "-q"]);
+        let o = segmenta(&full);
+        assert!(o.status.success(), "--partitions {p_}: {}", stderr(&o));
+    }
+    assert_eq!(read_json(&a.join("features.json"))["partitions"], 1);
+    assert_eq!(
+        read_json(&b.join("features.json"))["partitions"].to_string(),
+        buckets
+    );
+    let (fa, fb) = (parquet_files(a), parquet_files(b));
+    let names = |f: &[(String, Vec<u8>)]| f.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&fa), names(&fb));
+    assert!(names(&fa).contains(&"features.parquet".to_string()));
+    for ((name, x), (_, y)) in fa.iter().zip(&fb) {
+        assert!(x == y, "{name} differs between 1 and {buckets} buckets");
+    }
+    assert_eq!(report_without_timings(a), report_without_timings(b));
+}
+
+/// The generated mall, with its planted dirt (duplicate lines, unknown and
+/// duplicate customers, absurd amounts, exits before entries) and returns: 16
+/// buckets give the bytes of one.
+#[test]
+fn features_do_not_depend_on_the_bucket_count_on_the_mall() {
+    let d = tempdir();
+    let mall = d.path().join("mall");
+    let o = segmenta(&[
+        "generate",
+        "--customers",
+        "3000",
+        "--seed",
+        "11",
+        "-o",
+        p(&mall),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (a, b) = (d.path().join("p1"), d.path().join("p16"));
+    assert_same_outputs(&["-i", p(&mall)], &a, &b, "16");
+    let f = read_json(&a.join("features.json"));
+    // The dirt was found in buckets as it is in one: something was rejected for
+    // each kind the generator plants in transactions.
+    let tx = f["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["table"] == "transactions")
+        .unwrap();
+    for reason in ["duplicate_line", "unknown_customer"] {
+        assert!(
+            tx["rejected"][reason].as_u64().unwrap_or(0) > 0,
+            "{reason}: {}",
+            tx["rejected"]
+        );
+    }
+    assert!(f["returns"]["matched"].as_u64().unwrap() > 0);
+}
+
+/// Online Retail (text timestamps, a mapped schema, C… returns, 5,225 duplicate
+/// lines, rows without a customer): 7 buckets give the bytes of one.
+#[test]
+fn features_do_not_depend_on_the_bucket_count_on_online_retail() {
+    let Some(src) = shared("online_retail.csv.gz") else {
+        return;
+    };
+    let d = tempdir();
+    let (a, b) = (d.path().join("p1"), d.path().join("p7"));
+    assert_same_outputs(
+        &[
+            "--transactions",
+            p(&src),
+            "--map",
+            "customer_id=CustomerID,ts=InvoiceDate,amount=Quantity*UnitPrice,invoice=InvoiceNo",
+        ],
+        &a,
+        &b,
+        "7",
+    );
+}
+
+#[test]
+fn partitions_must_be_at_least_one() {
+    let d = tempdir();
+    let o = segmenta(&[
+        "features",
+        "-i",
+        p(&fixture("blobs_5k.parquet")),
+        "--partitions",
+        "0",
+        "-o",
+        p(d.path()),
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("--partitions") && e.contains("rule: 1 to"),
+        "{e}"
+    );
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+}

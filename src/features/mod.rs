@@ -422,7 +422,10 @@ async fn run_async(
     stage(&format!("partitioning sources into {p} bucket(s)"));
     let t1 = Instant::now();
     timings.insert("register".into(), t0.elapsed().as_secs_f64());
-    let mut parts = Vec::with_capacity(regs.len());
+    // The tables are partitioned at once, each in a task of its own (the
+    // runtime has one thread a core); each task's writers hold at most the budget
+    // shared among them.
+    let mut tasks = Vec::with_capacity(regs.len());
     for r in &regs {
         let name = r.table.name;
         let q = format!(
@@ -432,12 +435,19 @@ async fn run_async(
         let df = ctx.sql(&q).await.map_err(|e| df_err(&r.path, e))?;
         let schema = df.schema().as_arrow().clone();
         let dir = tmp.path().join("parts").join(name);
-        let mut split = partition::Partitioner::new(&schema, p, &dir, budget)?;
-        let mut stream = df.execute_stream().await.map_err(|e| df_err(&r.path, e))?;
-        while let Some(b) = stream.next().await {
-            split.push(&b.map_err(|e| df_err(&r.path, e))?, &r.path)?;
-        }
-        parts.push(split.finish()?);
+        let mut split = partition::Partitioner::new(&schema, p, &dir, budget / regs.len())?;
+        let path = r.path.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut stream = df.execute_stream().await.map_err(|e| df_err(&path, e))?;
+            while let Some(b) = stream.next().await {
+                split.push(&b.map_err(|e| df_err(&path, e))?, &path)?;
+            }
+            split.finish()
+        }));
+    }
+    let mut parts = Vec::with_capacity(regs.len());
+    for (t, r) in tasks.into_iter().zip(&regs) {
+        parts.push(t.await.map_err(|e| df_err(&r.path, e))??);
     }
     drop(ctx);
     timings.insert("partition".into(), t1.elapsed().as_secs_f64());
@@ -455,7 +465,6 @@ async fn run_async(
     )?
     .replace("${as_of_year}", &as_of_year.to_string())
     .replace("${as_of}", &ts_literal(as_of));
-    let has_customers = regs.iter().any(|r| r.table.name == "customers");
     let job = BucketJob {
         spec,
         regs: &regs,
@@ -463,7 +472,6 @@ async fn run_async(
         sql: &sql,
         as_of,
         since,
-        has_customers,
         id_type: &id_type,
         tmp: tmp.path(),
         out,
@@ -497,29 +505,63 @@ async fn run_async(
     stage("writing tables");
     let t3 = Instant::now();
     let mut staged = Staged::new(out)?;
+    // Where each table's kept rows and rejects go, then the merges, a table a
+    // thread at once.
+    let mut targets = Vec::with_capacity(regs.len());
+    for (r, acc) in regs.iter().zip(&tables) {
+        let name = r.table.name;
+        let kept = staged.create_path(&kept_table(out, name))?;
+        let rejects = match acc.rej_parts.is_empty() {
+            true => None,
+            false => {
+                let path = out.join("rejects").join(format!("{name}.parquet"));
+                let f = staged.create(&path)?;
+                Some((path, f))
+            }
+        };
+        targets.push((kept, rejects));
+    }
+    let merged: Vec<(u64, Option<u64>)> = {
+        use rayon::prelude::*;
+        regs.par_iter()
+            .zip(&tables)
+            .zip(targets.par_iter_mut())
+            .map(|((r, acc), (kept_path, rejects))| {
+                let (kept_schema, rej_schema) =
+                    acc.part_schemas.clone().ok_or_else(|| Error::Empty {
+                        path: r.path.clone(),
+                    })?;
+                let f = std::fs::File::create(&*kept_path).map_err(|e| Error::io(kept_path, e))?;
+                let kept = partition::merge_parts(
+                    &acc.kept_parts,
+                    &kept_schema,
+                    f,
+                    kept_props(),
+                    kept_path,
+                )?;
+                let rejected = match rejects.take() {
+                    Some((path, f)) => Some(partition::merge_parts(
+                        &acc.rej_parts,
+                        &rej_schema,
+                        f,
+                        props(),
+                        &path,
+                    )?),
+                    None => None,
+                };
+                Ok((kept, rejected))
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
     let mut sources = Vec::new();
     let mut customers_seen = 0;
-    for (r, acc) in regs.iter().zip(tables) {
+    for ((r, acc), (kept_rows, merged_rejects)) in regs.iter().zip(tables).zip(merged) {
         let name = r.table.name;
-        let kept_path = staged.create_path(&kept_table(out, name))?;
-        let (kept_schema, rej_schema) = acc.part_schemas.clone().ok_or_else(|| Error::Empty {
-            path: r.path.clone(),
-        })?;
-        let f = std::fs::File::create(&kept_path).map_err(|e| Error::io(&kept_path, e))?;
-        let kept_rows =
-            partition::merge_parts(&acc.kept_parts, &kept_schema, f, kept_props(), &kept_path)?;
         let rows_rejected: u64 = acc.rejected.values().sum();
-        let mut rejects_file = None;
-        if !acc.rej_parts.is_empty() {
-            let rej_path = out.join("rejects").join(format!("{name}.parquet"));
-            let f = staged.create(&rej_path)?;
-            let n = partition::merge_parts(&acc.rej_parts, &rej_schema, f, props(), &rej_path)?;
-            if n != rows_rejected {
-                return Err(accounting(&r.path, acc.rows_in, kept_rows, n));
-            }
-            rejects_file = Some(rej_path);
-        }
-        if acc.rows_in != kept_rows + rows_rejected || kept_rows != acc.kept {
+        if acc.rows_in != kept_rows + rows_rejected
+            || kept_rows != acc.kept
+            || merged_rejects.unwrap_or(0) != rows_rejected
+        {
             return Err(accounting(&r.path, acc.rows_in, kept_rows, rows_rejected));
         }
         if name == "transactions" {
@@ -533,7 +575,8 @@ async fn run_async(
             rows_rejected,
             rejected: acc.rejected,
             columns: r.how.clone(),
-            rejects_file,
+            rejects_file: merged_rejects
+                .map(|_| out.join("rejects").join(format!("{name}.parquet"))),
             kept_file: kept_table(out, name),
         });
     }
@@ -703,7 +746,6 @@ struct BucketJob<'a> {
     sql: &'a str,
     as_of: i32,
     since: Option<i32>,
-    has_customers: bool,
     id_type: &'a str,
     tmp: &'a Path,
     out: &'a Path,
@@ -820,24 +862,23 @@ impl BucketJob<'_> {
             ctx.register_table(format!("raw_{}", r.table.name), Arc::new(mem))
                 .map_err(|e| df_err(&r.path, e))?;
         }
+        // The kept customers' ids (customers come first in `regs`).
+        let mut known: Option<rules::Known> = None;
         for (r, rows_in) in self.regs.iter().zip(rows_in) {
             let name = r.table.name;
-            let sql = tagged_sql(
-                r,
-                &spec,
-                self.as_of,
-                self.since,
-                self.has_customers,
-                self.id_type,
-            );
+            let sql = tagged_sql(r, &spec, self.as_of, self.since, self.id_type);
             ctx.sql(&format!("CREATE VIEW tagged_{name} AS {sql}"))
                 .await
                 .map_err(|e| df_err(&r.path, e))?;
             let dir = self.tmp.join("out").join(name);
             let mut kept = PartWriter::new(dir.join(format!("kept-{b:04}.parquet")));
             let mut rejects = PartWriter::new(dir.join(format!("rejects-{b:04}.parquet")));
-            let mut split = split_rows(&ctx, r, &mut kept, &mut rejects, spec.dedup).await?;
+            let check = known.as_ref().filter(|_| name != "customers");
+            let mut split = split_rows(&ctx, r, &mut kept, &mut rejects, spec.dedup, check).await?;
             let kept_rows = std::mem::take(&mut split.kept_batches);
+            if name == "customers" {
+                known = Some(rules::Known::of(&kept_rows));
+            }
             let mem = MemTable::try_new(split.kept_schema.clone(), vec![kept_rows])
                 .map_err(|e| df_err(&r.path, e))?;
             ctx.register_table(name, Arc::new(mem))

@@ -59,7 +59,6 @@ pub(super) fn tagged_sql(
     spec: &FeatureSpec,
     as_of: i32,
     since: Option<i32>,
-    has_customers: bool,
     id_type: &str,
 ) -> String {
     let name = r.table.name;
@@ -96,14 +95,7 @@ pub(super) fn tagged_sql(
         _ => inner.push("1 AS __dup".into()),
     }
     let l1 = format!("SELECT {} FROM raw_{name} r", inner.join(", "));
-    let check_known = has_customers && name != "customers";
-    let l2 = if check_known {
-        // The known ids on the left: the side a hash join builds (the session
-        // never swaps sides, so that the plan does not depend on a bucket's size).
-        format!("SELECT l1.*, k.__known FROM (SELECT DISTINCT customer_id AS __known FROM customers) k RIGHT JOIN ({l1}) l1 ON l1.{} = k.__known", e("customer_id"))
-    } else {
-        format!("SELECT l1.*, 1 AS __known FROM ({l1}) l1")
-    };
+    let l2 = format!("SELECT l1.* FROM ({l1}) l1");
     let window = |c: &str| {
         let mut conds = vec![format!("{} >= {}", e(c), ts_literal(as_of))];
         if let Some(s) = since {
@@ -150,9 +142,6 @@ pub(super) fn tagged_sql(
         "customers" => whens.push("WHEN __dup > 1 THEN 'duplicate_customer'".into()),
         _ => {}
     }
-    if check_known {
-        whens.push("WHEN __known IS NULL THEN 'unknown_customer'".into());
-    }
     format!(
         "SELECT l2.*, CASE {} END AS __reason FROM ({l2}) l2",
         whens.join(" ")
@@ -180,8 +169,14 @@ fn split_query(r: &Registered) -> (String, usize, usize) {
         .iter()
         .map(|(c, _, _)| quote(&format!("__c_{c}")))
         .collect();
+    // A projection of the scan keeps the source order; only the customers' window
+    // (duplicate customers) moves rows, so only they are sorted back.
+    let order = match name {
+        "customers" => format!(" ORDER BY {ROW}"),
+        _ => String::new(),
+    };
     let q = format!(
-        "SELECT {}, {}, __reason AS reason, {} AS rule, {ROW} FROM tagged_{name} ORDER BY {ROW}",
+        "SELECT {}, {}, __reason AS reason, {} AS rule, {ROW} FROM tagged_{name}{order}",
         raw.join(", "),
         canon.join(", "),
         rule_case()
@@ -217,6 +212,7 @@ pub(super) async fn split_rows(
     kept: &mut PartWriter,
     rejects: &mut PartWriter,
     dedup: bool,
+    known: Option<&Known>,
 ) -> Result<Split> {
     let name = r.table.name;
     let dedup = dedup && name == "transactions";
@@ -234,25 +230,39 @@ pub(super) async fn split_rows(
         kept_schema: canon_schema.clone(),
         part_schemas: (kept_schema.clone(), rej_schema.clone()),
     };
-    let mut int_ids = HashSet::new();
-    let mut str_ids = HashSet::new();
+    let mut seen = Known::default();
     let mut lines = match dedup {
         true => Some(LineSet::new(&schema, nr).map_err(|e| df_err(&r.path, e))?),
         false => None,
     };
+    let mut next_row = 0u64;
     while let Some(b) = stream.next().await {
         let mut b: RecordBatch = b.map_err(|e| df_err(&r.path, e))?;
+        // The merge of the buckets relies on source order: checked, not assumed.
+        let rows = b
+            .column(nr + nc + 2)
+            .as_primitive::<arrow::datatypes::UInt64Type>();
+        for v in rows.values() {
+            if *v < next_row {
+                return Err(crate::error::Error::Source {
+                    path: r.path.clone(),
+                    message: "internal error: the source rules returned rows out of source order"
+                        .into(),
+                });
+            }
+            next_row = *v + 1;
+        }
+        if let Some(known) = known {
+            let ids = b.column(nr).clone();
+            b = retag(b, nr + nc, |i| {
+                (!known.contains(&ids, i)).then_some("unknown_customer")
+            })
+            .map_err(|e| df_err(&r.path, e))?;
+        }
         if let Some(lines) = lines.as_mut() {
             b = lines.tag(b, nr + nc).map_err(|e| df_err(&r.path, e))?;
         }
-        let id = b.column(nr);
-        if let Some(a) = id.as_primitive_opt::<Int64Type>() {
-            int_ids.extend(a.iter().flatten());
-        } else if let Some(a) = id.as_string_opt::<i32>() {
-            str_ids.extend(a.iter().flatten().map(str::to_string));
-        } else if let Some(a) = id.as_string_view_opt() {
-            str_ids.extend(a.iter().flatten().map(str::to_string));
-        }
+        seen.add(b.column(nr));
         let reason = cast(b.column(nr + nc), &DataType::Utf8).map_err(|e| df_err(&r.path, e))?;
         let reason = reason.as_string::<i32>();
         let keep_mask = arrow::compute::is_null(&reason).map_err(|e| df_err(&r.path, e))?;
@@ -286,7 +296,7 @@ pub(super) async fn split_rows(
             rejects.write(&rb)?;
         }
     }
-    split.ids_seen = (int_ids.len() + str_ids.len()) as u64;
+    split.ids_seen = seen.len() as u64;
     Ok(split)
 }
 
@@ -342,49 +352,115 @@ impl LineSet {
     /// Sets `reason` (column `reason_at`) and `rule` (the next column) of repeated
     /// lines to `duplicate_line`.
     fn tag(&mut self, b: RecordBatch, reason_at: usize) -> arrow::error::Result<RecordBatch> {
-        use arrow::array::StringBuilder;
         use twox_hash::XxHash64;
         let raw: Vec<ArrayRef> = (0..self.raw).map(|i| b.column(i).clone()).collect();
         let rows = self.conv.convert_columns(&raw)?;
-        let reason = cast(b.column(reason_at), &DataType::Utf8)?;
-        let reason = reason.as_string::<i32>();
-        let rule = cast(b.column(reason_at + 1), &DataType::Utf8)?;
-        let rule = rule.as_string::<i32>();
-        let dup_rule = RULES
-            .iter()
-            .find(|(c, _)| *c == "duplicate_line")
-            .map(|(_, r)| *r)
-            .unwrap_or("duplicate_line");
-        let mut any = false;
-        let mut new_reason = StringBuilder::with_capacity(b.num_rows(), 0);
-        let mut new_rule = StringBuilder::with_capacity(b.num_rows(), 0);
-        for i in 0..b.num_rows() {
-            if reason.is_valid(i) {
-                new_reason.append_value(reason.value(i));
-                new_rule.append_option(rule.is_valid(i).then(|| rule.value(i)));
-                continue;
-            }
+        let seen = &mut self.seen;
+        retag(b, reason_at, |i| {
             let bytes = rows.row(i);
             let bytes = bytes.as_ref();
             let h = (u128::from(XxHash64::oneshot(0x5e9, bytes)) << 64)
                 | u128::from(XxHash64::oneshot(0x6d61_6c6c, bytes));
-            if self.seen.insert(h) {
+            (!seen.insert(h)).then_some("duplicate_line")
+        })
+    }
+}
+
+/// Sets `reason` (column `reason_at`) and `rule` (the next column) of the rows
+/// that have none yet to `verdict(row)` where it gives a reason code.
+fn retag(
+    b: RecordBatch,
+    reason_at: usize,
+    mut verdict: impl FnMut(usize) -> Option<&'static str>,
+) -> arrow::error::Result<RecordBatch> {
+    use arrow::array::StringBuilder;
+    let reason = cast(b.column(reason_at), &DataType::Utf8)?;
+    let reason = reason.as_string::<i32>();
+    let rule = cast(b.column(reason_at + 1), &DataType::Utf8)?;
+    let rule = rule.as_string::<i32>();
+    let mut any = false;
+    let mut new_reason = StringBuilder::with_capacity(b.num_rows(), 0);
+    let mut new_rule = StringBuilder::with_capacity(b.num_rows(), 0);
+    for i in 0..b.num_rows() {
+        if reason.is_valid(i) {
+            new_reason.append_value(reason.value(i));
+            new_rule.append_option(rule.is_valid(i).then(|| rule.value(i)));
+            continue;
+        }
+        match verdict(i) {
+            Some(code) => {
+                any = true;
+                let text = RULES
+                    .iter()
+                    .find(|(c, _)| *c == code)
+                    .map_or(code, |(_, r)| *r);
+                new_reason.append_value(code);
+                new_rule.append_value(text);
+            }
+            None => {
                 new_reason.append_null();
                 new_rule.append_null();
-            } else {
-                any = true;
-                new_reason.append_value("duplicate_line");
-                new_rule.append_value(dup_rule);
             }
         }
-        if !any {
-            return Ok(b);
+    }
+    if !any {
+        return Ok(b);
+    }
+    let mut cols = b.columns().to_vec();
+    let new_reason: ArrayRef = Arc::new(new_reason.finish());
+    let new_rule: ArrayRef = Arc::new(new_rule.finish());
+    cols[reason_at] = cast(&new_reason, b.column(reason_at).data_type())?;
+    cols[reason_at + 1] = cast(&new_rule, b.column(reason_at + 1).data_type())?;
+    RecordBatch::try_new(b.schema(), cols)
+}
+
+/// A set of customer ids, integer or text: the kept `customers` rows of a bucket
+/// (the rows of other tables whose id is not among them are `unknown_customer`),
+/// or the ids seen in a table.
+#[derive(Default)]
+pub(super) struct Known {
+    ints: HashSet<i64>,
+    texts: HashSet<String>,
+}
+
+impl Known {
+    /// The ids of the first column of `batches` (the canonical customer id).
+    pub(super) fn of(batches: &[RecordBatch]) -> Known {
+        let mut k = Known::default();
+        for b in batches {
+            k.add(b.column(0));
         }
-        let mut cols = b.columns().to_vec();
-        let new_reason: ArrayRef = Arc::new(new_reason.finish());
-        let new_rule: ArrayRef = Arc::new(new_rule.finish());
-        cols[reason_at] = cast(&new_reason, b.column(reason_at).data_type())?;
-        cols[reason_at + 1] = cast(&new_rule, b.column(reason_at + 1).data_type())?;
-        RecordBatch::try_new(b.schema(), cols)
+        k
+    }
+
+    /// Adds the ids of `ids` (missing ones are not ids).
+    fn add(&mut self, ids: &ArrayRef) {
+        if let Some(a) = ids.as_primitive_opt::<Int64Type>() {
+            self.ints.extend(a.iter().flatten());
+        } else if let Some(a) = ids.as_string_opt::<i32>() {
+            self.texts.extend(a.iter().flatten().map(str::to_string));
+        } else if let Some(a) = ids.as_string_view_opt() {
+            self.texts.extend(a.iter().flatten().map(str::to_string));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ints.len() + self.texts.len()
+    }
+
+    /// Whether row `i` of `ids` is in the set (a missing id is not).
+    fn contains(&self, ids: &ArrayRef, i: usize) -> bool {
+        if ids.is_null(i) {
+            return false;
+        }
+        if let Some(a) = ids.as_primitive_opt::<Int64Type>() {
+            self.ints.contains(&a.value(i))
+        } else if let Some(a) = ids.as_string_opt::<i32>() {
+            self.texts.contains(a.value(i))
+        } else if let Some(a) = ids.as_string_view_opt() {
+            self.texts.contains(a.value(i))
+        } else {
+            false
+        }
     }
 }

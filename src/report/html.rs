@@ -507,13 +507,16 @@ pub fn html(r: &ReportData) -> String {
     // Backend and timings.
     h.push_str("<h2 id=\"run\">9. How it ran</h2>");
     if let Some(m) = m {
-        let _ = write!(h, "<p>Backend: {}. A stage marked reused was not run again: its inputs and parameters were unchanged.</p><table><tr><th>stage</th><th>seconds (when it ran)</th><th>reused</th></tr>", esc(backend));
+        let _ = write!(h, "<p>Backend: {}. A stage marked reused was not run again: its inputs and parameters were unchanged.</p><table><tr><th>stage</th><th>seconds (when it ran)</th><th>peak memory, MB (process high-water mark at its end)</th><th>of which this stage added, MB</th><th>reused</th></tr>", esc(backend));
+        let mb = |b: Option<u64>| b.map_or("—".to_string(), |b| format!("{:.0}", b as f64 / 1e6));
         for s in &m.stages {
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td class=n>{:.2}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td class=n>{:.2}</td><td class=n>{}</td><td class=n>{}</td><td>{}</td></tr>",
                 esc(&s.name),
                 s.seconds,
+                mb(s.peak_rss_bytes),
+                mb(s.peak_rss_growth_bytes),
                 if s.reused { "yes" } else { "no" }
             );
         }

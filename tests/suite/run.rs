@@ -88,7 +88,15 @@ fn demo_writes_every_file_of_its_manifest() {
         if s["name"] != "report" {
             assert!(s["seconds"].as_f64().unwrap() > 0.0);
         }
+        // Peak memory: the process's high-water mark when the stage ended, and
+        // what the stage added to it (Linux; CI runs there).
+        let peak = s["peak_rss_bytes"].as_u64().unwrap();
+        assert!(peak > 1 << 20, "{}: peak {peak}", s["name"]);
+        if s["name"] != "report" {
+            assert!(s["peak_rss_growth_bytes"].as_u64().unwrap() <= peak);
+        }
     }
+
     for f in [
         "features/features.parquet",
         "clean/clean.parquet",

@@ -334,7 +334,8 @@ async fn run_async(
 ) -> Result<FeaturesReport> {
     let mut timings = BTreeMap::new();
     let t0 = Instant::now();
-    let ctx = session(spec, out)?;
+    // Larger batches for the partition pass: each is split among the buckets.
+    let ctx = session(spec, out, 1 << 16)?;
     let tmp = tempfile::tempdir().map_err(|e| Error::io(out, e))?;
 
     check_map(&spec.map, &spec.sources)?;
@@ -851,7 +852,7 @@ impl BucketJob<'_> {
         // bucket's raw and kept rows (in-memory tables, outside DataFusion's pool).
         let mut spec = self.spec.clone();
         spec.memory_limit = self.budget / 2;
-        let ctx = session(&spec, self.out)?;
+        let ctx = session(&spec, self.out, partition::CHUNK)?;
         let mut tables = Vec::with_capacity(self.regs.len());
         let mut rows_in = Vec::with_capacity(self.regs.len());
         for (r, part) in self.regs.iter().zip(self.parts) {
@@ -929,13 +930,14 @@ struct TableAcc {
 /// statistics, partial aggregation never skipped (it is skipped after 100,000 rows
 /// with many groups, which a large bucket reaches and a small one does not).
 /// DataFusion spills past the budget.
-fn session(spec: &FeatureSpec, out: &Path) -> Result<SessionContext> {
+fn session(spec: &FeatureSpec, out: &Path, batch_size: usize) -> Result<SessionContext> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(spec.memory_limit, 1.0)
         .build_arc()
         .map_err(|e| df_err(out, e))?;
     let config = SessionConfig::new()
         .with_target_partitions(1)
+        .with_batch_size(batch_size)
         .set_bool("datafusion.optimizer.join_reordering", false)
         .set_usize(
             "datafusion.execution.skip_partial_aggregation_probe_rows_threshold",

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array, UInt64Array};
-use arrow::compute::{cast, interleave, take};
+use arrow::compute::{cast, interleave};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ArrowWriter;
@@ -200,23 +200,34 @@ impl Partitioner {
             return Ok(());
         }
         let hashes = id_hashes(batch.column(last)).map_err(|e| df_err(path, e))?;
-        let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); self.p];
-        for (i, h) in hashes.iter().enumerate() {
-            rows_of[h.map_or(0, |h| bucket_of(h, self.p))].push(i as u32);
+        // The rows grouped by bucket, in source order within each (a counting
+        // sort), so that one `take` a column serves every bucket: each bucket's
+        // rows are then a slice.
+        let buckets: Vec<u32> = hashes
+            .iter()
+            .map(|h| h.map_or(0, |h| bucket_of(h, self.p)) as u32)
+            .collect();
+        let mut start = vec![0u32; self.p + 1];
+        for &k in &buckets {
+            start[k as usize + 1] += 1;
         }
-        for (bucket, rows) in rows_of.into_iter().enumerate() {
-            if rows.is_empty() {
+        for k in 0..self.p {
+            start[k + 1] += start[k];
+        }
+        let mut at = start.clone();
+        let mut perm = vec![0u32; n];
+        for (i, &k) in buckets.iter().enumerate() {
+            perm[at[k as usize] as usize] = i as u32;
+            at[k as usize] += 1;
+        }
+        let grouped = arrow::compute::take_record_batch(&b, &UInt32Array::from(perm))
+            .map_err(|e| df_err(path, e))?;
+        for bucket in 0..self.p {
+            let (lo, hi) = (start[bucket] as usize, start[bucket + 1] as usize);
+            if lo == hi {
                 continue;
             }
-            let idx = UInt32Array::from(rows);
-            let cols = b
-                .columns()
-                .iter()
-                .map(|c| take(c.as_ref(), &idx, None))
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| df_err(path, e))?;
-            let part =
-                RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| df_err(path, e))?;
+            let part = grouped.slice(lo, hi - lo);
             let (fp, w) = &mut self.files[bucket];
             w.write(&part).map_err(|e| df_err(fp, e))?;
             if w.in_progress_size() > self.flush_at {
@@ -288,8 +299,11 @@ impl PartWriter {
     }
 }
 
+/// The temporary files of the buckets: written once and read once, so plain
+/// encoding (dictionaries cost more to build than they save here) and snappy.
 fn part_props() -> WriterProperties {
     WriterProperties::builder()
+        .set_dictionary_enabled(false)
         .set_compression(parquet::basic::Compression::SNAPPY)
         .set_max_row_group_row_count(Some(1 << 16))
         .build()
@@ -390,9 +404,17 @@ fn merge_into(
         w.write(&b).map_err(|e| df_err(out, e))
     };
     while let Some(std::cmp::Reverse((_, i))) = heap.pop() {
+        // A run: this bucket's rows up to the next row of any other bucket (a
+        // source that lists a customer's rows together gives long ones).
+        let limit = heap.peek().map_or(u64::MAX, |std::cmp::Reverse((r, _))| *r);
         let c = &mut cursors[i];
-        picks.push((c.slot, c.at));
-        c.at += 1;
+        loop {
+            picks.push((c.slot, c.at));
+            c.at += 1;
+            if c.at == c.batch.num_rows() || picks.len() == CHUNK || c.rows.value(c.at) > limit {
+                break;
+            }
+        }
         if c.at == c.batch.num_rows() {
             match next(&mut c.reader, &parts[i])? {
                 Some(b) => {

@@ -151,6 +151,7 @@ pub(super) fn tagged_sql(
 pub(super) struct Split {
     pub(super) kept: u64,
     pub(super) rejected: BTreeMap<String, u64>,
+    /// Distinct customer ids among the rows (counted for `transactions` only).
     pub(super) ids_seen: u64,
     /// The kept rows (canonical columns, without `__row`), for the feature SQL.
     pub(super) kept_batches: Vec<RecordBatch>,
@@ -262,7 +263,9 @@ pub(super) async fn split_rows(
         if let Some(lines) = lines.as_mut() {
             b = lines.tag(b, nr + nc).map_err(|e| df_err(&r.path, e))?;
         }
-        seen.add(b.column(nr));
+        if name == "transactions" {
+            seen.add(b.column(nr));
+        }
         let reason = cast(b.column(nr + nc), &DataType::Utf8).map_err(|e| df_err(&r.path, e))?;
         let reason = reason.as_string::<i32>();
         let keep_mask = arrow::compute::is_null(&reason).map_err(|e| df_err(&r.path, e))?;

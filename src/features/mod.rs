@@ -339,6 +339,14 @@ async fn run_async(
     let tmp = tempfile::tempdir().map_err(|e| Error::io(out, e))?;
 
     check_map(&spec.map, &spec.sources)?;
+    if let Some(p) = spec.partitions {
+        if p == 0 || p > MAX_PARTITIONS {
+            return Err(Error::param(
+                "--partitions",
+                format!("{p} is out of range (rule: 1 to {MAX_PARTITIONS})"),
+            ));
+        }
+    }
 
     // 1. Register the raw sources and build the canonical expressions.
     stage("reading sources");
@@ -426,29 +434,33 @@ async fn run_async(
     // The tables are partitioned at once, each in a task of its own (the
     // runtime has one thread a core); each task's writers hold at most the budget
     // shared among them.
-    let mut tasks = Vec::with_capacity(regs.len());
-    for r in &regs {
-        let name = r.table.name;
-        let q = format!(
-            "SELECT r.*, CAST({} AS {id_type}) AS __pid FROM raw_{name} r",
-            r.exprs["customer_id"]
-        );
-        let df = ctx.sql(&q).await.map_err(|e| df_err(&r.path, e))?;
-        let schema = df.schema().as_arrow().clone();
-        let dir = tmp.path().join("parts").join(name);
-        let mut split = partition::Partitioner::new(&schema, p, &dir, budget / regs.len())?;
-        let path = r.path.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut stream = df.execute_stream().await.map_err(|e| df_err(&path, e))?;
-            while let Some(b) = stream.next().await {
-                split.push(&b.map_err(|e| df_err(&path, e))?, &path)?;
-            }
-            split.finish()
-        }));
-    }
+    // Tables at once: each holds P files open, and writers that share the budget.
+    let at_once = (partition::MAX_OPEN_FILES / p).clamp(1, regs.len());
     let mut parts = Vec::with_capacity(regs.len());
-    for (t, r) in tasks.into_iter().zip(&regs) {
-        parts.push(t.await.map_err(|e| df_err(&r.path, e))??);
+    for group in regs.chunks(at_once) {
+        let mut tasks = Vec::with_capacity(group.len());
+        for r in group {
+            let name = r.table.name;
+            let q = format!(
+                "SELECT r.*, CAST({} AS {id_type}) AS __pid FROM raw_{name} r",
+                r.exprs["customer_id"]
+            );
+            let df = ctx.sql(&q).await.map_err(|e| df_err(&r.path, e))?;
+            let schema = df.schema().as_arrow().clone();
+            let dir = tmp.path().join("parts").join(name);
+            let mut split = partition::Partitioner::new(&schema, p, &dir, budget / group.len())?;
+            let path = r.path.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut stream = df.execute_stream().await.map_err(|e| df_err(&path, e))?;
+                while let Some(b) = stream.next().await {
+                    split.push(&b.map_err(|e| df_err(&path, e))?, &path)?;
+                }
+                split.finish()
+            }));
+        }
+        for (t, r) in tasks.into_iter().zip(group) {
+            parts.push(t.await.map_err(|e| df_err(&r.path, e))??);
+        }
     }
     drop(ctx);
     timings.insert("partition".into(), t1.elapsed().as_secs_f64());
@@ -499,6 +511,9 @@ async fn run_async(
         rules_s += done.rules_s;
         features_s += done.features_s;
     }
+    // The raw rows are no longer needed (one bucket keeps them in memory).
+    let read_rows: Vec<u64> = parts.iter().map(|p| p.rows).collect();
+    drop(parts);
     timings.insert("rules".into(), rules_s);
     timings.insert("features".into(), features_s);
 
@@ -522,44 +537,57 @@ async fn run_async(
         };
         targets.push((kept, rejects));
     }
-    let merged: Vec<(u64, Option<u64>)> = {
-        use rayon::prelude::*;
-        regs.par_iter()
-            .zip(&tables)
-            .zip(targets.par_iter_mut())
-            .map(|((r, acc), (kept_path, rejects))| {
-                let (kept_schema, rej_schema) =
-                    acc.part_schemas.clone().ok_or_else(|| Error::Empty {
-                        path: r.path.clone(),
-                    })?;
-                let f = std::fs::File::create(&*kept_path).map_err(|e| Error::io(kept_path, e))?;
-                let kept = partition::merge_parts(
-                    &acc.kept_parts,
-                    &kept_schema,
-                    f,
-                    kept_props(),
-                    kept_path,
-                )?;
-                let rejected = match rejects.take() {
-                    Some((path, f)) => Some(partition::merge_parts(
-                        &acc.rej_parts,
-                        &rej_schema,
-                        f,
-                        props(),
-                        &path,
-                    )?),
-                    None => None,
-                };
-                Ok((kept, rejected))
-            })
-            .collect::<Result<Vec<_>>>()?
+    let merge = |((r, acc), (kept_path, rejects)): (
+        (&register::Registered, &TableAcc),
+        &mut MergeTarget,
+    )|
+     -> Result<(u64, Option<u64>)> {
+        let (kept_schema, rej_schema) = acc.part_schemas.clone().ok_or_else(|| Error::Empty {
+            path: r.path.clone(),
+        })?;
+        let f = std::fs::File::create(&*kept_path).map_err(|e| Error::io(kept_path, e))?;
+        let kept =
+            partition::merge_parts(&acc.kept_parts, &kept_schema, f, kept_props(), kept_path)?;
+        let rejected = match rejects.take() {
+            Some((path, f)) => Some(partition::merge_parts(
+                &acc.rej_parts,
+                &rej_schema,
+                f,
+                props(),
+                &path,
+            )?),
+            None => None,
+        };
+        Ok((kept, rejected))
     };
+    let mut merged: Vec<(u64, Option<u64>)> = Vec::with_capacity(regs.len());
+    {
+        use rayon::prelude::*;
+        // Two files of P parts a table; as many tables at once as keep the open
+        // files under the limit.
+        let at_once = (partition::MAX_OPEN_FILES / (2 * p)).clamp(1, regs.len());
+        for ((r, acc), t) in regs
+            .chunks(at_once)
+            .zip(tables.chunks(at_once))
+            .zip(targets.chunks_mut(at_once))
+        {
+            let done = r
+                .par_iter()
+                .zip(acc)
+                .zip(t.par_iter_mut())
+                .map(merge)
+                .collect::<Result<Vec<_>>>()?;
+            merged.extend(done);
+        }
+    }
     let mut sources = Vec::new();
     let mut customers_seen = 0;
     for ((r, acc), (kept_rows, merged_rejects)) in regs.iter().zip(tables).zip(merged) {
         let name = r.table.name;
         let rows_rejected: u64 = acc.rejected.values().sum();
-        if acc.rows_in != kept_rows + rows_rejected
+        let read = read_rows[sources.len()];
+        if acc.rows_in != read
+            || acc.rows_in != kept_rows + rows_rejected
             || kept_rows != acc.kept
             || merged_rejects.unwrap_or(0) != rows_rejected
         {
@@ -778,6 +806,7 @@ impl BucketJob<'_> {
     fn run_all(&self, p: usize, workers: usize) -> Result<Vec<BucketDone>> {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let failed = std::sync::atomic::AtomicBool::new(false);
+        let setup: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
         let results: std::sync::Mutex<Vec<Option<Result<BucketDone>>>> =
             std::sync::Mutex::new((0..p).map(|_| None).collect());
         std::thread::scope(|scope| {
@@ -790,8 +819,8 @@ impl BucketJob<'_> {
                         Ok(rt) => rt,
                         Err(e) => {
                             failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                            let mut r = results.lock().unwrap_or_else(|e| e.into_inner());
-                            r[0] = Some(Err(Error::io(self.out, e)));
+                            let mut r = setup.lock().unwrap_or_else(|e| e.into_inner());
+                            *r = Some(Error::io(self.out, e));
                             return;
                         }
                     };
@@ -812,6 +841,9 @@ impl BucketJob<'_> {
                 });
             }
         });
+        if let Some(e) = setup.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(e);
+        }
         let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
         // The first error in bucket order, so that a bad input names the same
         // problem whatever the thread count.
@@ -911,6 +943,10 @@ impl BucketJob<'_> {
         })
     }
 }
+
+/// Where a table's merged kept rows go, and its rejects (path and file) when it
+/// has any.
+type MergeTarget = (PathBuf, Option<(PathBuf, std::fs::File)>);
 
 /// One table's accounting over the buckets, and its buckets' output files.
 #[derive(Default)]

@@ -16,7 +16,8 @@
 //!   break at the same rows.
 //!
 //! A bucket is a range of the hash (`bucket = h·P / 2⁶⁴`), not `h mod P`. Rows
-//! without a customer id (rejected by the rules) go to bucket 0.
+//! without a customer id (rejected by the rules) are spread by a hash of their
+//! position.
 
 use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
@@ -42,8 +43,12 @@ const HASH_SEED: u64 = 0x7365_676d_656e_7461;
 /// A bucket's working memory as a multiple of its raw rows held in memory: the raw
 /// rows, the kept rows, and the hash tables of the rules and of the feature SQL.
 pub const BUCKET_WORKING_FACTOR: u64 = 4;
-/// The most buckets (one open file per bucket while a table is partitioned).
-pub const MAX_PARTITIONS: usize = 1024;
+/// The most buckets (one open file per bucket while a table is partitioned or
+/// merged).
+pub const MAX_PARTITIONS: usize = 256;
+/// Files a pass keeps open at once: the tables are partitioned (and merged)
+/// together while `tables × P` stays under it.
+pub const MAX_OPEN_FILES: usize = 512;
 
 /// The number of buckets for `raw_bytes` of raw rows in memory and a budget of
 /// `budget` bytes: `ceil(raw_bytes × BUCKET_WORKING_FACTOR / budget)`, at least 1,
@@ -108,6 +113,8 @@ pub(super) fn id_hashes(ids: &ArrayRef) -> arrow::error::Result<Vec<Option<u64>>
 pub(super) struct Parts {
     /// The raw columns and `__row`.
     pub(super) schema: SchemaRef,
+    /// Rows read from the source.
+    pub(super) rows: u64,
     parts: Vec<Part>,
 }
 
@@ -188,6 +195,7 @@ impl Partitioner {
     pub(super) fn push(&mut self, batch: &RecordBatch, path: &Path) -> Result<()> {
         let n = batch.num_rows();
         let last = batch.num_columns() - 1;
+        let first = self.next_row;
         let rows: ArrayRef = Arc::new(UInt64Array::from_iter_values(
             self.next_row..self.next_row + n as u64,
         ));
@@ -205,7 +213,15 @@ impl Partitioner {
         // rows are then a slice.
         let buckets: Vec<u32> = hashes
             .iter()
-            .map(|h| h.map_or(0, |h| bucket_of(h, self.p)) as u32)
+            .enumerate()
+            .map(|(i, h)| {
+                // Rows without an id (rejected) spread over the buckets by their
+                // position, so that no bucket takes them all.
+                let h = h.unwrap_or_else(|| {
+                    XxHash64::oneshot(HASH_SEED, &(first + i as u64).to_le_bytes())
+                });
+                bucket_of(h, self.p) as u32
+            })
             .collect();
         let mut start = vec![0u32; self.p + 1];
         for &k in &buckets {
@@ -251,6 +267,7 @@ impl Partitioner {
         };
         Ok(Parts {
             schema: self.schema,
+            rows: self.next_row,
             parts,
         })
     }
@@ -485,9 +502,8 @@ pub(super) fn raw_bytes(path: &Path, unpacked: &Path) -> Result<u64> {
     } else {
         path
     };
-    // Text numbers and dates take about as many bytes as their values, plus the
-    // offsets and views of the text columns.
-    Ok(2 * std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len())
+    // Short fields become 8-byte numbers and 16-byte text views in memory.
+    Ok(4 * std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len())
 }
 
 /// A Parquet row group's rows in memory: the width of each fixed-size column, and

@@ -88,7 +88,9 @@ pub(super) fn tagged_sql(
     // rules stage (BENCHMARKS.md).
     match name {
         "customers" => inner.push(format!(
-            "ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {}) AS __dup",
+            // Identical rows tie on the raw columns: the first in the source wins,
+            // whatever the batches a bucket's rows arrive in.
+            "ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {}, r.{ROW}) AS __dup",
             r.exprs["customer_id"],
             raw_cols.join(", ")
         )),

@@ -312,25 +312,29 @@ fn ts_literal(days: i32) -> String {
     format!("TIMESTAMP '{} 00:00:00'", format_date(days))
 }
 
+/// What the features stage says of its progress: a step, the steps done, the
+/// steps in all (which grows once the number of buckets is known).
+pub type Progress<'a> = dyn Fn(&str, u64, u64) + Sync + 'a;
+
 /// Runs the features stage and writes `features.parquet`, `features.json` and
-/// `rejects/<table>.parquet` into `out`, all together. `stage` is told what runs.
+/// `rejects/<table>.parquet` into `out`, all together. `progress` is told what runs.
 pub fn run_features(
     spec: &FeatureSpec,
     out: &Path,
-    stage: &(dyn Fn(&str) + Sync),
+    progress: &Progress<'_>,
 ) -> Result<FeaturesReport> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(spec.threads.max(1))
         .enable_all()
         .build()
         .map_err(|e| Error::io(out, e))?;
-    rt.block_on(run_async(spec, out, stage))
+    rt.block_on(run_async(spec, out, progress))
 }
 
 async fn run_async(
     spec: &FeatureSpec,
     out: &Path,
-    stage: &(dyn Fn(&str) + Sync),
+    progress: &Progress<'_>,
 ) -> Result<FeaturesReport> {
     let mut timings = BTreeMap::new();
     let t0 = Instant::now();
@@ -349,7 +353,7 @@ async fn run_async(
     }
 
     // 1. Register the raw sources and build the canonical expressions.
-    stage("reading sources");
+    progress("reading sources", 0, 4);
     let regs = register_sources(&ctx, spec, tmp.path()).await?;
 
     // as-of: given, from mall.json, or the day after the last transaction.
@@ -428,7 +432,13 @@ async fn run_async(
         raw_total += partition::raw_bytes(&r.path, &unpacked)?;
     }
     let (p, workers) = partition::plan(raw_total, budget, spec.threads, spec.partitions);
-    stage(&format!("partitioning sources into {p} bucket(s)"));
+    // Steps: reading, partitioning, one a bucket, writing.
+    let steps = p as u64 + 3;
+    progress(
+        &format!("partitioning sources into {p} bucket(s)"),
+        1,
+        steps,
+    );
     let t1 = Instant::now();
     timings.insert("register".into(), t0.elapsed().as_secs_f64());
     // The tables are partitioned at once, each in a task of its own (the
@@ -469,7 +479,7 @@ async fn run_async(
     // keep their raw columns, kept rows take the canonical ones), then the feature
     // SQL over the kept rows. Customers come first: the others check their ids
     // against them.
-    stage("applying source rules and computing features");
+    progress("source rules and features, a bucket at a time", 2, steps);
     let (as_of_year, _, _) = civil_from_days(as_of);
     let sql = expand_groups(
         &spec.sql.0,
@@ -489,6 +499,8 @@ async fn run_async(
         tmp: tmp.path(),
         out,
         budget: budget / workers,
+        progress,
+        finished: std::sync::atomic::AtomicU64::new(0),
     };
     let mut tables: Vec<TableAcc> = regs.iter().map(|_| TableAcc::default()).collect();
     let mut batches = Vec::new();
@@ -518,7 +530,7 @@ async fn run_async(
     timings.insert("features".into(), features_s);
 
     // 4. The buckets' kept rows and rejects merged back in source order.
-    stage("writing tables");
+    progress("writing tables", steps - 1, steps);
     let t3 = Instant::now();
     let mut staged = Staged::new(out)?;
     // Where each table's kept rows and rejects go, then the merges, a table a
@@ -780,6 +792,9 @@ struct BucketJob<'a> {
     out: &'a Path,
     /// The memory budget of one bucket in flight, bytes.
     budget: usize,
+    progress: &'a Progress<'a>,
+    /// Buckets done.
+    finished: std::sync::atomic::AtomicU64,
 }
 
 /// One bucket's results.
@@ -833,6 +848,15 @@ impl BucketJob<'_> {
                             return;
                         }
                         let done = rt.block_on(self.run(b));
+                        let k = self
+                            .finished
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                            + 1;
+                        (self.progress)(
+                            &format!("source rules and features: {k} of {p} bucket(s) done"),
+                            2 + k,
+                            p as u64 + 3,
+                        );
                         if done.is_err() {
                             failed.store(true, std::sync::atomic::Ordering::Relaxed);
                         }

@@ -199,15 +199,11 @@ pub fn features(
 ) -> Result<FeaturesReport> {
     let spec = opts.spec(input)?;
     let t = Instant::now();
-    // Four steps: reading sources, partitioning them, rules and features per
-    // bucket, writing the tables.
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let r = run_features(&spec, out, &|s| {
-        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let r = run_features(&spec, out, &|s, done, steps| {
         obs.progress(
             &format!("features: {s} ({:.1} s)", t.elapsed().as_secs_f64()),
-            n,
-            4,
+            done,
+            steps,
         );
     });
     obs.finish();

@@ -4,19 +4,27 @@
 //! reads Parquet, CSV, folders of partitions, and spills when data exceed memory)
 //! and on Spark, Ballista or DuckDB when one machine is not enough:
 //!
-//! 1. each source file (or folder) is registered as `raw_<table>`;
-//! 2. its columns are mapped onto the canonical schema of ARCHITECTURE.md (by name,
-//!    or by `--map col=EXPR`) and tagged with the first source-level rule each row
-//!    breaks (missing id, absurd amount, timestamp outside the window, unknown
-//!    customer, duplicate line, exit before entry…); a return (a `C…` invoice or a
-//!    negative amount) is kept with a negative amount, for the SQL to net;
-//! 3. tagged rows go to `rejects/<table>.parquet` unchanged, with `reason` and
-//!    `rule` columns; the others form the views `transactions`, `visits`, … read by
-//!    [`DEFAULT_SQL`] (`src/features/features.sql`) or the user's own SQL;
-//! 4. features whose source columns are absent are dropped and reported.
+//! 1. each source file (or folder) is registered as `raw_<table>`, and its columns
+//!    are mapped onto the canonical schema of ARCHITECTURE.md (by name, or by
+//!    `--map col=EXPR`); the window (as-of, since) is estimated over the whole
+//!    history when it is not given;
+//! 2. each source is streamed once into P buckets by a hash of its customer id
+//!    (`partition.rs`), P from the sources' size and `--memory-mib`;
+//! 3. a bucket at a time (one thread per bucket in flight), every row is tagged
+//!    with the first source-level rule it breaks (missing id, absurd amount,
+//!    timestamp outside the window, unknown customer, duplicate line, exit before
+//!    entry…; a return, a `C…` invoice or a negative amount, is kept with a
+//!    negative amount, for the SQL to net); the kept rows form the tables
+//!    `transactions`, `visits`, … read by [`DEFAULT_SQL`]
+//!    (`src/features/features.sql`) or the user's own SQL, which gives the
+//!    bucket's customers their rows;
+//! 4. the buckets' kept rows (`tables/<table>.parquet`) and rejects
+//!    (`rejects/<table>.parquet`, raw columns with `reason` and `rule`) are merged
+//!    back in source order, the feature rows sorted by customer id; features whose
+//!    source columns are absent are dropped and reported.
 //!
 //! Every row is accounted for: rows in = rows kept + rows rejected, per table,
-//! checked at run time.
+//! checked at run time. The outputs are the same bytes whatever P.
 
 mod groups;
 mod mapping;

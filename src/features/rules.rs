@@ -1,7 +1,8 @@
 //! The source-level rules: the SQL that tags every raw row with the first rule it
 //! breaks (`tagged_<table>`), and the single streamed pass that splits the tagged
 //! rows into kept rows (canonical columns) and rejects (raw columns, `reason`,
-//! `rule`), finding duplicate lines by hash on the way.
+//! `rule`), finding unknown customers (against the bucket's kept customers) and
+//! duplicate lines (by hash) on the way, in that order, after the SQL's rules.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -97,7 +98,6 @@ pub(super) fn tagged_sql(
         _ => inner.push("1 AS __dup".into()),
     }
     let l1 = format!("SELECT {} FROM raw_{name} r", inner.join(", "));
-    let l2 = format!("SELECT l1.* FROM ({l1}) l1");
     let window = |c: &str| {
         let mut conds = vec![format!("{} >= {}", e(c), ts_literal(as_of))];
         if let Some(s) = since {
@@ -145,7 +145,7 @@ pub(super) fn tagged_sql(
         _ => {}
     }
     format!(
-        "SELECT l2.*, CASE {} END AS __reason FROM ({l2}) l2",
+        "SELECT l1.*, CASE {} END AS __reason FROM ({l1}) l1",
         whens.join(" ")
     )
 }

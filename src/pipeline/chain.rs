@@ -372,7 +372,10 @@ pub(super) fn stage_features(
         obs,
         || super::features::features(input, opts, &fdir, obs).map(drop),
     )?;
-    Ok(())
+    let report: crate::features::FeaturesReport =
+        crate::artefact::read(&fdir.join("features.json"))?;
+    run.manifest.partitions = Some(report.partitions);
+    run.save()
 }
 
 /// The clean stage of a run: outliers judged on the scale and the columns K-means

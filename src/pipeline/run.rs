@@ -85,6 +85,10 @@ pub struct RunManifest {
     pub k: Option<usize>,
     /// The stages, in order.
     pub stages: Vec<StageRecord>,
+    /// The customer buckets the features stage ran in (its `features.json`
+    /// `partitions`), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u64>,
     /// The run this one updates (`segmenta update --previous`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<PathBuf>,
@@ -121,6 +125,7 @@ impl RunManifest {
             backend: None,
             k: None,
             stages: Vec::new(),
+            partitions: None,
             previous: None,
         }
     }

@@ -63,6 +63,10 @@ fn demo_writes_every_file_of_its_manifest() {
     let run = shared_demo();
     let m = read_json(&run.join("run.json"));
     assert_eq!(m["format"], "segmenta-run");
+    // The features stage's customer buckets, as its features.json says.
+    let f = read_json(&run.join("features/features.json"));
+    assert!(m["partitions"].as_u64().unwrap() >= 1);
+    assert_eq!(m["partitions"], f["partitions"]);
     assert!(m["versions"]["segmenta"].is_string());
     assert!(
         m["backend"].as_str().unwrap().starts_with("cpu"),

@@ -1,6 +1,16 @@
 //! The history's window when no `--as-of` (or `mall.json`) gives it: estimated
 //! from the days that have transactions, robustly to stray timestamps.
 
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type};
+use datafusion::prelude::SessionContext;
+
+use super::register::Registered;
+use super::{collect, df_err, FeatureSpec};
+use crate::dates::format_date;
+use crate::error::{Error, Result};
+
 /// A gap longer than this many days without transactions ends the estimated
 /// history ([`estimate_window`]).
 pub const WINDOW_GAP_DAYS: i64 = 30;
@@ -113,6 +123,88 @@ pub fn estimate_window(days: &mut [(i64, u64)]) -> Option<Window> {
         after_lines,
         after_days,
         gap_days: gap,
+    })
+}
+
+/// The history's window and where it came from (`--as-of`, `--since`,
+/// `mall.json`, or how it was estimated).
+pub(super) struct History {
+    pub(super) as_of: i32,
+    pub(super) since: Option<i32>,
+    pub(super) as_of_source: Option<String>,
+    pub(super) since_source: Option<String>,
+}
+
+/// The window `spec` gives, or its missing ends estimated over the whole history
+/// of `raw_transactions` ([`estimate_window`]): a cheap global pre-pass, one row a
+/// day.
+pub(super) async fn history(
+    ctx: &SessionContext,
+    spec: &FeatureSpec,
+    tx: &Registered,
+) -> Result<History> {
+    let mut as_of_source = spec.as_of_source.clone();
+    let mut since_source = spec.since_source.clone();
+    let (as_of, since) = match (spec.as_of, spec.since) {
+        (Some(a), Some(s)) => (a, Some(s)),
+        (a, s) => {
+            let q = format!(
+                "SELECT CAST(FLOOR(date_part('epoch', CAST({ts} AS TIMESTAMP)) / 86400) AS BIGINT) AS d, COUNT(*) AS n \
+                 FROM raw_transactions WHERE {ts} IS NOT NULL AND {id} IS NOT NULL GROUP BY 1",
+                ts = tx.exprs["ts"],
+                id = tx.exprs["customer_id"]
+            );
+            let batches = collect(ctx, &q, &tx.path).await?;
+            let mut days = Vec::new();
+            for b in &batches {
+                let d = cast(b.column(0), &DataType::Int64).map_err(|e| df_err(&tx.path, e))?;
+                let n = cast(b.column(1), &DataType::Int64).map_err(|e| df_err(&tx.path, e))?;
+                let (d, n) = (d.as_primitive::<Int64Type>(), n.as_primitive::<Int64Type>());
+                for i in 0..b.num_rows() {
+                    if d.is_valid(i) {
+                        days.push((d.value(i), n.value(i) as u64));
+                    }
+                }
+            }
+            let Some(w) = estimate_window(&mut days) else {
+                return Err(Error::Empty {
+                    path: tx.path.clone(),
+                });
+            };
+            let a = a.unwrap_or_else(|| {
+                as_of_source = Some(format!(
+                    "estimated: the day after the last busy day (at least 1% of a typical day's transactions) that follows the median transaction with no gap over {} days ({} transaction(s) on {} later day(s) fall outside)",
+                    w.gap_days, w.after_lines, w.after_days
+                ));
+                w.as_of
+            });
+            let s = match s {
+                Some(s) => Some(s),
+                None if w.before_lines > 0 => {
+                    since_source = Some(format!(
+                        "estimated: the first busy day (at least 1% of a typical day's transactions) that precedes the median transaction with no gap over {} days ({} transaction(s) on {} earlier day(s) fall outside)",
+                        w.gap_days, w.before_lines, w.before_days
+                    ));
+                    Some(w.since)
+                }
+                None => None,
+            };
+            if let Some(s) = s {
+                if s >= a {
+                    return Err(Error::param(
+                        "--since",
+                        format!("{} is not before the as-of date {} (rule: the history is [since, as-of))", format_date(s), format_date(a)),
+                    ));
+                }
+            }
+            (a, s)
+        }
+    };
+    Ok(History {
+        as_of,
+        since,
+        as_of_source,
+        since_source,
     })
 }
 

@@ -594,7 +594,7 @@ async fn run_async(
     let file = staged.create(&fpath)?;
     let mut w = ArrowWriter::try_new(file, kept_schema.clone(), Some(props()))
         .map_err(|e| df_err(&fpath, e))?;
-    for b in partition::rechunk(&kept_schema, &out_batches)? {
+    for b in partition::rechunk(&kept_schema, &out_batches, &fpath)? {
         w.write(&b).map_err(|e| df_err(&fpath, e))?;
     }
     w.close().map_err(|e| df_err(&fpath, e))?;

@@ -466,10 +466,14 @@ fn merge_into(
     Ok(written)
 }
 
-/// Batches of exactly [`CHUNK`] rows (the last one shorter) holding `batches`' rows.
-pub(super) fn rechunk(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
-    let all = arrow::compute::concat_batches(schema, batches)
-        .map_err(|e| df_err(Path::new("features"), e))?;
+/// Batches of exactly [`CHUNK`] rows (the last one shorter) holding `batches`' rows,
+/// for the file `out`.
+pub(super) fn rechunk(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    out: &Path,
+) -> Result<Vec<RecordBatch>> {
+    let all = arrow::compute::concat_batches(schema, batches).map_err(|e| df_err(out, e))?;
     Ok((0..all.num_rows())
         .step_by(CHUNK)
         .map(|at| all.slice(at, CHUNK.min(all.num_rows() - at)))

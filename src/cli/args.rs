@@ -146,10 +146,11 @@ pub struct FeaturesArgs {
     /// instead of the embedded ones (`segmenta features --print-category-groups`).
     #[arg(long)]
     pub category_groups: Option<PathBuf>,
-    /// Memory budget of the features stage, in MiB: customers are split into
-    /// buckets that fit it (each raw source read once into buckets by a hash of the
-    /// customer id), and DataFusion spills to disk past it.
-    #[arg(long, default_value_t = defaults::DEFAULT_MEMORY_MIB)]
+    /// Memory budget, in MiB (default: a sixteenth of the machine's memory, 512 to
+    /// 8192): the features stage splits the customers into buckets that fit it
+    /// (each raw source read once into buckets by a hash of the customer id); in a
+    /// run, the lifetime histories and the basket rules hold at most this much too.
+    #[arg(long, default_value_t = defaults::default_memory_mib())]
     pub memory_mib: usize,
     /// Number of customer buckets, instead of the one that follows from the input
     /// sizes and --memory-mib (the output does not depend on it).
@@ -395,6 +396,8 @@ impl From<&ProfileArgs> for ProfileOptions {
             min_lift: a.min_lift,
             max_len: a.max_len,
             basket_item: a.basket_item.clone(),
+            // The run's `--memory-mib` (FeaturesArgs) or the command's.
+            memory_mib: defaults::default_memory_mib(),
         }
     }
 }
@@ -420,6 +423,8 @@ impl From<&LifetimeArgs> for segmenta::pipeline::LifetimeOptions {
             horizon_days: a.horizon_days,
             clv_months: a.clv_months,
             discount_rate: a.discount_rate,
+            // The run's `--memory-mib` (FeaturesArgs) or the command's.
+            memory_mib: defaults::default_memory_mib(),
         }
     }
 }

@@ -52,6 +52,10 @@ pub struct ProfileCmd {
     /// Output folder: profile.json.
     #[arg(long, short = 'o', required_unless_present = "print_personas")]
     pub out: Option<PathBuf>,
+    /// Memory budget, in MiB (default: a sixteenth of the machine's memory, 512 to
+    /// 8192): the purchase lines of as many segments as fit it are held at once.
+    #[arg(long, default_value_t = segmenta::pipeline::defaults::default_memory_mib())]
+    pub memory_mib: usize,
     #[command(flatten)]
     pub profile: ProfileArgs,
     #[command(flatten)]
@@ -59,6 +63,13 @@ pub struct ProfileCmd {
 }
 
 impl ProfileCmd {
+    pub fn options(&self) -> ProfileOptions {
+        ProfileOptions {
+            memory_mib: self.memory_mib,
+            ..(&self.profile).into()
+        }
+    }
+
     pub fn inputs(&self) -> Option<ProfileInputs> {
         Some(ProfileInputs {
             features: self.input.clone()?,
@@ -81,7 +92,7 @@ pub fn run(a: ProfileCmd) -> Result<ExitCode> {
     let out = a.output;
     let inputs = a.inputs().expect("clap requires --input and --assignments");
     let dir = a.out.clone().expect("clap requires --out");
-    let opts = ProfileOptions::from(&a.profile);
+    let opts = a.options();
     let profile = pipeline::profile(&inputs, &opts, &dir, &out.term())?;
     if out.json {
         print_json(&profile)?;

@@ -58,8 +58,14 @@ impl PipelineArgs {
         let k: KChoice = self.k.parse().map_err(|_| {
             anyhow::anyhow!("invalid --k `{}` (rule: a number >= 1 or `auto`)", self.k)
         })?;
+        let features: segmenta::pipeline::FeaturesOptions = (&self.features).into();
         Ok(PipelineOptions {
-            features: (&self.features).into(),
+            // The run's one budget holds for the lifetime stage too.
+            lifetime: pipeline::LifetimeOptions {
+                memory_mib: features.memory_mib,
+                ..(&self.lifetime).into()
+            },
+            features: features.clone(),
             clean: (&self.clean).into(),
             read: (&self.read).into(),
             k,
@@ -68,8 +74,10 @@ impl PipelineArgs {
             surrogate_depth: self.surrogate_depth,
             stability_resamples: self.stability.stability_resamples,
             stability_sample: self.stability.stability_sample,
-            profile: (&self.profile).into(),
-            lifetime: (&self.lifetime).into(),
+            profile: pipeline::ProfileOptions {
+                memory_mib: features.memory_mib,
+                ..(&self.profile).into()
+            },
             seed: self.seed,
         })
     }
@@ -193,6 +201,10 @@ pub struct LifetimeCmd {
     /// Output folder: customers.parquet and lifetime.json.
     #[arg(long, short = 'o')]
     pub out: PathBuf,
+    /// Memory budget, in MiB (default: a sixteenth of the machine's memory, 512 to
+    /// 8192): the transaction lines of as many customers as fit it are held at once.
+    #[arg(long, default_value_t = segmenta::pipeline::defaults::default_memory_mib())]
+    pub memory_mib: usize,
     #[command(flatten)]
     pub lifetime: LifetimeArgs,
     #[command(flatten)]
@@ -212,7 +224,11 @@ impl LifetimeCmd {
 
 pub fn lifetime(a: LifetimeCmd) -> Result<ExitCode> {
     let out = a.output;
-    let r = pipeline::lifetime(&a.inputs(), &(&a.lifetime).into(), &a.out, &out.term())?;
+    let opts = pipeline::LifetimeOptions {
+        memory_mib: a.memory_mib,
+        ..(&a.lifetime).into()
+    };
+    let r = pipeline::lifetime(&a.inputs(), &opts, &a.out, &out.term())?;
     if out.json {
         return print_json(&r).map(|_| ExitCode::SUCCESS);
     }

@@ -218,14 +218,12 @@ fn profile_flags_round_trip() {
         min_lift: 1.5,
         max_len: 2,
         basket_item: Some("description".into()),
+        memory_mib: 700,
     };
     let Command::Profile(c) = parse("profile", profile_argv(&inputs, &o, Path::new(OUT))) else {
         panic!()
     };
-    assert_eq!(
-        (c.inputs(), ProfileOptions::from(&c.profile)),
-        (Some(inputs), o)
-    );
+    assert_eq!((c.inputs(), c.options()), (Some(inputs), o));
 }
 
 #[test]
@@ -254,6 +252,7 @@ fn run_flags_round_trip_and_defaults_agree() {
             horizon_days: 30,
             clv_months: 6,
             discount_rate: 0.02,
+            memory_mib: defaults::default_memory_mib(),
         },
         seed: 3,
     };

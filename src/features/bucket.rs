@@ -323,14 +323,45 @@ pub(super) fn sort_by_id(
         return Ok(batches);
     };
     let schema = first.schema();
-    let all = arrow::compute::concat_batches(&schema, &batches).map_err(|e| df_err(sql_path, e))?;
-    if all.num_rows() == 0 {
+    let err = |e| df_err(sql_path, e);
+    // The ids alone are concatenated and sorted; the rows are gathered from the
+    // buckets' batches a chunk at a time, so the table is held twice at most.
+    let ids: Vec<&dyn arrow::array::Array> = batches.iter().map(|b| b.column(0).as_ref()).collect();
+    let ids = arrow::compute::concat(&ids).map_err(err)?;
+    if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let idx = arrow::compute::sort_to_indices(all.column(0), None, None)
-        .map_err(|e| df_err(sql_path, e))?;
-    let sorted = arrow::compute::take_record_batch(&all, &idx).map_err(|e| df_err(sql_path, e))?;
-    Ok(vec![sorted])
+    let idx = arrow::compute::sort_to_indices(&ids, None, None).map_err(err)?;
+    drop(ids);
+    let mut starts = Vec::with_capacity(batches.len());
+    let mut at = 0usize;
+    for b in &batches {
+        starts.push(at);
+        at += b.num_rows();
+    }
+    let from: Vec<(usize, usize)> = idx
+        .values()
+        .iter()
+        .map(|&g| {
+            let g = g as usize;
+            let b = starts.partition_point(|&s| s <= g) - 1;
+            (b, g - starts[b])
+        })
+        .collect();
+    drop(idx);
+    let mut sorted = Vec::with_capacity(from.len().div_ceil(partition::CHUNK));
+    for chunk in from.chunks(partition::CHUNK) {
+        let columns = (0..schema.fields().len())
+            .map(|j| {
+                let col: Vec<&dyn arrow::array::Array> =
+                    batches.iter().map(|b| b.column(j).as_ref()).collect();
+                arrow::compute::interleave(&col, chunk)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(err)?;
+        sorted.push(arrow::array::RecordBatch::try_new(schema.clone(), columns).map_err(err)?);
+    }
+    Ok(sorted)
 }
 
 pub(super) fn accounting(path: &Path, rows_in: u64, kept: u64, rejected: u64) -> Error {

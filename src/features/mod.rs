@@ -386,7 +386,7 @@ async fn run_async(
         let unpacked = tmp.path().join(format!("raw_{}.csv", r.table.name));
         raw_total += partition::raw_bytes(&r.path, &unpacked)?;
     }
-    let (p, workers) = partition::plan(raw_total, budget, spec.threads, spec.partitions);
+    let (p, workers) = partition::plan(raw_total, budget, spec.threads, spec.partitions)?;
     // Steps: reading, partitioning, one a bucket, writing.
     let steps = p as u64 + 3;
     progress(

@@ -66,19 +66,52 @@ pub const SPLIT_ABOVE: u64 = 64 << 20;
 /// threads: each bucket in flight gets `budget / workers`, so P =
 /// [`partition_count`]`(raw_bytes, budget / workers)`, and at least one bucket per
 /// worker once the sources pass [`SPLIT_ABOVE`] (below it, one thread).
-/// `given`: `--partitions`, run on as many threads as there are buckets, at most.
-pub fn plan(raw_bytes: u64, budget: usize, threads: usize, given: Option<usize>) -> (usize, usize) {
+/// `given`: `--partitions`, run on as many threads as there are buckets and as
+/// their share of the budget allows.
+///
+/// A bucket needs `raw_bytes × BUCKET_WORKING_FACTOR / P`; when even one bucket
+/// in flight needs more than the budget (at [`MAX_PARTITIONS`], or at the given
+/// P), the error names `--memory-mib`, what a bucket needs and what would fit.
+pub fn plan(
+    raw_bytes: u64,
+    budget: usize,
+    threads: usize,
+    given: Option<usize>,
+) -> Result<(usize, usize)> {
     let threads = threads.max(1);
-    match given {
-        Some(p) => (p, threads.min(p)),
-        None if raw_bytes <= SPLIT_ABOVE => (partition_count(raw_bytes, budget), 1),
-        None => {
-            let p = partition_count(raw_bytes, budget / threads)
-                .max(threads)
-                .min(MAX_PARTITIONS);
-            (p, threads.min(p))
-        }
+    let p = match given {
+        Some(p) => p,
+        None if raw_bytes <= SPLIT_ABOVE => partition_count(raw_bytes, budget),
+        None => partition_count(raw_bytes, budget / threads)
+            .max(threads)
+            .min(MAX_PARTITIONS),
+    };
+    let need = raw_bytes
+        .saturating_mul(BUCKET_WORKING_FACTOR)
+        .div_ceil(p as u64)
+        .max(1);
+    let fits = (budget as u64 / need) as usize;
+    if fits == 0 {
+        let mib = |b: u64| b.div_ceil(1 << 20);
+        let more = partition_count(raw_bytes, budget);
+        let split = match given {
+            Some(_) if more <= MAX_PARTITIONS && more > p => {
+                format!(", or --partitions {more} or more")
+            }
+            _ => String::new(),
+        };
+        return Err(Error::param(
+            "--memory-mib",
+            format!(
+                "{} MiB is too small for one bucket of {p}: a bucket needs about {} MiB ({} MiB of raw rows × {BUCKET_WORKING_FACTOR} / {p}) (rule: --memory-mib {} or more{split})",
+                budget >> 20,
+                mib(need),
+                mib(raw_bytes),
+                mib(need),
+            ),
+        ));
     }
+    Ok((p, threads.min(p).min(fits)))
 }
 
 /// The bucket of hash `h` among `p`.
@@ -473,11 +506,38 @@ pub(super) fn rechunk(
     batches: &[RecordBatch],
     out: &Path,
 ) -> Result<Vec<RecordBatch>> {
-    let all = arrow::compute::concat_batches(schema, batches).map_err(|e| df_err(out, e))?;
-    Ok((0..all.num_rows())
-        .step_by(CHUNK)
-        .map(|at| all.slice(at, CHUNK.min(all.num_rows() - at)))
-        .collect())
+    // Slices of the batches, a chunk's worth at a time: only the pieces of a chunk
+    // that spans batches are copied.
+    let mut out_batches = Vec::new();
+    let mut pieces: Vec<RecordBatch> = Vec::new();
+    let mut held = 0;
+    let mut flush = |pieces: &mut Vec<RecordBatch>, held: &mut usize| -> Result<()> {
+        let b = match pieces.len() {
+            0 => return Ok(()),
+            1 => pieces.pop().expect("one piece"),
+            _ => {
+                arrow::compute::concat_batches(schema, pieces.iter()).map_err(|e| df_err(out, e))?
+            }
+        };
+        pieces.clear();
+        *held = 0;
+        out_batches.push(b);
+        Ok(())
+    };
+    for b in batches {
+        let mut at = 0;
+        while at < b.num_rows() {
+            let n = (CHUNK - held).min(b.num_rows() - at);
+            pieces.push(b.slice(at, n));
+            held += n;
+            at += n;
+            if held == CHUNK {
+                flush(&mut pieces, &mut held)?;
+            }
+        }
+    }
+    flush(&mut pieces, &mut held)?;
+    Ok(out_batches)
 }
 
 /// Estimated bytes of a source's rows in memory: the uncompressed size of a
@@ -568,5 +628,32 @@ mod tests {
         assert_eq!(partition_count((1 << 28) + 1, 1 << 30), 2);
         assert_eq!(partition_count(10 << 30, 1 << 30), 40);
         assert_eq!(partition_count(u64::MAX, 1), MAX_PARTITIONS);
+    }
+
+    #[test]
+    fn plan_fits_the_budget_or_says_what_would() {
+        const MIB: usize = 1 << 20;
+        // Small sources: one thread, buckets that fit the whole budget.
+        assert_eq!(plan(10 << 20, 1024 * MIB, 2, None).unwrap(), (1, 1));
+        // Large ones: a bucket per thread at least, each fitting its share.
+        assert_eq!(plan(1 << 30, 1024 * MIB, 2, None).unwrap(), (8, 2));
+        // A given P runs on fewer threads when two buckets would not fit at once.
+        assert_eq!(plan(1 << 30, 1024 * MIB, 2, Some(4)).unwrap(), (4, 1));
+        assert_eq!(plan(1 << 30, 1024 * MIB, 2, Some(8)).unwrap(), (8, 2));
+        // One bucket of 2 would need 2,048 MiB: the error says what fits.
+        let e = plan(1 << 30, 1024 * MIB, 2, Some(2))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--memory-mib"), "{e}");
+        assert!(
+            e.contains("1024 MiB is too small for one bucket of 2"),
+            "{e}"
+        );
+        assert!(e.contains("about 2048 MiB"), "{e}");
+        assert!(e.contains("--partitions 4 or more"), "{e}");
+        // Past MAX_PARTITIONS only a larger budget helps.
+        let e = plan(1 << 40, 64 * MIB, 2, None).unwrap_err().to_string();
+        assert!(e.contains("bucket of 256"), "{e}");
+        assert!(!e.contains("--partitions"), "{e}");
     }
 }

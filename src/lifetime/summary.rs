@@ -30,16 +30,59 @@ pub struct History {
 /// A day's net below this is no purchase (as the feature SQL's "fully returned").
 const NOTHING: f64 = 0.005;
 
+/// Bytes a held line takes while the histories are built: `(u32, i64, f64)` is 24
+/// bytes, and the vector may hold up to twice its lines while it grows.
+const LINE_BYTES: usize = 48;
+
 /// Reads `path` (canonical transactions: `customer_id`, `ts`, `amount`) and builds
 /// the history of every customer of `index` (`n` rows) as of `as_of` (days since
 /// the epoch, the first day after the history), in days.
+///
+/// The lines of a group of customers are held at once: as many groups as it takes
+/// for one group's lines to fit `budget` bytes, each a range of table rows read in
+/// a pass of its own, so the histories come out in row order whatever the number
+/// of groups.
 pub fn summarise_transactions(
     path: &Path,
     index: &IdIndex,
     n: usize,
     as_of: i32,
+    budget: usize,
 ) -> Result<History> {
     let src = Source::open(path)?;
+    let lines_hint = src.rows_hint().unwrap_or(0);
+    let groups = lines_hint
+        .saturating_mul(LINE_BYTES)
+        .div_ceil(budget.max(1))
+        .clamp(1, n.max(1));
+    let mut h = History {
+        last_purchase: vec![None; n],
+        ..History::default()
+    };
+    for g in 0..groups {
+        let rows = n * g / groups..n * (g + 1) / groups;
+        let (lines, total, unknown) = read_lines(&src, path, index, as_of, rows)?;
+        if g == 0 {
+            h.lines = total;
+            h.unknown_lines = unknown;
+        }
+        add_histories(&mut h, lines, as_of);
+    }
+    Ok(h)
+}
+
+/// A line held while the histories are built: (table row, timestamp in µs, amount).
+type Line = (u32, i64, f64);
+
+/// The lines before as-of of the customers at table `rows`, with the number of
+/// lines read and of lines whose customer is not in the table.
+fn read_lines(
+    src: &Source,
+    path: &Path,
+    index: &IdIndex,
+    as_of: i32,
+    rows: std::ops::Range<usize>,
+) -> Result<(Vec<Line>, u64, u64)> {
     let schema = src.schema().clone();
     let mut idx = Vec::new();
     for c in ["customer_id", "ts", "amount"] {
@@ -53,12 +96,11 @@ pub fn summarise_transactions(
         path: path.to_path_buf(),
         message: m,
     };
-    // (row, timestamp in µs, amount) of every line of a known customer before as-of.
-    let mut lines: Vec<(u32, i64, f64)> = Vec::new();
+    let mut lines: Vec<Line> = Vec::new();
     let (mut total, mut unknown) = (0u64, 0u64);
     for b in src.batches(&idx)? {
         let b = b?;
-        let rows = index.rows(b.column(0).as_ref(), path)?;
+        let ids = index.rows(b.column(0).as_ref(), path)?;
         let ts = b.column(1);
         let stamps: Vec<Option<i64>> = match ts.data_type() {
             DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => {
@@ -79,14 +121,15 @@ pub fn summarise_transactions(
         let amount =
             cast(b.column(2), &DataType::Float64).map_err(|e| bad(format!("amount: {e}")))?;
         let amount = amount.as_primitive::<Float64Type>();
-        for (i, r) in rows.iter().enumerate() {
+        for (i, r) in ids.iter().enumerate() {
             total += 1;
             let (Some(r), Some(us)) = (r, stamps[i]) else {
                 unknown += u64::from(r.is_none());
                 continue;
             };
             // The calibration period ends at as-of: later lines are not history.
-            if amount.is_null(i)
+            if !rows.contains(r)
+                || amount.is_null(i)
                 || !amount.value(i).is_finite()
                 || us.div_euclid(DAY_US) >= i64::from(as_of)
             {
@@ -95,6 +138,11 @@ pub fn summarise_transactions(
             lines.push((*r as u32, us, amount.value(i)));
         }
     }
+    Ok((lines, total, unknown))
+}
+
+/// Adds the histories of the customers of `lines` to `h`, in row order.
+fn add_histories(h: &mut History, mut lines: Vec<Line>, as_of: i32) {
     // In time order, a purchase before a return at the same instant: a return nets
     // against the latest purchase at or before it, as the feature SQL nets it.
     use rayon::slice::ParallelSliceMut;
@@ -103,12 +151,6 @@ pub fn summarise_transactions(
             .cmp(&(b.0, b.1, b.2 < 0.0))
             .then(a.2.total_cmp(&b.2))
     });
-    let mut h = History {
-        last_purchase: vec![None; n],
-        lines: total,
-        unknown_lines: unknown,
-        ..History::default()
-    };
     let mut days: Vec<(i32, f64)> = Vec::new();
     let mut start = 0;
     while start < lines.len() {
@@ -151,5 +193,70 @@ pub fn summarise_transactions(
         h.rows.push(row as usize);
         h.last_purchase[row as usize] = Some(last.0);
     }
-    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+    use arrow::datatypes::{Field, Schema};
+
+    use super::*;
+    use crate::io::Ids;
+
+    /// Histories built a customer at a time (a budget of one byte) are those built
+    /// at once, in the same order, with the same line counts.
+    #[test]
+    fn groups_of_customers_give_the_histories_of_one() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("transactions.parquet");
+        let (mut ids, mut ts, mut amount) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..4000i64 {
+            let c = (i * 7919) % 97; // customers 0..97, lines interleaved
+            ids.push(c);
+            ts.push((i % 300) * DAY_US + (i % 5) * 3_600_000_000);
+            amount.push(if i % 11 == 0 {
+                -5.0
+            } else {
+                (i % 13) as f64 + 1.0
+            });
+        }
+        ids.push(5000); // not a customer of the table
+        ts.push(DAY_US);
+        amount.push(1.0);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("customer_id", DataType::Int64, false),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
+            Field::new("amount", DataType::Float64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ids)),
+                Arc::new(TimestampMicrosecondArray::from(ts)),
+                Arc::new(Float64Array::from(amount)),
+            ],
+        )
+        .unwrap();
+        let f = std::fs::File::create(&path).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        // Table rows in another order than the ids.
+        let table: Vec<i64> = (0..97).rev().collect();
+        let index = IdIndex::new(&Ids::Int(table));
+        let one = summarise_transactions(&path, &index, 97, 250, usize::MAX).unwrap();
+        let many = summarise_transactions(&path, &index, 97, 250, 1).unwrap();
+        assert!(one.rfm.len() > 90, "{}", one.rfm.len());
+        assert_eq!(one.rfm, many.rfm);
+        assert_eq!(one.rows, many.rows);
+        assert_eq!(one.last_purchase, many.last_purchase);
+        assert_eq!((one.lines, one.unknown_lines), (4001, 1));
+        assert_eq!((many.lines, many.unknown_lines), (4001, 1));
+    }
 }

@@ -84,7 +84,8 @@ pub struct PipelineOptions {
     pub stability_sample: usize,
     /// Profile.
     pub profile: ProfileOptions,
-    /// BG/NBD and Gamma-Gamma horizons.
+    /// BG/NBD and Gamma-Gamma horizons (their budget is the run's, that of
+    /// `features`).
     pub lifetime: LifetimeOptions,
     /// Seed of every random choice.
     pub seed: u64,
@@ -120,8 +121,8 @@ impl Flags for PipelineOptions {
         flags::value(argv, "--surrogate-depth", self.surrogate_depth);
         flags::value(argv, "--stability-resamples", self.stability_resamples);
         flags::value(argv, "--stability-sample", self.stability_sample);
-        self.profile.flags(argv);
-        self.lifetime.flags(argv);
+        self.profile.rule_flags(argv);
+        self.lifetime.horizon_flags(argv);
         flags::value(argv, "--seed", self.seed);
     }
 }
@@ -434,13 +435,18 @@ pub(super) fn stage_lifetime(
         as_of,
         id_col: opts.read.id_col.clone(),
     };
+    // The run's one budget.
+    let lopts = LifetimeOptions {
+        memory_mib: opts.features.memory_mib,
+        ..opts.lifetime.clone()
+    };
     run.stage(
         "lifetime",
-        lifetime_argv(&inputs, &opts.lifetime, &ldir),
+        lifetime_argv(&inputs, &lopts, &ldir),
         &[lay.assignments(), lay.tables().join("transactions.parquet")],
         &ldir,
         obs,
-        || super::lifetime::lifetime(&inputs, &opts.lifetime, &ldir, obs).map(drop),
+        || super::lifetime::lifetime(&inputs, &lopts, &ldir, obs).map(drop),
     )?;
     Ok(())
 }
@@ -478,13 +484,18 @@ pub(super) fn stage_profile(
     hashed.extend(pin.lifetime.clone());
     hashed.extend(pin.migration.clone());
     hashed.extend(pin.previous_profile.clone());
+    // The run's one budget.
+    let popts = ProfileOptions {
+        memory_mib: opts.features.memory_mib,
+        ..opts.profile.clone()
+    };
     run.stage(
         "profile",
-        profile_argv(&pin, &opts.profile, &pdir),
+        profile_argv(&pin, &popts, &pdir),
         &hashed,
         &pdir,
         obs,
-        || super::profile::profile(&pin, &opts.profile, &pdir, obs).map(drop),
+        || super::profile::profile(&pin, &popts, &pdir, obs).map(drop),
     )?;
     Ok(())
 }

@@ -12,8 +12,6 @@ use crate::schema::{table_names, CANONICAL};
 
 /// Default of [`FeaturesOptions::max_amount`].
 pub const DEFAULT_MAX_AMOUNT: f64 = 100_000.0;
-/// Default of [`FeaturesOptions::memory_mib`].
-pub const DEFAULT_MEMORY_MIB: usize = 4096;
 
 /// How raw sources become features (everything but where they are).
 #[derive(Clone, Debug, PartialEq)]
@@ -55,7 +53,7 @@ impl Default for FeaturesOptions {
             keep_duplicate_lines: false,
             sql: None,
             category_groups: None,
-            memory_mib: DEFAULT_MEMORY_MIB,
+            memory_mib: super::memory::default_memory_mib(),
             partitions: None,
         }
     }
@@ -156,9 +154,7 @@ impl FeaturesOptions {
         }
         spec.max_amount = self.max_amount;
         spec.dedup = !self.keep_duplicate_lines;
-        if self.memory_mib < 64 {
-            return Err(Error::param("--memory-mib", "must be at least 64"));
-        }
+        super::memory::check_memory_mib(self.memory_mib)?;
         spec.memory_limit = self.memory_mib << 20;
         if let Some(p) = self.partitions {
             if p == 0 || p > crate::features::MAX_PARTITIONS {

@@ -39,6 +39,9 @@ pub struct LifetimeOptions {
     pub clv_months: u32,
     /// Discount rate per month.
     pub discount_rate: f64,
+    /// Memory budget, MiB: the lines of as many customers as fit it are held at
+    /// once (in a run, the run's `--memory-mib`).
+    pub memory_mib: usize,
 }
 
 impl Default for LifetimeOptions {
@@ -47,19 +50,27 @@ impl Default for LifetimeOptions {
             horizon_days: DEFAULT_HORIZON_DAYS,
             clv_months: DEFAULT_CLV_MONTHS,
             discount_rate: DEFAULT_DISCOUNT_RATE,
+            memory_mib: super::memory::default_memory_mib(),
         }
     }
 }
 
 impl Flags for LifetimeOptions {
     fn flags(&self, argv: &mut Vec<String>) {
-        flags::value(argv, "--horizon-days", self.horizon_days);
-        flags::value(argv, "--clv-months", self.clv_months);
-        flags::value(argv, "--discount-rate", self.discount_rate);
+        self.horizon_flags(argv);
+        flags::value(argv, "--memory-mib", self.memory_mib);
     }
 }
 
 impl LifetimeOptions {
+    /// The flags of the horizons and the rate (a run records its one
+    /// `--memory-mib` with the features stage's flags).
+    pub(super) fn horizon_flags(&self, argv: &mut Vec<String>) {
+        flags::value(argv, "--horizon-days", self.horizon_days);
+        flags::value(argv, "--clv-months", self.clv_months);
+        flags::value(argv, "--discount-rate", self.discount_rate);
+    }
+
     /// Checks the horizons and the rate.
     pub fn check(&self) -> Result<()> {
         if self.horizon_days == 0 {
@@ -74,7 +85,7 @@ impl LifetimeOptions {
                 format!("{} is not a monthly rate in [0, 1)", self.discount_rate),
             ));
         }
-        Ok(())
+        super::memory::check_memory_mib(self.memory_mib)
     }
 }
 
@@ -129,7 +140,7 @@ pub fn lifetime(
         timings.insert(name.to_string(), t.elapsed().as_secs_f64());
         t = std::time::Instant::now();
     };
-    let h = summarise_transactions(&tx, &index, n, as_of)?;
+    let h = summarise_transactions(&tx, &index, n, as_of, opts.memory_mib << 20)?;
     lap("histories_s");
     let mut notes = Vec::new();
     let repeaters = h.rfm.x.iter().filter(|&&x| x > 0).count() as u64;

@@ -21,6 +21,7 @@ mod fit;
 pub mod flags;
 mod generate;
 mod lifetime;
+pub mod memory;
 mod migrate;
 mod predict;
 mod profile;
@@ -58,10 +59,11 @@ pub use warm::{ColumnDrift, WarmStart, WarmStartInfo, DRIFT_RATIO, DRIFT_SHIFT};
 pub mod defaults {
     pub use super::clean::DEFAULT_OUTLIER_MIN_SAMPLES;
     pub use super::dbscan::DEFAULT_MIN_SAMPLES;
-    pub use super::features::{DEFAULT_MAX_AMOUNT, DEFAULT_MEMORY_MIB};
+    pub use super::features::DEFAULT_MAX_AMOUNT;
     pub use super::fit::{DEFAULT_N_INIT, DEFAULT_SURROGATE_DEPTH};
     pub use super::generate::{DEFAULT_CUSTOMERS, DEFAULT_DIRT, DEFAULT_MALL_SEED, DEFAULT_START};
     pub use super::lifetime::{DEFAULT_CLV_MONTHS, DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON_DAYS};
+    pub use super::memory::default_memory_mib;
     pub use super::profile::{
         DEFAULT_MAX_LEN, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LIFT, DEFAULT_MIN_SUPPORT,
     };

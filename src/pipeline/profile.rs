@@ -43,6 +43,9 @@ pub struct ProfileOptions {
     /// The column whose values are the basket's items (None: `product` when the
     /// table has products, else `category`).
     pub basket_item: Option<String>,
+    /// Memory budget, MiB: the purchase lines of as many segments as fit it are
+    /// held at once for the basket rules (in a run, the run's `--memory-mib`).
+    pub memory_mib: usize,
 }
 
 impl Default for ProfileOptions {
@@ -54,12 +57,22 @@ impl Default for ProfileOptions {
             min_lift: DEFAULT_MIN_LIFT,
             max_len: DEFAULT_MAX_LEN,
             basket_item: None,
+            memory_mib: super::memory::default_memory_mib(),
         }
     }
 }
 
 impl Flags for ProfileOptions {
     fn flags(&self, argv: &mut Vec<String>) {
+        self.rule_flags(argv);
+        flags::value(argv, "--memory-mib", self.memory_mib);
+    }
+}
+
+impl ProfileOptions {
+    /// The flags of the personas and the basket thresholds (a run records its one
+    /// `--memory-mib` with the features stage's flags).
+    pub(super) fn rule_flags(&self, argv: &mut Vec<String>) {
         flags::path(argv, "--personas", self.personas.as_deref());
         flags::value(argv, "--min-support", self.min_support);
         flags::value(argv, "--min-confidence", self.min_confidence);
@@ -69,11 +82,10 @@ impl Flags for ProfileOptions {
             flags::value(argv, "--basket-item", c);
         }
     }
-}
 
-impl ProfileOptions {
     /// Checks the thresholds and reads the persona rules.
     pub fn rules(&self) -> Result<PersonaRules> {
+        super::memory::check_memory_mib(self.memory_mib)?;
         if !(self.min_support > 0.0 && self.min_support <= 1.0) {
             return Err(Error::param(
                 "--min-support",
@@ -260,6 +272,7 @@ pub fn profile(
                 min_confidence: opts.min_confidence,
                 min_lift: opts.min_lift,
                 max_len: opts.max_len,
+                memory: opts.memory_mib << 20,
                 ..BasketParams::default()
             };
             obs.info("basket rules and categorical profiles");

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::memory::peak_rss_bytes;
 use super::{Observer, RunLayout};
 use crate::artefact::{self, Artefact};
 use crate::error::{Error, Result};
@@ -351,23 +352,5 @@ impl Run {
             peak_rss_growth_bytes: None,
         });
         self.save()
-    }
-}
-
-/// The process's peak resident memory so far, bytes (`getrusage`'s `ru_maxrss`,
-/// KiB on Linux), or `None` where it cannot be read.
-pub fn peak_rss_bytes() -> Option<u64> {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: getrusage only writes the struct it is given.
-        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } == 0 {
-            return Some(u.ru_maxrss.max(0) as u64 * 1024);
-        }
-        None
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
     }
 }

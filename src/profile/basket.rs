@@ -43,6 +43,8 @@ pub struct BasketParams {
     pub max_len: usize,
     /// Rules kept per segment (highest lift first).
     pub top: usize,
+    /// Bytes the held purchase lines may take at once (see `market`).
+    pub memory: usize,
 }
 
 impl Default for BasketParams {
@@ -53,6 +55,7 @@ impl Default for BasketParams {
             min_lift: 1.0,
             max_len: 3,
             top: 10,
+            memory: crate::profile::market::BASKET_MEMORY,
         }
     }
 }
@@ -587,6 +590,7 @@ mod tests {
             min_lift: 1.0,
             max_len: 3,
             top: 10,
+            memory: crate::profile::market::BASKET_MEMORY,
         };
         let r = rules(&b, &cats, &p).unwrap();
         let milk_bread = r.iter().find(|x| x.consequent == "bread").unwrap();

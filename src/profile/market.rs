@@ -9,8 +9,9 @@
 //! `category`. Lines with a zero, negative or missing amount are not purchases.
 //!
 //! **Memory.** A purchase line takes 16 bytes while its segment waits to be mined
-//! (basket key, item, customer). When the table's lines would take more than
-//! [`BASKET_MEMORY`], the segments are split into groups of about equal count and the
+//! (basket key, item, customer), and up to twice that while its vector grows. When
+//! the table's lines would take more than the budget (`BasketParams::memory`,
+//! [`BASKET_MEMORY`] unless given), the segments are split into groups of about equal count and the
 //! table is read once per group, so only one group's lines are held; `passes` in the
 //! report says how many reads it took. The groups split segments, not lines: one
 //! segment's lines are always held at once (the customer-hash partitions of the
@@ -31,8 +32,10 @@ use crate::dates::DAY_US;
 use crate::error::{Error, Result};
 use crate::io::Source;
 
-/// Bytes the held purchase lines may take at once (16 bytes a line).
+/// Bytes the held purchase lines may take at once by default.
 pub const BASKET_MEMORY: usize = 2 << 30;
+/// Bytes a held purchase line may take: 16, twice while its vector grows.
+const LINE_BYTES: usize = 32;
 /// Items in the report's cross-sell table.
 const RECOMMEND_ITEMS: usize = 30;
 /// Next best offers per segment.
@@ -161,8 +164,8 @@ pub fn basket_report(
 
     // Groups of segments, so that one group's lines fit the budget.
     let nseg = seg_ids.len().max(1);
-    let groups = (src.rows_hint().unwrap_or(0) * 16)
-        .div_ceil(BASKET_MEMORY)
+    let groups = (src.rows_hint().unwrap_or(0) * LINE_BYTES)
+        .div_ceil(params.memory.max(1))
         .clamp(1, nseg);
     let group_of: Vec<usize> = (0..seg_ids.len()).map(|s| s * groups / nseg).collect();
     let seg_of_row: Vec<usize> = labels.iter().map(|l| seg_pos[l]).collect();

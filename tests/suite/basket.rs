@@ -23,6 +23,7 @@ fn params(case: &serde_json::Value) -> BasketParams {
         min_lift: case["min_lift"].as_f64().unwrap(),
         max_len: case["max_len"].as_u64().unwrap() as usize,
         top: usize::MAX,
+        ..BasketParams::default()
     }
 }
 

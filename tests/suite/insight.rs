@@ -85,6 +85,7 @@ fn basket_rules_equal_a_brute_force_count() {
             min_lift: 1.0,
             max_len: 3,
             top: usize::MAX,
+            ..BasketParams::default()
         };
         let lists = baskets
             .iter()

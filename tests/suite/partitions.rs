@@ -41,12 +41,13 @@ fn report_without_timings(dir: &Path) -> serde_json::Value {
 }
 
 /// Runs `features` with `args` into `a` with one bucket and into `b` with
-/// `buckets`, and checks that every output is the same, byte for byte.
+/// `buckets` and the smallest budget (`--memory-mib 64`), and checks that every
+/// output is the same, byte for byte.
 fn assert_same_outputs(args: &[&str], a: &Path, b: &Path, buckets: &str) {
-    for (out, p_) in [(a, "1"), (b, buckets)] {
+    for (out, p_, mib) in [(a, "1", "4096"), (b, buckets, "64")] {
         let mut full = vec!["features"];
         full.extend_from_slice(args);
-        full.extend_from_slice(&["--partitions", p_, "-o", p(out), "-q"]);
+        full.extend_from_slice(&["--partitions", p_, "--memory-mib", mib, "-o", p(out), "-q"]);
         let o = segmenta(&full);
         assert!(o.status.success(), "--partitions {p_}: {}", stderr(&o));
     }
@@ -65,13 +66,9 @@ fn assert_same_outputs(args: &[&str], a: &Path, b: &Path, buckets: &str) {
     assert_eq!(report_without_timings(a), report_without_timings(b));
 }
 
-/// The generated mall, with its planted dirt (duplicate lines, unknown and
-/// duplicate customers, absurd amounts, exits before entries) and returns: 16
-/// buckets give the bytes of one.
-#[test]
-fn features_do_not_depend_on_the_bucket_count_on_the_mall() {
-    let d = tempdir();
-    let mall = d.path().join("mall");
+/// A generated mall of 3,000 customers in `dir/mall`.
+fn small_mall(dir: &Path) -> std::path::PathBuf {
+    let mall = dir.join("mall");
     let o = segmenta(&[
         "generate",
         "--customers",
@@ -83,6 +80,16 @@ fn features_do_not_depend_on_the_bucket_count_on_the_mall() {
         "-q",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    mall
+}
+
+/// The generated mall, with its planted dirt (duplicate lines, unknown and
+/// duplicate customers, absurd amounts, exits before entries) and returns: 16
+/// buckets give the bytes of one.
+#[test]
+fn features_do_not_depend_on_the_bucket_count_on_the_mall() {
+    let d = tempdir();
+    let mall = small_mall(d.path());
     let (a, b) = (d.path().join("p1"), d.path().join("p16"));
     assert_same_outputs(&["-i", p(&mall)], &a, &b, "16");
     let f = read_json(&a.join("features.json"));
@@ -105,14 +112,15 @@ fn features_do_not_depend_on_the_bucket_count_on_the_mall() {
 }
 
 /// Online Retail (text timestamps, a mapped schema, C… returns, 5,225 duplicate
-/// lines, rows without a customer): 7 buckets give the bytes of one.
+/// lines, rows without a customer): 16 buckets in the smallest budget give the
+/// bytes of one.
 #[test]
 fn features_do_not_depend_on_the_bucket_count_on_online_retail() {
     let Some(src) = shared("online_retail.csv.gz") else {
         return;
     };
     let d = tempdir();
-    let (a, b) = (d.path().join("p1"), d.path().join("p7"));
+    let (a, b) = (d.path().join("p1"), d.path().join("p16"));
     assert_same_outputs(
         &[
             "--transactions",
@@ -122,8 +130,39 @@ fn features_do_not_depend_on_the_bucket_count_on_online_retail() {
         ],
         &a,
         &b,
-        "7",
+        "16",
     );
+}
+
+/// A budget too small for one bucket stops before anything is written, with one
+/// line that names `--memory-mib`, what a bucket needs and the flags that fit.
+#[test]
+fn a_budget_too_small_for_one_bucket_is_one_line() {
+    let d = tempdir();
+    let mall = small_mall(d.path());
+    let out = d.path().join("f");
+    let o = segmenta(&[
+        "features",
+        "-i",
+        p(&mall),
+        "--partitions",
+        "1",
+        "--memory-mib",
+        "64",
+        "-o",
+        p(&out),
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(
+        e.contains("--memory-mib")
+            && e.contains("64 MiB is too small for one bucket of 1")
+            && e.contains("rule: --memory-mib ")
+            && e.contains("or --partitions "),
+        "{e}"
+    );
+    assert!(!out.join("features.parquet").exists());
 }
 
 #[test]

@@ -1,12 +1,14 @@
 #!/bin/bash
-# The partition seam (issue 32): `features` at 500k and 2M customers x 12 months with
-# the default budget, against DuckDB on the same SQL and rules, back to back.
+# The partition seam (issue 32): `features` at 200k, 500k and 2M customers x 12 months
+# with the default budget, against DuckDB on the same SQL and rules, back to back; then
+# `segmenta run` with default flags on the same mall (per-stage seconds and peak RSS
+# from run.json).
 # Usage: bash scripts/bench-partitions.sh DIR [SIZES]   (from the repository root,
 # after `cargo build --release`; DuckDB from `pip install duckdb` in $PY's env).
-# The malls are generated into DIR once and reused; SIZES defaults to "500000 2000000".
+# The malls are generated into DIR once and reused; SIZES defaults to "200000 500000 2000000".
 set -u
 DIR=${1:?usage: bench-partitions.sh DIR [SIZES]}
-SIZES=${2:-500000 2000000}
+SIZES=${2:-200000 500000 2000000}
 S=${S:-target/release/segmenta}
 PY=${PY:-python3}
 mkdir -p "$DIR"
@@ -26,4 +28,11 @@ for n in $SIZES; do
         rm -rf "$DIR/duck-$n"
         t $PY scripts/duckdb_features.py "$mall" "$DIR/duck-$n" 2
     fi
+    echo "== segmenta run, $n customers, defaults"
+    rm -rf "$DIR/run-$n"
+    t $S run -i "$mall" -o "$DIR/run-$n" -q
+    $PY -c "
+import json
+for s in json.load(open('$DIR/run-$n/run.json'))['stages']:
+    print(f\"  {s['name']:<9} {s['seconds']:7.1f} s  peak {s['peak_rss_bytes']/1e9:5.2f} GB  growth {s.get('peak_rss_growth_bytes',0)/1e9:5.2f} GB\")"
 done

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use parquet::basic::Compression;
@@ -153,7 +154,7 @@ impl BucketJob<'_> {
         // bucket's raw and kept rows (in-memory tables, outside DataFusion's pool).
         let mut spec = self.spec.clone();
         spec.memory_limit = self.budget / 2;
-        let ctx = session(&spec, self.out, partition::CHUNK)?;
+        let ctx = session(&spec, self.out, partition::CHUNK, self.tmp)?;
         let mut tables = Vec::with_capacity(self.regs.len());
         let mut rows_in = Vec::with_capacity(self.regs.len());
         for (r, part) in self.regs.iter().zip(self.parts) {
@@ -235,9 +236,18 @@ pub(super) struct TableAcc {
 /// statistics, partial aggregation never skipped (it is skipped after 100,000 rows
 /// with many groups, which a large bucket reaches and a small one does not).
 /// DataFusion spills past the budget.
-pub(super) fn session(spec: &FeatureSpec, out: &Path, batch_size: usize) -> Result<SessionContext> {
+/// A DataFusion session in `spec`'s memory, spilling (if it must) under `tmp`.
+pub(super) fn session(
+    spec: &FeatureSpec,
+    out: &Path,
+    batch_size: usize,
+    tmp: &Path,
+) -> Result<SessionContext> {
+    let disk = DiskManagerBuilder::default()
+        .with_mode(DiskManagerMode::Directories(vec![tmp.to_path_buf()]));
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(spec.memory_limit, 1.0)
+        .with_disk_manager_builder(disk)
         .build_arc()
         .map_err(|e| df_err(out, e))?;
     let config = SessionConfig::new()

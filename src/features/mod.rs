@@ -337,6 +337,25 @@ pub fn run_features(
     rt.block_on(run_async(spec, out, progress))
 }
 
+/// The prefix of the stage's scratch folder under its output folder.
+const SCRATCH_PREFIX: &str = ".segmenta-tmp-";
+
+/// A new scratch folder under `out` (locked by the caller), after removing any
+/// that a killed run left there.
+fn scratch(out: &Path) -> Result<tempfile::TempDir> {
+    if let Ok(entries) = std::fs::read_dir(out) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(SCRATCH_PREFIX) {
+                std::fs::remove_dir_all(e.path()).map_err(|err| Error::io(&e.path(), err))?;
+            }
+        }
+    }
+    tempfile::Builder::new()
+        .prefix(SCRATCH_PREFIX)
+        .tempdir_in(out)
+        .map_err(|e| Error::io(out, e))
+}
+
 async fn run_async(
     spec: &FeatureSpec,
     out: &Path,
@@ -344,9 +363,14 @@ async fn run_async(
 ) -> Result<FeaturesReport> {
     let mut timings = BTreeMap::new();
     let t0 = Instant::now();
+    // The output folder, locked from here on; the bucket files and any spill
+    // live in a folder of its own under it (never in the system's temporary
+    // folder, which may be small or in memory), removed when the stage ends and,
+    // after a kill, at the next start.
+    let mut staged = Staged::new(out)?;
+    let tmp = scratch(out)?;
     // Larger batches for the partition pass: each is split among the buckets.
-    let ctx = session(spec, out, 1 << 16)?;
-    let tmp = tempfile::tempdir().map_err(|e| Error::io(out, e))?;
+    let ctx = session(spec, out, 1 << 16, tmp.path())?;
 
     check_map(&spec.map, &spec.sources)?;
     if let Some(p) = spec.partitions {
@@ -487,7 +511,6 @@ async fn run_async(
     // 4. The buckets' kept rows and rejects merged back in source order.
     progress("writing tables", steps - 1, steps);
     let t3 = Instant::now();
-    let mut staged = Staged::new(out)?;
     let (sources, customers_seen) =
         bucket::merge_tables(&mut staged, out, &regs, tables, &read_rows, p)?;
     timings.insert("merge".into(), t3.elapsed().as_secs_f64());

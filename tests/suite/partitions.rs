@@ -185,3 +185,42 @@ fn partitions_must_be_at_least_one() {
     );
     assert_eq!(e.trim().lines().count(), 1, "{e}");
 }
+
+/// The bucket files live under the output folder, never in `$TMPDIR`, and are gone
+/// when the stage ends; a scratch folder a killed run left is removed at the next
+/// start.
+#[test]
+fn scratch_files_stay_under_the_output_folder() {
+    let d = tempdir();
+    let mall = small_mall(d.path());
+    let (out, tmp) = (d.path().join("f"), d.path().join("tmp"));
+    std::fs::create_dir_all(out.join(".segmenta-tmp-killed")).unwrap();
+    std::fs::write(out.join(".segmenta-tmp-killed/part-0000.parquet"), b"x").unwrap();
+    std::fs::create_dir_all(&tmp).unwrap();
+    let o = segmenta_env(
+        &[
+            "features",
+            "-i",
+            p(&mall),
+            "--partitions",
+            "4",
+            "-o",
+            p(&out),
+            "-q",
+        ],
+        &[("TMPDIR", p(&tmp))],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "$TMPDIR was used"
+    );
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".segmenta-tmp-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(out.join("features.parquet").exists());
+}

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     // glibc gives each thread that allocates its own arena (up to 8 a core), and
     // memory freed in one is not reused by another: the bucket threads of the
     // features stage then hold their peaks side by side (at 500k customers with
-    // 52 buckets, 1.07 GB peak RSS against 0.69 GB with two arenas, same time;
+    // 52 buckets, 1.10 GB peak RSS against 0.70 GB with two arenas, no slower;
     // BENCHMARKS.md). Two arenas, unless the user set MALLOC_ARENA_MAX.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {

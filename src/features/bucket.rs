@@ -174,8 +174,8 @@ impl BucketJob<'_> {
                 .await
                 .map_err(|e| df_err(&r.path, e))?;
             let dir = self.tmp.join("out").join(name);
-            let mut kept = PartWriter::new(dir.join(format!("kept-{b:04}.parquet")));
-            let mut rejects = PartWriter::new(dir.join(format!("rejects-{b:04}.parquet")));
+            let mut kept = PartWriter::new(dir.join(format!("kept-{b:04}.arrow")));
+            let mut rejects = PartWriter::new(dir.join(format!("rejects-{b:04}.arrow")));
             let check = known.as_ref().filter(|_| name != "customers");
             let mut split = split_rows(&ctx, r, &mut kept, &mut rejects, spec.dedup, check).await?;
             let kept_rows = std::mem::take(&mut split.kept_batches);
@@ -444,9 +444,10 @@ pub(super) fn merge_tables(
     let mut merged: Vec<(u64, Option<u64>)> = Vec::with_capacity(regs.len());
     {
         use rayon::prelude::*;
-        // Two files of P parts a table; as many tables at once as keep the open
-        // files under the limit.
-        let at_once = (partition::MAX_OPEN_FILES / (2 * p)).clamp(1, regs.len());
+        // P files open a table (its kept rows, then its rejects); as many tables
+        // at once as keep the open files under the limit (below it, all of them,
+        // so that the two threads share the large tables' work).
+        let at_once = (partition::MAX_OPEN_FILES / p).clamp(1, regs.len());
         for ((r, acc), t) in regs
             .chunks(at_once)
             .zip(tables.chunks(at_once))

@@ -421,9 +421,8 @@ async fn run_async(
     let t1 = Instant::now();
     timings.insert("register".into(), t0.elapsed().as_secs_f64());
     // The tables are partitioned at once, each in a task of its own (the
-    // runtime has one thread a core); each task's writers hold at most the budget
-    // shared among them.
-    // Tables at once: each holds P files open, and writers that share the budget.
+    // runtime has one thread a core), as many at once as keep P files each under
+    // the open-file limit; a writer holds fewer than CHUNK rows a bucket.
     let at_once = (partition::MAX_OPEN_FILES / p).clamp(1, regs.len());
     let mut parts = Vec::with_capacity(regs.len());
     for group in regs.chunks(at_once) {
@@ -437,7 +436,7 @@ async fn run_async(
             let df = ctx.sql(&q).await.map_err(|e| df_err(&r.path, e))?;
             let schema = df.schema().as_arrow().clone();
             let dir = tmp.path().join("parts").join(name);
-            let mut split = partition::Partitioner::new(&schema, p, &dir, budget / group.len())?;
+            let mut split = partition::Partitioner::new(&schema, p, &dir)?;
             let path = r.path.clone();
             tasks.push(tokio::spawn(async move {
                 let mut stream = df.execute_stream().await.map_err(|e| df_err(&path, e))?;

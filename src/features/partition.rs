@@ -20,13 +20,17 @@
 //! position.
 
 use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array, UInt64Array};
 use arrow::compute::{cast, interleave};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow_ipc::CompressionType;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use twox_hash::XxHash64;
@@ -142,7 +146,7 @@ pub(super) fn id_hashes(ids: &ArrayRef) -> arrow::error::Result<Vec<Option<u64>>
 }
 
 /// The raw rows of one table, split into buckets: in memory when there is one
-/// bucket, else one Parquet file per bucket.
+/// bucket, else one Arrow IPC file per bucket.
 pub(super) struct Parts {
     /// The raw columns and `__row`.
     pub(super) schema: SchemaRef,
@@ -157,26 +161,70 @@ enum Part {
 }
 
 impl Parts {
-    /// The rows of bucket `b`, in source order.
+    /// The rows of bucket `b`, in source order. A bucket is loaded once: its file
+    /// is removed once read, so the scratch folder holds each row about once.
     pub(super) fn load(&self, b: usize) -> Result<Vec<RecordBatch>> {
         match &self.parts[b] {
             Part::Memory(batches) => Ok(batches.clone()),
-            Part::File(path) => read_all(path),
+            Part::File(path) => {
+                let batches = read_all(path)?;
+                std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+                Ok(batches)
+            }
         }
     }
 }
 
-/// Reads a whole Parquet file written by this module.
+/// Reads a whole bucket file written by this module.
 fn read_all(path: &Path) -> Result<Vec<RecordBatch>> {
     reader(path)?
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| df_err(path, e))
 }
 
-fn reader(path: &Path) -> Result<ParquetRecordBatchReader> {
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    ParquetRecordBatchReaderBuilder::try_new(f)
-        .and_then(|b| b.with_batch_size(CHUNK).build())
+/// A bucket file: an Arrow IPC stream, LZ4-compressed. The bucket files are
+/// written once and read once, so they skip Parquet's encoding, and the reader
+/// gives back the batches as they were written.
+type PartReader = StreamReader<BufReader<File>>;
+type PartFile = StreamWriter<BufWriter<File>>;
+
+fn reader(path: &Path) -> Result<PartReader> {
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let r = StreamReader::try_new(BufReader::with_capacity(1 << 16, f), None)
+        .map_err(|e| df_err(path, e))?;
+    // SAFETY: the file was written by this stage, moments ago, from arrays that
+    // were valid, into the scratch folder of an output folder it holds locked;
+    // checking every string's UTF-8 again would cost a third of the reading.
+    Ok(unsafe { r.with_skip_validation(true) })
+}
+
+/// `b` with its text and binary views compacted: a view array keeps the data
+/// buffers of the batch it was sliced, taken or filtered from, and an IPC writer
+/// writes every buffer an array holds, so a bucket's slice of a batch would carry
+/// the whole batch's long strings.
+fn compact(b: &RecordBatch) -> RecordBatch {
+    let cols: Vec<ArrayRef> = b
+        .columns()
+        .iter()
+        .map(|c| {
+            if let Some(v) = c.as_string_view_opt() {
+                Arc::new(v.gc()) as ArrayRef
+            } else if let Some(v) = c.as_binary_view_opt() {
+                Arc::new(v.gc()) as ArrayRef
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    RecordBatch::try_new(b.schema(), cols).expect("same schema and lengths")
+}
+
+fn part_file(path: &Path, schema: &Schema) -> Result<PartFile> {
+    let f = File::create(path).map_err(|e| Error::io(path, e))?;
+    let opts = IpcWriteOptions::default()
+        .try_with_compression(Some(CompressionType::LZ4_FRAME))
+        .map_err(|e| df_err(path, e))?;
+    StreamWriter::try_new_with_options(BufWriter::with_capacity(1 << 16, f), schema, opts)
         .map_err(|e| df_err(path, e))
 }
 
@@ -187,16 +235,17 @@ pub(super) struct Partitioner {
     schema: SchemaRef,
     next_row: u64,
     memory: Vec<RecordBatch>,
-    files: Vec<(PathBuf, ArrowWriter<std::fs::File>)>,
-    /// Encoded bytes a bucket's writer may hold before it writes a row group.
-    flush_at: usize,
+    files: Vec<(PathBuf, PartFile)>,
+    /// Each bucket's rows not yet written, and how many: a bucket's file gets
+    /// batches of at least [`CHUNK`] rows.
+    pending: Vec<(Vec<RecordBatch>, usize)>,
 }
 
 impl Partitioner {
     /// A partitioner of rows with the raw columns of `raw` (plus the id, last)
-    /// into `p` buckets, files under `dir` when `p > 1`; the writers together
-    /// hold at most about `budget` bytes.
-    pub(super) fn new(raw: &Schema, p: usize, dir: &Path, budget: usize) -> Result<Partitioner> {
+    /// into `p` buckets, files under `dir` when `p > 1`; the writers hold fewer
+    /// than [`CHUNK`] rows a bucket.
+    pub(super) fn new(raw: &Schema, p: usize, dir: &Path) -> Result<Partitioner> {
         let mut fields: Vec<Field> = raw.fields()[..raw.fields().len() - 1]
             .iter()
             .map(|f| f.as_ref().clone())
@@ -207,10 +256,8 @@ impl Partitioner {
         if p > 1 {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             for b in 0..p {
-                let path = dir.join(format!("part-{b:04}.parquet"));
-                let f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-                let w = ArrowWriter::try_new(f, schema.clone(), Some(part_props()))
-                    .map_err(|e| df_err(&path, e))?;
+                let path = dir.join(format!("part-{b:04}.arrow"));
+                let w = part_file(&path, &schema)?;
                 files.push((path, w));
             }
         }
@@ -219,8 +266,8 @@ impl Partitioner {
             schema,
             next_row: 0,
             memory: Vec::new(),
+            pending: vec![(Vec::new(), 0); if p > 1 { p } else { 0 }],
             files,
-            flush_at: (budget / (4 * p)).max(1 << 20),
         })
     }
 
@@ -276,24 +323,45 @@ impl Partitioner {
             if lo == hi {
                 continue;
             }
-            let part = grouped.slice(lo, hi - lo);
-            let (fp, w) = &mut self.files[bucket];
-            w.write(&part).map_err(|e| df_err(fp, e))?;
-            if w.in_progress_size() > self.flush_at {
-                w.flush().map_err(|e| df_err(fp, e))?;
+            let (held, rows) = &mut self.pending[bucket];
+            held.push(grouped.slice(lo, hi - lo));
+            *rows += hi - lo;
+            if *rows >= CHUNK {
+                self.write_pending(bucket)?;
             }
         }
         Ok(())
     }
 
+    /// Writes bucket `b`'s pending rows as one batch.
+    fn write_pending(&mut self, b: usize) -> Result<()> {
+        let (held, rows) = &mut self.pending[b];
+        if held.is_empty() {
+            return Ok(());
+        }
+        let (fp, w) = &mut self.files[b];
+        let batch = match held.len() {
+            1 => held.pop().expect("one"),
+            _ => arrow::compute::concat_batches(&self.schema, held.iter())
+                .map_err(|e| df_err(fp, e))?,
+        };
+        held.clear();
+        *rows = 0;
+        w.write(&compact(&batch)).map_err(|e| df_err(fp, e))
+    }
+
     /// The buckets, their files closed.
-    pub(super) fn finish(self) -> Result<Parts> {
+    pub(super) fn finish(mut self) -> Result<Parts> {
+        for b in 0..self.pending.len() {
+            self.write_pending(b)?;
+        }
         let parts = if self.p == 1 {
             vec![Part::Memory(self.memory)]
         } else {
             let mut parts = Vec::with_capacity(self.p);
-            for (path, w) in self.files {
-                w.close().map_err(|e| df_err(&path, e))?;
+            for (path, mut w) in self.files {
+                w.finish().map_err(|e| df_err(&path, e))?;
+                drop(w);
                 parts.push(Part::File(path));
             }
             parts
@@ -310,7 +378,7 @@ impl Partitioner {
 /// to a temporary file of its own.
 pub(super) struct PartWriter {
     path: PathBuf,
-    w: Option<ArrowWriter<std::fs::File>>,
+    w: Option<PartFile>,
 }
 
 impl PartWriter {
@@ -327,21 +395,18 @@ impl PartWriter {
             if let Some(dir) = self.path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             }
-            let f = std::fs::File::create(&self.path).map_err(|e| Error::io(&self.path, e))?;
-            self.w = Some(
-                ArrowWriter::try_new(f, b.schema(), Some(part_props()))
-                    .map_err(|e| df_err(&self.path, e))?,
-            );
+            self.w = Some(part_file(&self.path, &b.schema())?);
         }
         let w = self.w.as_mut().expect("just opened");
-        w.write(b).map_err(|e| df_err(&self.path, e))
+        w.write(&compact(b)).map_err(|e| df_err(&self.path, e))
     }
 
     /// The file, when any row was written.
     pub(super) fn finish(self) -> Result<Option<PathBuf>> {
         match self.w {
-            Some(w) => {
-                w.close().map_err(|e| df_err(&self.path, e))?;
+            Some(mut w) => {
+                w.finish().map_err(|e| df_err(&self.path, e))?;
+                drop(w);
                 Ok(Some(self.path))
             }
             None => Ok(None),
@@ -349,19 +414,9 @@ impl PartWriter {
     }
 }
 
-/// The temporary files of the buckets: written once and read once, so plain
-/// encoding (dictionaries cost more to build than they save here) and snappy.
-fn part_props() -> WriterProperties {
-    WriterProperties::builder()
-        .set_dictionary_enabled(false)
-        .set_compression(parquet::basic::Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(1 << 16))
-        .build()
-}
-
 /// One bucket's file in the merge: its current batch and row.
 struct Cursor {
-    reader: ParquetRecordBatchReader,
+    reader: PartReader,
     batch: RecordBatch,
     rows: UInt64Array,
     at: usize,
@@ -397,7 +452,7 @@ fn merge_into(
     let mut pool: Vec<RecordBatch> = Vec::new();
     let mut cursors: Vec<Cursor> = Vec::new();
     let mut heap = BinaryHeap::new();
-    let next = |c: &mut ParquetRecordBatchReader, path: &Path| -> Result<Option<RecordBatch>> {
+    let next = |c: &mut PartReader, path: &Path| -> Result<Option<RecordBatch>> {
         loop {
             match c.next() {
                 None => return Ok(None),
@@ -655,5 +710,39 @@ mod tests {
         let e = plan(1 << 40, 64 * MIB, 2, None).unwrap_err().to_string();
         assert!(e.contains("bucket of 256"), "{e}");
         assert!(!e.contains("--partitions"), "{e}");
+    }
+
+    #[test]
+    fn a_slice_of_long_strings_is_written_without_the_rest_of_its_batch() {
+        let long: Vec<String> = (0..1000)
+            .map(|i| format!("a description longer than twelve bytes {i}"))
+            .collect();
+        let col: ArrayRef = Arc::new(arrow::array::StringViewArray::from_iter_values(&long));
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "d",
+            DataType::Utf8View,
+            false,
+        )]));
+        let b = RecordBatch::try_new(schema.clone(), vec![col]).unwrap();
+        let slice = b.slice(10, 5);
+        let d = tempfile::tempdir().unwrap();
+        let (whole, small) = (d.path().join("whole.arrow"), d.path().join("small.arrow"));
+        for (path, batch) in [(&whole, &slice), (&small, &compact(&slice))] {
+            let mut w = part_file(path, &schema).unwrap();
+            w.write(batch).unwrap();
+            w.finish().unwrap();
+        }
+        // Written as-is, the slice carries its batch's 1,000 strings.
+        let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+        assert!(
+            size(&small) * 4 < size(&whole),
+            "{} vs {}",
+            size(&small),
+            size(&whole)
+        );
+        let back = read_all(&small).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].column(0).as_string_view().value(0), long[10]);
+        assert_eq!(back[0].num_rows(), 5);
     }
 }

@@ -428,9 +428,9 @@ pub(super) fn merge_tables(
         })?;
         let f = std::fs::File::create(&*kept_path).map_err(|e| Error::io(kept_path, e))?;
         let kept =
-            partition::merge_parts(&acc.kept_parts, &kept_schema, f, kept_props(), kept_path)?;
+            super::merge::merge_parts(&acc.kept_parts, &kept_schema, f, kept_props(), kept_path)?;
         let rejected = match rejects.take() {
-            Some((path, f)) => Some(partition::merge_parts(
+            Some((path, f)) => Some(super::merge::merge_parts(
                 &acc.rej_parts,
                 &rej_schema,
                 f,

@@ -29,6 +29,7 @@
 mod bucket;
 mod groups;
 mod mapping;
+mod merge;
 mod partition;
 mod register;
 mod result;
@@ -616,7 +617,7 @@ async fn run_async(
     let file = staged.create(&fpath)?;
     let mut w = ArrowWriter::try_new(file, kept_schema.clone(), Some(props()))
         .map_err(|e| df_err(&fpath, e))?;
-    for b in partition::rechunk(&kept_schema, &out_batches, &fpath)? {
+    for b in merge::rechunk(&kept_schema, &out_batches, &fpath)? {
         w.write(&b).map_err(|e| df_err(&fpath, e))?;
     }
     w.close().map_err(|e| df_err(&fpath, e))?;

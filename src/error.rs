@@ -162,6 +162,32 @@ pub enum Error {
 }
 
 impl Error {
+    /// The columns of a header, comma-separated, with why a CSV read as one column
+    /// lacks them: a header of one column holding `;`, a tab or `|` was written
+    /// with another separator.
+    pub fn columns_of(names: &[&str]) -> String {
+        let list = names.join(", ");
+        match Error::separator_hint(names) {
+            Some(h) => format!("{list}; {h}"),
+            None => list,
+        }
+    }
+
+    /// Why a header of one column holding `;`, a tab or `|` lacks every column.
+    pub fn separator_hint(names: &[&str]) -> Option<String> {
+        let c = match names {
+            [one] => [';', '\t', '|'].into_iter().find(|c| one.contains(*c))?,
+            _ => return None,
+        };
+        Some(format!(
+            "the header is one column: the file looks separated by {} (rule: CSV sources are comma-separated; save it with commas)",
+            match c {
+                '\t' => "tabs".to_string(),
+                c => format!("`{c}`"),
+            }
+        ))
+    }
+
     /// Builds a [`Error::MissingColumn`] for `column` of `path`, listing `schema`'s.
     pub fn missing_column(
         path: &std::path::Path,
@@ -171,12 +197,13 @@ impl Error {
         Error::MissingColumn {
             path: path.to_path_buf(),
             column: column.to_string(),
-            available: schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            available: Error::columns_of(
+                &schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>(),
+            ),
         }
     }
 

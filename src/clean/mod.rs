@@ -96,6 +96,9 @@ pub struct CleanReport {
     pub version: u32,
     /// Input table.
     pub input: PathBuf,
+    /// XXH64 of the input table (empty in files written before it was recorded).
+    #[serde(default)]
+    pub input_xxh64: String,
     /// Rows read.
     pub rows_in: u64,
     /// Rows written to clean.parquet.
@@ -143,7 +146,11 @@ pub const DBSCAN_TREE_MAX_ROWS: usize = 20_000;
 /// Cleans the table at `input` and writes `clean.parquet`, `rejects.parquet` and
 /// `clean.json` into `out`, all together.
 pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport> {
-    let source = Source::open(input)?;
+    let mut source = Source::open(input)?;
+    // Ids are identities: a CSV id column with `012` or `1e1` is read as text.
+    if let Ok(i) = source.schema().index_of(&cfg.id_col) {
+        source.ids_as_written(i);
+    }
     let schema = source.schema().clone();
     let all: Vec<usize> = (0..schema.fields().len()).collect();
     let batches: Vec<RecordBatch> = source.batches(&all)?.collect::<Result<_>>()?;
@@ -674,6 +681,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
         format: "segmenta-clean".into(),
         version: 2,
         input: input.to_path_buf(),
+        input_xxh64: crate::pipeline::hash_file(input)?.xxh64,
         rows_in: n as u64,
         rows_kept,
         rows_rejected,

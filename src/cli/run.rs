@@ -137,6 +137,10 @@ pub struct UpdateCmd {
     /// centre to its nearest neighbour; otherwise it is new.
     #[arg(long, default_value_t = segmenta::kmeans::matching::DEFAULT_MAX_SHIFT)]
     pub max_shift: f64,
+    /// Stop when fewer than this share of the previous run's customers are in
+    /// the new sources (another mall's data, or renumbered ids); 0 proceeds.
+    #[arg(long, default_value_t = segmenta::pipeline::update::DEFAULT_MIN_OVERLAP)]
+    pub min_overlap: f64,
     /// Every option of `run`; --k auto (the default) keeps last run's number of
     /// segments, and without --since the features cover last run's window length.
     #[command(flatten)]
@@ -151,6 +155,7 @@ pub fn update(a: UpdateCmd) -> Result<ExitCode> {
         refit_clean: a.refit_clean,
         refit_scaler: a.refit_scaler,
         max_shift: a.max_shift,
+        min_overlap: a.min_overlap,
     };
     let r = pipeline::update(
         &a.previous,

@@ -284,6 +284,18 @@ pub struct FeaturesReport {
     /// before there were buckets.
     #[serde(default)]
     pub partitions: u64,
+    /// How customer ids are kept: `integer` or `text` (empty in files written
+    /// before this was recorded).
+    #[serde(default)]
+    pub id_type: String,
+    /// Why: every id an integer, or the first table and value that is not the
+    /// canonical spelling of one.
+    #[serde(default)]
+    pub id_type_why: String,
+    /// XXH64 of the `features.parquet` written beside this file: what the later
+    /// stages record as made from (see `pipeline::lineage`).
+    #[serde(default)]
+    pub features_xxh64: String,
     /// Sources and their accounting.
     pub sources: Vec<SourceReport>,
     /// Output features.
@@ -400,7 +412,8 @@ async fn run_async(
         as_of_source,
         since_source,
     } = window::history(&ctx, spec, tx).await?;
-    let id_type = customer_id_type(&ctx, tx).await?;
+    let ids = customer_id_type(&ctx, &regs).await?;
+    let id_type = ids.sql;
 
     // 2. The partition seam: each source streamed once into P buckets by the hash
     // of its customer id (partition.rs), so that every later step holds one
@@ -474,7 +487,7 @@ async fn run_async(
         sql: &sql,
         as_of,
         since,
-        id_type: &id_type,
+        id_type,
         tmp: tmp.path(),
         out,
         budget: budget / workers,
@@ -621,6 +634,10 @@ async fn run_async(
         w.write(&b).map_err(|e| df_err(&fpath, e))?;
     }
     w.close().map_err(|e| df_err(&fpath, e))?;
+    let features_xxh64 = match staged.temporary(&fpath) {
+        Some(t) => crate::pipeline::hash_file(&t)?.xxh64,
+        None => String::new(),
+    };
 
     let report = FeaturesReport {
         format: "segmenta-features".into(),
@@ -636,6 +653,12 @@ async fn run_async(
         customers_seen,
         customers,
         partitions: p as u64,
+        id_type: match id_type {
+            "BIGINT" => "integer".into(),
+            _ => "text".into(),
+        },
+        id_type_why: ids.why,
+        features_xxh64,
         sources,
         features,
         dropped,

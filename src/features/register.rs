@@ -21,7 +21,21 @@ pub(super) struct Registered {
     pub(super) how: BTreeMap<String, String>,
     /// Timestamp columns parsed from text or integers (the only casts that can fail).
     pub(super) parsed: Vec<&'static str>,
+    /// The customer id's expression before its cast (a column or a mapping).
+    pub(super) id_expr: String,
 }
+
+/// The type customer ids are kept in, and why (recorded in `features.json`).
+pub(super) struct IdType {
+    /// `BIGINT` or `VARCHAR`.
+    pub(super) sql: &'static str,
+    /// Why, in words.
+    pub(super) why: String,
+}
+
+/// The canonical spelling of an integer id: no sign, leading zero, exponent,
+/// decimal point or inner space, at most 18 digits (so it fits in 64 bits).
+pub(super) const CANONICAL_INT: &str = "^(0|[1-9][0-9]{0,17})$";
 
 /// Registers every given source as `raw_<table>`, in `CANONICAL` order, and builds
 /// the canonical expressions of its columns (step 1 of `run_async`); then checks
@@ -37,13 +51,36 @@ pub(super) async fn register_sources(
             continue;
         };
         let raw = format!("raw_{}", t.name);
-        register(ctx, &raw, path, tmp).await?;
-        let schema = ctx
-            .table(raw.as_str())
-            .await
-            .map_err(|e| df_err(path, e))?
-            .schema()
-            .clone();
+        register(ctx, &raw, path, tmp, None).await?;
+        let mut schema = raw_schema(ctx, &raw, path).await?;
+        // A CSV's id column is read as text, so that `012` and `12` stay two
+        // customers ([`customer_id_type`] decides afterwards whether every id is
+        // the canonical spelling of an integer).
+        if !is_parquet(path)? {
+            let id_col = id_source_column(spec, t.name, &schema);
+            if let Some(c) = id_col.filter(|c| {
+                schema
+                    .as_arrow()
+                    .field_with_name(c)
+                    .is_ok_and(|f| f.data_type() != &DataType::Utf8)
+            }) {
+                let mut patched = schema.as_arrow().clone();
+                patched = arrow::datatypes::Schema::new(
+                    patched
+                        .fields()
+                        .iter()
+                        .map(|f| match f.name() == &c {
+                            true => arrow::datatypes::Field::new(f.name(), DataType::Utf8, true),
+                            false => f.as_ref().clone(),
+                        })
+                        .collect::<Vec<_>>(),
+                );
+                ctx.deregister_table(raw.as_str())
+                    .map_err(|e| df_err(path, e))?;
+                register(ctx, &raw, path, tmp, Some(&patched)).await?;
+                schema = raw_schema(ctx, &raw, path).await?;
+            }
+        }
         let raw_cols: Vec<(String, DataType)> = schema
             .fields()
             .iter()
@@ -53,6 +90,7 @@ pub(super) async fn register_sources(
         let mut exprs = BTreeMap::new();
         let mut how = BTreeMap::new();
         let mut parsed = Vec::new();
+        let mut id_expr = String::new();
         for &(col, kind, required) in t.columns {
             let mapped = spec
                 .map
@@ -73,15 +111,23 @@ pub(super) async fn register_sources(
                 return Err(Error::MissingColumn {
                     path: path.clone(),
                     column: col.to_string(),
-                    available: format!(
-                        "{} (rule: {}.{col} is required; name it with --map {col}=EXPR)",
-                        names.join(", "),
-                        t.name
-                    ),
+                    available: match Error::separator_hint(
+                        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+                    ) {
+                        Some(h) => format!("{}; {h}", names.join(", ")),
+                        None => format!(
+                            "{} (rule: {}.{col} is required; name it with --map {col}=EXPR)",
+                            names.join(", "),
+                            t.name
+                        ),
+                    },
                 });
             } else {
                 ("NULL".to_string(), "absent".to_string())
             };
+            if kind == Kind::Id {
+                id_expr = expr.clone();
+            }
             let (typed, parses) =
                 typed_expr(ctx, &raw, path, col, kind, &expr, spec.ts_format.as_deref()).await?;
             exprs.insert(col, typed);
@@ -97,6 +143,7 @@ pub(super) async fn register_sources(
             exprs,
             how,
             parsed,
+            id_expr,
         });
     }
 
@@ -128,7 +175,83 @@ fn first_sentence(s: &str) -> String {
         .to_string()
 }
 
-async fn register(ctx: &SessionContext, name: &str, path: &Path, tmp: &Path) -> Result<()> {
+async fn raw_schema(
+    ctx: &SessionContext,
+    raw: &str,
+    path: &Path,
+) -> Result<datafusion::common::DFSchema> {
+    Ok(ctx
+        .table(raw)
+        .await
+        .map_err(|e| df_err(path, e))?
+        .schema()
+        .clone())
+}
+
+/// The raw column a table's customer ids come from: the column named
+/// `customer_id` (any case), or the one a `--map customer_id=COLUMN` names; `None`
+/// for a mapping that computes the id (its type is the mapping's).
+fn id_source_column(
+    spec: &FeatureSpec,
+    table: &str,
+    schema: &datafusion::common::DFSchema,
+) -> Option<String> {
+    let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+    let find = |want: &str| {
+        names
+            .iter()
+            .find(|n| n.as_str() == want)
+            .or_else(|| names.iter().find(|n| n.eq_ignore_ascii_case(want)))
+            .map(|n| n.to_string())
+    };
+    match spec
+        .map
+        .iter()
+        .find(|m| m.table == table && m.column == "customer_id")
+    {
+        Some(m) => {
+            let e = m.expr.trim();
+            let bare = e
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .unwrap_or(e);
+            names
+                .iter()
+                .find(|n| n.as_str() == bare)
+                .map(|n| n.to_string())
+        }
+        None => find("customer_id"),
+    }
+}
+
+/// Whether `path` (a file or a folder of partitions) is Parquet.
+fn is_parquet(path: &Path) -> Result<bool> {
+    if !path.is_dir() {
+        return Ok(path
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .ends_with(".parquet"));
+    }
+    for e in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+        let n = e.map_err(|e| Error::io(path, e))?.file_name();
+        if n.to_string_lossy()
+            .to_ascii_lowercase()
+            .ends_with(".parquet")
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Registers `path` as `name`; a CSV with `schema` when given (else inferred).
+async fn register(
+    ctx: &SessionContext,
+    name: &str,
+    path: &Path,
+    tmp: &Path,
+    schema: Option<&arrow::datatypes::Schema>,
+) -> Result<()> {
     let s = path.to_string_lossy().to_string();
     let lower = s.to_ascii_lowercase();
     let is_dir = path.is_dir();
@@ -185,9 +308,18 @@ async fn register(ctx: &SessionContext, name: &str, path: &Path, tmp: &Path) -> 
             });
         }
         if is_dir {
-            ctx.register_csv(name, &s, csv_options(".csv")).await
+            match schema {
+                Some(schema) => {
+                    ctx.register_csv(name, &s, csv_options(".csv").schema(schema))
+                        .await
+                }
+                None => ctx.register_csv(name, &s, csv_options(".csv")).await,
+            }
         } else {
-            let schema = csv_schema(path)?;
+            let schema = match schema {
+                Some(schema) => schema.clone(),
+                None => csv_schema(path)?,
+            };
             ctx.register_csv(name, &s, csv_options("").schema(&schema))
                 .await
         }
@@ -195,6 +327,16 @@ async fn register(ctx: &SessionContext, name: &str, path: &Path, tmp: &Path) -> 
         // Unpacked once into the run's temporary folder (DataFusion's own gzip
         // support would add xz and bzip2 C builds for one format).
         let unpacked = tmp.join(format!("{name}.csv"));
+        if let Some(schema) = schema.filter(|_| unpacked.is_file()) {
+            return ctx
+                .register_csv(
+                    name,
+                    unpacked.to_string_lossy().as_ref(),
+                    csv_options("").schema(schema),
+                )
+                .await
+                .map_err(|e| df_err(path, e));
+        }
         let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let mut gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f));
         let mut o = std::io::BufWriter::new(
@@ -214,7 +356,10 @@ async fn register(ctx: &SessionContext, name: &str, path: &Path, tmp: &Path) -> 
                 path: path.to_path_buf(),
             });
         }
-        let schema = csv_schema(&unpacked)?;
+        let schema = match schema {
+            Some(schema) => schema.clone(),
+            None => csv_schema(&unpacked)?,
+        };
         ctx.register_csv(
             name,
             unpacked.to_string_lossy().as_ref(),
@@ -391,16 +536,75 @@ async fn check_text_cast(
     }
 }
 
-pub(super) async fn customer_id_type(ctx: &SessionContext, tx: &Registered) -> Result<String> {
-    let q = format!(
-        "SELECT {} AS v FROM raw_transactions LIMIT 0",
-        tx.exprs["customer_id"]
-    );
-    let df = ctx.sql(&q).await.map_err(|e| df_err(&tx.path, e))?;
-    Ok(if df.schema().field(0).data_type().is_numeric() {
-        "BIGINT"
-    } else {
-        "VARCHAR"
+/// The type of every table's customer ids: `BIGINT` when every id in every table
+/// is an integer (an integer column, a float column of whole numbers, or text whose
+/// every value is the canonical spelling of one, [`CANONICAL_INT`]), else `VARCHAR`,
+/// so that `012`, `0012` and `12`, or `1e1` and `10`, stay different customers.
+/// A float id with a fraction is an error: no cast may merge `2.5` into `2`.
+pub(super) async fn customer_id_type(ctx: &SessionContext, regs: &[Registered]) -> Result<IdType> {
+    let mut texts = Vec::new();
+    for r in regs {
+        let name = r.table.name;
+        let id = &r.id_expr;
+        if id == "NULL" {
+            continue;
+        }
+        let df = ctx
+            .sql(&format!("SELECT ({id}) AS v FROM raw_{name} LIMIT 0"))
+            .await
+            .map_err(|e| df_err(&r.path, e))?;
+        let dt = df.schema().field(0).data_type().clone();
+        let first = |q: String| async move {
+            let batches = async { ctx.sql(&q).await?.collect().await }
+                .await
+                .map_err(|e| df_err(&r.path, e))?;
+            Ok::<_, Error>(batches.iter().find(|b| b.num_rows() > 0).map(|b| {
+                arrow::util::display::array_value_to_string(b.column(0), 0).unwrap_or_default()
+            }))
+        };
+        if matches!(
+            dt,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ) {
+            let v = format!("NULLIF(trim(({id})), '')");
+            let q = format!(
+                "SELECT {v} FROM raw_{name} WHERE {v} IS NOT NULL AND NOT regexp_like({v}, '{CANONICAL_INT}') LIMIT 1"
+            );
+            match first(q).await? {
+                Some(bad) => texts.push(format!(
+                    "{name}.customer_id holds \"{}\", not the canonical spelling of an integer",
+                    bad.escape_default()
+                )),
+                None if is_parquet(&r.path)? => {
+                    texts.push(format!("{name}.customer_id is text in its Parquet source"))
+                }
+                None => {}
+            }
+        } else if dt.is_floating() {
+            let q = format!(
+                "SELECT ({id}) FROM raw_{name} WHERE ({id}) IS NOT NULL AND (({id}) <> trunc(({id})) OR abs(({id})) > 9.0e15) LIMIT 1"
+            );
+            if let Some(bad) = first(q).await? {
+                return Err(Error::Source {
+                    path: r.path.clone(),
+                    message: format!(
+                        "column customer_id ({}): the id {bad} is not a whole number (rule: ids are integers or text; a float id must be whole, or store ids as text)",
+                        r.how["customer_id"]
+                    ),
+                });
+            }
+        } else if !dt.is_numeric() {
+            texts.push(format!("{name}.customer_id is {dt}"));
+        }
     }
-    .to_string())
+    Ok(match texts.is_empty() {
+        true => IdType {
+            sql: "BIGINT",
+            why: "every customer id is an integer".into(),
+        },
+        false => IdType {
+            sql: "VARCHAR",
+            why: format!("{} (ids are kept as written)", texts.join("; ")),
+        },
+    })
 }

@@ -79,6 +79,25 @@ impl Ids {
     }
 }
 
+/// The id column `column` of the table at `path` alone, in row order (a CSV's
+/// by the identity rule, [`super::Source::ids_as_written`]).
+pub fn read_ids(path: &Path, column: &str) -> Result<Ids> {
+    let mut src = super::Source::open(path)?;
+    let i = src
+        .schema()
+        .index_of(column)
+        .map_err(|_| Error::missing_column(path, column, src.schema()))?;
+    src.ids_as_written(i);
+    let mut ids = Ids::Int(Vec::new());
+    let (mut started, mut row0) = (false, 0usize);
+    for b in src.batches(&[i])? {
+        let b = b?;
+        append_ids(path, column, b.column(0), row0, &mut ids, &mut started)?;
+        row0 += b.num_rows();
+    }
+    Ok(ids)
+}
+
 /// Appends a batch's id column to `ids`, whose kind (integer or text) the first
 /// batch decides.
 pub(super) fn append_ids(

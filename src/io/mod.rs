@@ -8,7 +8,7 @@ mod read;
 mod table;
 mod write;
 
-pub use ids::Ids;
+pub use ids::{read_ids, Ids};
 pub use read::{CsvCell, Format, Mixed, Source, MISSING_TOKENS};
 pub use table::{read_features, CategoricalLevels, FeatureTable, ReadSpec};
 pub use write::{parquet_metadata, write_json, write_table, write_table_meta, Staged};

@@ -69,6 +69,8 @@ pub struct Source {
     mixed: Vec<Option<Mixed>>,
     /// Per column of a CSV: a padded cell or a missing token other than empty.
     dirty: Vec<bool>,
+    /// Per column of a CSV: the first number that is not a canonical integer.
+    uncanonical: Vec<Option<(usize, String)>>,
 }
 
 /// A stream of record batches; `Send` so several can be decoded in parallel.
@@ -82,6 +84,7 @@ impl Source {
         let file = open_file(path)?;
         let mut mixed = Vec::new();
         let mut dirty = Vec::new();
+        let mut uncanonical = Vec::new();
         let (schema, rows) = match format {
             Format::Parquet => {
                 let builder = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -90,9 +93,10 @@ impl Source {
                 (builder.schema().clone(), Some(rows.max(0) as usize))
             }
             Format::Csv | Format::CsvGz => {
-                let (schema, records, m, d) = infer_csv(path, file, format)?;
+                let (schema, records, m, d, u) = infer_csv(path, file, format)?;
                 mixed = m;
                 dirty = d;
+                uncanonical = u;
                 (schema, Some(records))
             }
         };
@@ -103,7 +107,31 @@ impl Source {
             rows,
             mixed,
             dirty,
+            uncanonical,
         })
+    }
+
+    /// Makes a CSV's id column at `column` text unless every cell is the canonical
+    /// spelling of an integer ([`canonical_int`]); returns why it became text (data
+    /// row and value), or `None` when its type stands. Parquet keeps its types.
+    pub fn ids_as_written(&mut self, column: usize) -> Option<(usize, String)> {
+        let numeric = self.schema.field(column).data_type().is_numeric();
+        let why = self.uncanonical.get(column).cloned().flatten()?;
+        if !numeric {
+            return None;
+        }
+        let fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match i == column {
+                true => Field::new(f.name(), DataType::Utf8, true),
+                false => f.as_ref().clone(),
+            })
+            .collect();
+        self.schema = Arc::new(Schema::new(fields));
+        Some(why)
     }
 
     /// The schema for a reader that takes cells as they are (DataFusion's CSV
@@ -254,6 +282,21 @@ struct Tally {
     dirty: bool,
     /// The first cell that is not a number: data row (1-based) and value.
     first_text: Option<(usize, String)>,
+    /// The first number that is not the canonical spelling of an integer
+    /// ([`canonical_int`]): as an id, the column is text.
+    first_uncanonical: Option<(usize, String)>,
+}
+
+/// Whether `t` (trimmed) is the canonical spelling of an integer id: digits only,
+/// no leading zero, sign, exponent or decimal point, at most 18 digits (so it
+/// fits in 64 bits). `012`, `+12`, `-3`, `1e1` and `2.0` are not; as ids they
+/// are kept as text, so that `012` and `12` stay two customers.
+pub fn canonical_int(t: &str) -> bool {
+    let b = t.as_bytes();
+    !b.is_empty()
+        && b.len() <= 18
+        && b.iter().all(u8::is_ascii_digit)
+        && (b[0] != b'0' || b.len() == 1)
 }
 
 impl Tally {
@@ -329,8 +372,14 @@ fn text_schema(schema: &SchemaRef) -> SchemaRef {
 }
 
 /// What [`infer_csv`] learns: the types, the data rows, the mixed and the dirty
-/// columns.
-type Inferred = (SchemaRef, usize, Vec<Option<Mixed>>, Vec<bool>);
+/// columns, and each column's first number that is not a canonical integer.
+type Inferred = (
+    SchemaRef,
+    usize,
+    Vec<Option<Mixed>>,
+    Vec<bool>,
+    Vec<Option<(usize, String)>>,
+);
 
 /// Infers a CSV's column types over every cell, and counts its data rows.
 fn infer_csv(path: &Path, file: File, format: Format) -> Result<Inferred> {
@@ -385,6 +434,12 @@ fn infer_csv(path: &Path, file: File, format: Format) -> Result<Inferred> {
                 if matches!(cell, CsvCell::Bool | CsvCell::Text) && t.first_text.is_none() {
                     t.first_text = Some((rows + i + 1, v.to_string()));
                 }
+                if matches!(cell, CsvCell::Int | CsvCell::Float)
+                    && t.first_uncanonical.is_none()
+                    && !canonical_int(v.trim())
+                {
+                    t.first_uncanonical = Some((rows + i + 1, v.trim().to_string()));
+                }
             }
         }
         rows += batch.num_rows();
@@ -397,7 +452,14 @@ fn infer_csv(path: &Path, file: File, format: Format) -> Result<Inferred> {
         mixed.push(m);
     }
     let dirty = tallies.iter().map(|t| t.dirty).collect();
-    Ok((Arc::new(Schema::new(fields)), rows, mixed, dirty))
+    let uncanonical = tallies.into_iter().map(|t| t.first_uncanonical).collect();
+    Ok((
+        Arc::new(Schema::new(fields)),
+        rows,
+        mixed,
+        dirty,
+        uncanonical,
+    ))
 }
 
 /// Parses a batch read as text into the inferred types: cells trimmed, missing

@@ -101,15 +101,20 @@ fn is_numeric(t: &DataType) -> bool {
 
 /// Reads the feature table at `path` as `spec` says.
 pub fn read_features(path: &Path, spec: &ReadSpec) -> Result<FeatureTable> {
-    let source = Source::open(path)?;
+    let mut source = Source::open(path)?;
+    // Ids are identities: a CSV id column with `012` or `1e1` is read as text.
+    if let Ok(i) = source.schema().index_of(&spec.id_col) {
+        source.ids_as_written(i);
+    }
     let schema = source.schema().clone();
     let available = || {
-        schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        Error::columns_of(
+            &schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>(),
+        )
     };
     let index_of = |name: &str| -> Result<usize> {
         schema.index_of(name).map_err(|_| Error::MissingColumn {

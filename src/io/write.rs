@@ -134,6 +134,15 @@ impl Staged {
         Ok(tmp.path().to_path_buf())
     }
 
+    /// The temporary behind `path`, once created (to hash what was written).
+    pub fn temporary(&self, path: &Path) -> Option<PathBuf> {
+        self.files
+            .iter()
+            .rev()
+            .find(|(_, p)| p == path)
+            .map(|(t, _)| t.path().to_path_buf())
+    }
+
     /// Renames every temporary into place, as one journaled commit.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
         for (tmp, path) in &self.files {

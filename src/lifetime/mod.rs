@@ -195,6 +195,10 @@ pub struct LifetimeReport {
     /// The fit whose segments these are (its model's `fit_id`).
     #[serde(default)]
     pub fit_id: String,
+    /// The `features_xxh64` of the features stage whose tables it read (empty
+    /// when unknown).
+    #[serde(default)]
+    pub features_xxh64: String,
     /// Seconds: `histories_s` (reading the transactions), `bgnbd_s`,
     /// `gamma_gamma_s`, `predict_s`.
     #[serde(default)]

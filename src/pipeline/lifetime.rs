@@ -122,6 +122,9 @@ pub fn lifetime(
     obs: &dyn Observer,
 ) -> Result<LifetimeReport> {
     opts.check()?;
+    if let Some(root) = super::lineage::run_of(&inputs.assignments) {
+        super::lineage::check(&root, super::lineage::Upto::Fit)?;
+    }
     let as_of = crate::dates::parse_date(&inputs.as_of, "--as-of")?;
     // The customers are the fit's: its assignments hold every id and its segment.
     let mut spec = ReadSpec::new(inputs.id_col.clone());
@@ -307,6 +310,7 @@ pub fn lifetime(
         segments,
         notes,
         fit_id,
+        features_xxh64: super::lineage::features_token(&inputs.tables),
         timings,
     };
     let mut staged = Staged::new(out)?;

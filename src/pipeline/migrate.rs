@@ -185,6 +185,8 @@ pub fn migrate(
     obs: &dyn Observer,
 ) -> Result<MigrationReport> {
     let (pl, nl) = (RunLayout::new(previous), RunLayout::new(run));
+    super::lineage::check(previous, super::lineage::Upto::All)?;
+    super::lineage::check(run, super::lineage::Upto::Lifetime)?;
     let prev_model = Model::load(&pl.model())?;
     let model = Model::load(&nl.model())?;
     for (m, path) in [(&prev_model, pl.model()), (&model, nl.model())] {
@@ -194,6 +196,31 @@ pub fn migrate(
                 message: "is not a K-means model (rule: migration compares two K-means runs, the later warm-started from the earlier)".into(),
             });
         }
+    }
+    // The later run must continue the earlier: its model warm-started from it.
+    let link = model
+        .kmeans()
+        .and_then(|k| k.warm_start.as_ref())
+        .map(|w| w.previous_fit_id.as_str());
+    if link != Some(prev_model.fit_id.as_str()) {
+        return Err(Error::Model {
+            path: nl.model(),
+            message: format!(
+                "{} (rule: migration compares a run with the one it updates; run `segmenta update --previous {} -o …` and compare those)",
+                match link {
+                    Some(l) => format!(
+                        "continues fit {l}, not {}'s fit {}",
+                        pl.model().display(),
+                        prev_model.fit_id
+                    ),
+                    None => format!(
+                        "is a fresh fit, not an update of {}",
+                        pl.model().display()
+                    ),
+                },
+                previous.display()
+            ),
+        });
     }
     let id_col = model.id_col.clone();
     let before = read_side(&pl.assignments(), &prev_model.id_col)?;
@@ -216,9 +243,13 @@ pub fn migrate(
     let prev_day = crate::dates::parse_date(&prev_as_of, "previous as-of")?;
     let mut notes = Vec::new();
     if crate::dates::parse_date(&as_of, "as-of")? <= prev_day {
-        notes.push(format!(
-            "this run's as-of ({as_of}) is not after the previous run's ({prev_as_of}): no customer can be lapsed"
-        ));
+        return Err(Error::Source {
+            path: nl.features_json(),
+            message: format!(
+                "this run's as-of ({as_of}) is not after the previous run's ({prev_as_of}, {}) (rule: --previous is the earlier run, --run the later)",
+                pl.features_json().display()
+            ),
+        });
     }
 
     let index = IdIndex::new(&after.table.ids);

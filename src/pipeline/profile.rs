@@ -207,6 +207,9 @@ pub fn profile(
     obs: &dyn Observer,
 ) -> Result<Profile> {
     let rules = opts.rules()?;
+    if let Some(root) = super::lineage::run_of(&inputs.assignments) {
+        super::lineage::check(&root, super::lineage::Upto::Lifetime)?;
+    }
     let table = read_features(&inputs.features, &ReadSpec::new(inputs.id_col.clone()))?;
     let index = IdIndex::new(&table.ids);
     let labels = read_labels(&index, &table, &inputs.assignments, &inputs.features)?;
@@ -345,6 +348,11 @@ pub fn profile(
         streaming,
         notes,
         fit_id,
+        features_xxh64: inputs
+            .tables
+            .as_deref()
+            .map(super::lineage::features_token)
+            .unwrap_or_default(),
         lifetime: lifetime.map(|l| l.segments).unwrap_or_default(),
         changes: migration,
     };

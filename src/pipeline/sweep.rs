@@ -171,6 +171,23 @@ pub fn sweep(
     opts.check()?;
     let mut table = read.read(input, obs)?;
     let (n, d) = (table.x.n(), table.x.d());
+    // A range beyond the rows is the range's fault, not a k the user never gave
+    // (`run --k auto` sweeps the default range).
+    let kmax = opts.k_range.iter().copied().max().unwrap_or(0);
+    let too_few = |rows: usize, what: &str| -> Result<()> {
+        match kmax > rows {
+            true => Err(Error::param(
+                "--k-range",
+                format!(
+                    "{} ends at k = {kmax}, but {} has {rows} {what} (rule: every k of the sweep is at most the number of customers; `--k auto` sweeps --k-range, {DEFAULT_K_RANGE} by default: give a smaller range, or --k)",
+                    k_range_text(&opts.k_range),
+                    input.display()
+                ),
+            )),
+            false => Ok(()),
+        }
+    };
+    too_few(n, "rows")?;
     // Every k is checked before any work is done.
     for &k in &opts.k_range {
         fit.params(k, seed).check(n, d)?;
@@ -183,6 +200,7 @@ pub fn sweep(
             .weights
             .as_ref()
             .map(|w| rows.iter().map(|&i| w[i]).collect());
+        too_few(rows.len(), "rows the fit learns from (outliers left out)")?;
         for &k in &opts.k_range {
             fit.params(k, seed).check(rows.len(), d)?;
         }

@@ -37,7 +37,15 @@ pub struct UpdateOptions {
     pub refit_scaler: bool,
     /// The matching threshold (see [`crate::kmeans::matching`]).
     pub max_shift: f64,
+    /// The share of the previous run's customers that must reappear in the new
+    /// sources ([`DEFAULT_MIN_OVERLAP`]); 0 proceeds whatever the overlap.
+    pub min_overlap: f64,
 }
+
+/// Below this share of the previous run's customers found again in the new
+/// sources, `update` stops: the sources are most likely another mall's, or ids
+/// were renumbered, and every customer would be "gone" or "new".
+pub const DEFAULT_MIN_OVERLAP: f64 = 0.2;
 
 impl Default for UpdateOptions {
     fn default() -> Self {
@@ -46,6 +54,7 @@ impl Default for UpdateOptions {
             refit_clean: false,
             refit_scaler: false,
             max_shift: crate::kmeans::matching::DEFAULT_MAX_SHIFT,
+            min_overlap: DEFAULT_MIN_OVERLAP,
         }
     }
 }
@@ -56,6 +65,7 @@ impl Flags for UpdateOptions {
         flags::switch(argv, "--refit-clean", self.refit_clean);
         flags::switch(argv, "--refit-scaler", self.refit_scaler);
         flags::value(argv, "--max-shift", self.max_shift);
+        flags::value(argv, "--min-overlap", self.min_overlap);
     }
 }
 
@@ -130,6 +140,17 @@ pub fn update(
         refit_scaler: opts.refit_scaler,
         max_shift: opts.max_shift,
     };
+    if !(0.0..=1.0).contains(&opts.min_overlap) {
+        return Err(Error::param(
+            "--min-overlap",
+            format!(
+                "{} is out of range (rule: a share from 0 to 1)",
+                opts.min_overlap
+            ),
+        ));
+    }
+    // The previous run must be one lineage, the one its model continues.
+    super::lineage::check(previous, super::lineage::Upto::All)?;
     let warm = Warm::load(&warm_start)?;
     let before: FeaturesReport = artefact::read(&prev.features_json())?;
     let prev_as_of = crate::dates::parse_date(&before.as_of, "previous as-of")?;
@@ -150,6 +171,7 @@ pub fn update(
             .collect();
     }
     let spec = p.features.spec(input)?;
+    same_kind_of_sources(&prev.features_json(), &before, &spec, input)?;
     if p.features.since.is_none() {
         let prev_since = before
             .since
@@ -204,6 +226,23 @@ pub fn update(
             ),
         ));
     }
+    if !before.id_type.is_empty() && !after.id_type.is_empty() && before.id_type != after.id_type {
+        return Err(Error::Source {
+            path: lay.features_json(),
+            message: format!(
+                "customer ids are {} ({}), but the previous run's ({}) are {} (rule: an update reads the same customers' ids, of the same type)",
+                after.id_type,
+                after.id_type_why,
+                prev.features_json().display(),
+                before.id_type
+            ),
+        });
+    }
+    overlap(
+        &prev.assignments(),
+        &lay.features_parquet(),
+        opts.min_overlap,
+    )?;
     let reuse = (!opts.refit_clean).then(|| clean_json.clone());
     stage_clean(&mut run, &lay, &p, reuse, obs)?;
 
@@ -272,4 +311,83 @@ pub fn update(
         k: k_active,
         backend,
     })
+}
+
+/// The new sources must be the same kind as the previous run's: the same tables,
+/// mapped the same way (`--map`).
+fn same_kind_of_sources(
+    prev_json: &Path,
+    before: &FeaturesReport,
+    spec: &crate::features::FeatureSpec,
+    input: &Path,
+) -> Result<()> {
+    let had: std::collections::BTreeSet<&str> =
+        before.sources.iter().map(|s| s.table.as_str()).collect();
+    let has: std::collections::BTreeSet<&str> = spec.sources.keys().map(String::as_str).collect();
+    if had != has {
+        let list =
+            |s: &std::collections::BTreeSet<&str>| s.iter().copied().collect::<Vec<_>>().join(", ");
+        return Err(Error::param(
+            "--input",
+            format!(
+                "{} holds the tables {}, but the previous run ({}) read {} (rule: an update reads the same kind of sources as the run it continues)",
+                input.display(),
+                list(&has),
+                prev_json.display(),
+                list(&had)
+            ),
+        ));
+    }
+    for s in &before.sources {
+        for (col, how) in &s.columns {
+            let was = how.strip_prefix("mapped: ");
+            let now = spec
+                .map
+                .iter()
+                .find(|m| m.table == s.table && &m.column == col)
+                .map(|m| m.expr.as_str());
+            if was != now {
+                return Err(Error::param(
+                    "--map",
+                    format!(
+                        "{}.{col} is {} now, but the previous run ({}) read it {} (rule: an update maps the sources as the run it continues did)",
+                        s.table,
+                        now.map_or("not mapped".to_string(), |e| format!("mapped to `{e}`")),
+                        prev_json.display(),
+                        was.map_or("unmapped".to_string(), |e| format!("mapped to `{e}`"))
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stops when fewer than `min` of the previous run's customers are among the
+/// new features' customers.
+fn overlap(prev_assignments: &Path, features: &Path, min: f64) -> Result<()> {
+    if min <= 0.0 {
+        return Ok(());
+    }
+    let before = crate::io::read_ids(prev_assignments, "customer_id")?;
+    let after = crate::io::read_ids(features, "customer_id")?;
+    let index = crate::profile::inputs::IdIndex::new(&after);
+    let found = index
+        .rows(before.to_arrow().as_ref(), prev_assignments)?
+        .iter()
+        .filter(|r| r.is_some())
+        .count();
+    let share = found as f64 / before.len().max(1) as f64;
+    if share < min {
+        return Err(Error::param(
+            "--min-overlap",
+            format!(
+                "only {found} of the previous run's {} customers ({:.1}%) are in the new sources, below {:.0}% (rule: an update continues the same customers; check that --previous is this mall's last run, or pass --min-overlap 0 to proceed)",
+                before.len(),
+                100.0 * share,
+                100.0 * min
+            ),
+        ));
+    }
+    Ok(())
 }

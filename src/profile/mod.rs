@@ -129,6 +129,10 @@ pub struct Profile {
     /// The fit profiled: its model's `fit_id` (empty when no model was given).
     #[serde(default)]
     pub fit_id: String,
+    /// The `features_xxh64` of the features stage whose tables it read (empty
+    /// when it read none).
+    #[serde(default)]
+    pub features_xxh64: String,
     /// What each segment will do next (BG/NBD, Gamma-Gamma), when the lifetime
     /// stage ran.
     #[serde(default)]

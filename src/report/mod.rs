@@ -98,6 +98,7 @@ impl ReportData {
     /// Reads a run folder: one `segmenta run` wrote, or one holding hand-run
     /// stages (each in its stage folder or all side by side).
     pub fn load(run: &Path) -> Result<ReportData> {
+        crate::pipeline::lineage::check(run, crate::pipeline::lineage::Upto::All)?;
         let Some((profile, _)) = find::<Profile>(run, &["profile"], "profile.json")? else {
             return Err(Error::Source {
                 path: run.join("profile").join("profile.json"),

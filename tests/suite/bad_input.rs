@@ -454,3 +454,52 @@ fn clean_bad_outlier_rule_and_empty_input() {
     let o = segmenta(&["clean", "-i", p(&e), "-o", p(&out)]);
     assert_fails(&o, &out, &["e.csv"]);
 }
+
+/// Three errors that named the wrong cause (issue 38).
+#[test]
+fn errors_name_their_real_cause() {
+    let d = tempdir();
+    // A semicolon-separated file: the separator, not only a missing column.
+    let src = d.path().join("semi");
+    std::fs::create_dir_all(&src).unwrap();
+    csv(
+        &src,
+        "transactions.csv",
+        "customer_id;ts;amount\n1;2025-01-01;5\n2;2025-01-02;6\n",
+    );
+    let out = d.path().join("f");
+    let o = segmenta(&["features", "-i", p(&src), "-o", p(&out), "-q"]);
+    assert_fails(
+        &o,
+        &out,
+        &["customer_id", "separated by `;`", "comma-separated"],
+    );
+    let f = csv(d.path(), "semi.csv", "customer_id;x\n1;2\n2;3\n");
+    let out = d.path().join("k");
+    assert_fails(&kmeans(&f, &out, &[]), &out, &["separated by `;`"]);
+
+    // One customer and `--k auto`: the sweep's range, not a k never given.
+    let one = d.path().join("one");
+    std::fs::create_dir_all(&one).unwrap();
+    csv(
+        &one,
+        "transactions.csv",
+        "customer_id,ts,amount\n1,2025-01-01,5\n1,2025-02-01,7\n",
+    );
+    let out = d.path().join("r");
+    let o = segmenta(&[
+        "run",
+        "-i",
+        p(&one),
+        "-o",
+        p(&out),
+        "--backend",
+        "cpu",
+        "-q",
+    ]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(e.contains("--k-range") && e.contains("--k auto"), "{e}");
+    assert!(!e.contains("k (2)"), "{e}");
+}

@@ -527,7 +527,7 @@ fn report_refuses_a_profile_of_another_fit() {
     let clean = run.join("clean").join("clean.parquet");
     ok(&kmeans(&clean, &run.join("kmeans"), "3", &[]));
     let o = segmenta(&["report", "-i", p(&run), "-q"]);
-    fails(&o, &["model.json", "the profile describes fit"]);
+    fails(&o, &["lifetime.json", "model.json", "one lineage"]);
 }
 
 #[test]

@@ -280,3 +280,78 @@ fn an_update_from_other_customers_or_ids_is_refused() {
     let a = update(&prev, &s3, &out);
     refused(&a, &["customer ids are text", "\"00001\"", "integer"]);
 }
+
+/// `kill -9` anywhere in a rerun of `update` with another k leaves a folder that
+/// either passes the lineage check, whole and of one fit, or is refused by it.
+#[test]
+fn a_killed_update_rerun_is_whole_or_refused() {
+    let r = runs();
+    let pristine = r.root.join("u-pristine");
+    copy_dir(&r.u, &pristine);
+    let rerun = |out: &Path| {
+        let mut a = update(&r.a, &r.next, out);
+        a.extend_from_slice(&["--k", "6"]);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    // How long a whole rerun takes here (in a copy, as each killed one runs).
+    let timed = r.root.join("u-timed");
+    copy_dir(&pristine, &timed);
+    let t = std::time::Instant::now();
+    let args = rerun(&timed);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let whole = t.elapsed();
+    let (mut passed, mut refusals) = (0, 0);
+    // Temporary files live under the output folder, never in $TMPDIR.
+    let tmpdir = r.root.join("tmpdir");
+    std::fs::create_dir_all(&tmpdir).unwrap();
+    for i in 1..=8u32 {
+        let u = r.root.join(format!("u-kill-{i}"));
+        copy_dir(&pristine, &u);
+        let mut child = std::process::Command::new(super::util::bin())
+            .args(rerun(&u))
+            .env("TMPDIR", &tmpdir)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(whole * i / 9);
+        let _ = child.kill();
+        let _ = child.wait();
+        let html = r.root.join(format!("kill-{i}.html"));
+        let o = segmenta(&["report", "-i", p(&u), "-o", p(&html), "-q"]);
+        if o.status.success() {
+            passed += 1;
+            // Whole: every stage of one fit.
+            let model = read_json(&u.join("kmeans/model.json"));
+            let fit = model["fit_id"].as_str().unwrap().to_string();
+            for f in ["profile/profile.json", "lifetime/lifetime.json"] {
+                assert_eq!(
+                    read_json(&u.join(f))["fit_id"],
+                    fit.as_str(),
+                    "kill {i}: {f}"
+                );
+            }
+            let k = model["kmeans"]["k"].as_u64().unwrap();
+            eprintln!(
+                "kill {i} after {:?} of {whole:?}: whole, k = {k}",
+                whole * i / 9
+            );
+            let segs = read_json(&u.join("profile/profile.json"))["segments"]
+                .as_array()
+                .unwrap()
+                .len() as u64;
+            assert!(segs <= k, "kill {i}: {segs} profiled segments, k {k}");
+        } else {
+            refusals += 1;
+            let e = stderr(&o);
+            assert_eq!(e.trim().lines().count(), 1, "kill {i}: {e}");
+            assert!(
+                e.contains("one lineage") || e.contains("no profile"),
+                "kill {i}: {e}"
+            );
+            assert!(!html.exists());
+        }
+    }
+    assert_eq!(files_in(&tmpdir), Vec::<String>::new(), "left in $TMPDIR");
+    eprintln!("kill -9 in an update rerun: {passed} whole, {refusals} refused");
+    assert_eq!(passed + refusals, 8);
+}

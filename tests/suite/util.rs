@@ -16,7 +16,7 @@ pub fn root() -> PathBuf {
 }
 
 /// The segmenta binary under test (SEGMENTA_BIN overrides, as for the root).
-fn bin() -> PathBuf {
+pub fn bin() -> PathBuf {
     std::env::var_os("SEGMENTA_BIN").map_or_else(
         || PathBuf::from(env!("CARGO_BIN_EXE_segmenta")),
         PathBuf::from,

@@ -2,7 +2,8 @@
 ../shared/datasets/cdnow_master.csv (CDNOW, 23,570 customers): calibrate BG/NBD on
 1997-01-01..1997-09-30, predict the repeat purchases of the next 39 weeks
 (1997-10-01..1998-06-30) and compare with what happened. Purchase occasions are
-days with a positive amount (weeks for the weekly fit), as segmenta counts them.
+days with a purchase line, free ones (amount 0) included (weeks for the weekly fit),
+as segmenta counts them (CDNOW has no returns).
 
 Run from the repository root (needs `pip install lifetimes`):
     python3 scripts/cdnow_holdout.py ../shared/datasets/cdnow_master.csv \
@@ -20,7 +21,7 @@ from lifetimes import BetaGeoFitter
 from lifetimes.utils import summary_data_from_transaction_data
 
 t = pd.read_csv(sys.argv[1], dtype={"customer_id": str})
-t = t[t.dollar_value > 0]
+t = t[t.dollar_value >= 0]
 t["date"] = pd.to_datetime(t.date)
 cal = t[t.date < "1997-10-01"]
 hold = t[(t.date >= "1997-10-01") & (t.date < "1998-07-01")]

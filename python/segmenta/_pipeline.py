@@ -179,13 +179,15 @@ def update(
     refit_clean=False,
     refit_scaler=False,
     max_shift=None,
+    min_overlap=None,
     force=False,
     verbose=False,
 ):
     """Next month's run (``segmenta update``): the new history segmented from the
     ``previous`` run's model with stable segment ids, who moved where
     (:attr:`Run.migration`) and what each segment will do next. ``previous`` is
-    a run folder or a :class:`Run`."""
+    a run folder or a :class:`Run`; it must be one lineage, of the same kind of
+    sources, and at least ``min_overlap`` (0.2) of its customers must reappear."""
     prev = previous.path if isinstance(previous, Run) else previous
     out = _path(out, "out")
     r = _native.update(
@@ -196,6 +198,7 @@ def update(
         bool(refit_clean),
         bool(refit_scaler),
         max_shift,
+        min_overlap,
         _command("update", previous=os.fspath(prev), sources=os.fspath(sources), out=out),
         bool(force),
         bool(verbose),

@@ -582,7 +582,7 @@ fn run<'py>(
 
 /// Next month's run (`segmenta update`).
 #[pyfunction]
-#[pyo3(signature = (previous, source, out, args, refit_clean, refit_scaler, max_shift, command, force, verbose))]
+#[pyo3(signature = (previous, source, out, args, refit_clean, refit_scaler, max_shift, min_overlap, command, force, verbose))]
 #[allow(clippy::too_many_arguments)]
 fn update<'py>(
     py: Python<'py>,
@@ -593,6 +593,7 @@ fn update<'py>(
     refit_clean: bool,
     refit_scaler: bool,
     max_shift: Option<f64>,
+    min_overlap: Option<f64>,
     command: String,
     force: bool,
     verbose: bool,
@@ -605,6 +606,9 @@ fn update<'py>(
     };
     if let Some(s) = max_shift {
         opts.max_shift = s;
+    }
+    if let Some(m) = min_overlap {
+        opts.min_overlap = m;
     }
     let obs = PyObserver::new(verbose);
     let src = RunSource::Sources(source);

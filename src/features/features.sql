@@ -38,9 +38,11 @@ WITH
 -- occasion cancels a purchase from before the history and is left out. An
 -- occasion's net is its purchases minus the returns matched to it, at least 0 (a
 -- larger return also refunds purchases from before the history, which never
--- counted); it is "fully returned" when its net is half a cent or less. Spend is net of matched returns,
--- frequency counts the occasions not fully returned, and recency runs from the last
--- of them.
+-- counted); it is "fully returned" when returns were matched to it and its net is
+-- half a cent or less. Spend is net of matched returns, frequency counts the
+-- occasions not fully returned, and recency runs from the last of them. An occasion
+-- of free items (amount 0) with no return is a purchase: it counts in frequency and
+-- recency, as in the lifetime histories (src/lifetime/summary.rs).
 --
 -- Money is summed as DECIMAL(38, 10): exact, so a customer's sums do not depend on
 -- the order its lines reach the engine (which changes with the number of customer
@@ -86,10 +88,11 @@ tx_matched AS (
 tx_net AS (
   SELECT n.customer_id,
          SUM(GREATEST(0, n.net)) AS net_spend,
-         SUM(CASE WHEN n.net > 0.005 THEN 1 ELSE 0 END) AS n_purchases,
-         MAX(CASE WHEN n.net > 0.005 THEN n.ts END) AS last_ts
+         SUM(CASE WHEN n.net > 0.005 OR n.unreturned THEN 1 ELSE 0 END) AS n_purchases,
+         MAX(CASE WHEN n.net > 0.005 OR n.unreturned THEN n.ts END) AS last_ts
   -- The few matched returns on the left: engines build the left side of a join.
-  FROM (SELECT o.customer_id, o.ts, o.gross - COALESCE(m.returned, 0) AS net
+  FROM (SELECT o.customer_id, o.ts, o.gross - COALESCE(m.returned, 0) AS net,
+               m.returned IS NULL AS unreturned
         FROM tx_matched m
         RIGHT JOIN tx_occ o ON m.customer_id = o.customer_id AND m.occ_ts = o.ts) n
   GROUP BY n.customer_id

@@ -27,7 +27,8 @@ pub struct History {
     pub unknown_lines: u64,
 }
 
-/// A day's net below this is no purchase (as the feature SQL's "fully returned").
+/// A day whose returns leave its net at or below this is no purchase (the feature
+/// SQL's "fully returned"); a day of free items with no return is a purchase.
 const NOTHING: f64 = 0.005;
 
 /// Bytes a held line takes while the histories are built: `(u32, i64, f64)` is 24
@@ -151,7 +152,8 @@ fn add_histories(h: &mut History, mut lines: Vec<Line>, as_of: i32) {
             .cmp(&(b.0, b.1, b.2 < 0.0))
             .then(a.2.total_cmp(&b.2))
     });
-    let mut days: Vec<(i32, f64)> = Vec::new();
+    // (day, net, whether a return was netted against it)
+    let mut days: Vec<(i32, f64, bool)> = Vec::new();
     let mut start = 0;
     while start < lines.len() {
         let row = lines[start].0;
@@ -163,16 +165,21 @@ fn add_histories(h: &mut History, mut lines: Vec<Line>, as_of: i32) {
             if a >= 0.0 {
                 match days.last_mut() {
                     Some(last) if last.0 == d => last.1 += a,
-                    _ => days.push((d, a)),
+                    _ => days.push((d, a, false)),
                 }
             } else if let Some(last) = days.last_mut() {
                 // The latest purchase day at or before the return.
                 last.1 += a;
+                last.2 = true;
             }
             end += 1;
         }
         start = end;
-        let kept: Vec<(i32, f64)> = days.iter().copied().filter(|d| d.1 > NOTHING).collect();
+        let kept: Vec<(i32, f64)> = days
+            .iter()
+            .filter(|d| d.1 > NOTHING || !d.2)
+            .map(|d| (d.0, d.1))
+            .collect();
         let (Some(first), Some(last)) = (kept.first(), kept.last()) else {
             continue;
         };
@@ -204,6 +211,34 @@ mod tests {
 
     use super::*;
     use crate::io::Ids;
+
+    /// One rule with the feature SQL: a day of free items with no return is a
+    /// purchase (it counts, and sets the last purchase); a day its returns net to
+    /// nothing is not.
+    #[test]
+    fn a_free_item_is_a_purchase_and_a_returned_one_is_not() {
+        let day = |d: i64| d * DAY_US + 3_600_000_000;
+        let lines = vec![
+            // row 0: free on day 10, 20 on day 40: two purchase days.
+            (0, day(10), 0.0),
+            (0, day(40), 20.0),
+            // row 1: free on day 5 returned on day 6 (-5), 15 on day 30: one.
+            (1, day(5), 0.0),
+            (1, day(6), -5.0),
+            (1, day(30), 15.0),
+            // row 2: free items only, on days 3 and 9.
+            (2, day(3), 0.0),
+            (2, day(9), 0.0),
+        ];
+        let mut h = History {
+            last_purchase: vec![None; 3],
+            ..History::default()
+        };
+        add_histories(&mut h, lines, 100);
+        assert_eq!(h.rows, [0, 1, 2]);
+        assert_eq!(h.rfm.x, [1, 0, 1]);
+        assert_eq!(h.last_purchase, [Some(40), Some(30), Some(9)]);
+    }
 
     /// Histories built a customer at a time (a budget of one byte) are those built
     /// at once, in the same order, with the same line counts.

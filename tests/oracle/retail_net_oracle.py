@@ -16,8 +16,10 @@ otherwise a PURCHASE line (amount >= 0). Per customer:
 - net(o) = max(0, gross(o) - sum of |value| of the returns matched to o) (a larger
   return also refunds purchases from before the history, which never counted);
 - monetary_total = sum_o net(o);
-- n_purchases = #occasions with net(o) > 0.005;
-- first_ts = min ts over all kept lines; last_ts = max ts over occasions with net(o) > 0.005;
+- an occasion is live (a purchase) unless returns were matched to it and net(o) <= 0.005
+  (a free item with no return is a purchase);
+- n_purchases = #live occasions;
+- first_ts = min ts over all kept lines; last_ts = max ts over live occasions;
 - months = max(1, (as_of - first_ts) / 30.436875 days);
 - recency_days = (as_of - (last_ts or first_ts)) in days;
 - frequency_per_month = n_purchases / months;
@@ -91,7 +93,7 @@ matched = m[m.occ_ts.notna()]
 returned = matched.groupby(["id", "occ_ts"]).value.sum()
 occ["returned"] = [returned.get((i, t), 0.0) for i, t in zip(occ.id, occ.ts)]
 occ["net"] = (occ.gross - occ.returned).clip(lower=0.0)
-occ["live"] = occ.net > 0.005
+occ["live"] = (occ.net > 0.005) | (occ.returned == 0.0)
 
 first = k.groupby("id").ts.min()
 ids = sorted(first.index)

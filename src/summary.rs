@@ -74,6 +74,12 @@ impl Display for CleanReport {
         for (col, why) in &self.outlier_skipped {
             writeln!(f, "  outlier rule skips {col}: {why}")?;
         }
+        for (col, why) in &self.outlier_masses {
+            writeln!(f, "  outlier rule on {col}: {why}")?;
+        }
+        for (col, why) in &self.outlier_warnings {
+            writeln!(f, "  warning: outlier rule on {col}: {why}")?;
+        }
         Ok(())
     }
 }

@@ -123,6 +123,9 @@ pub struct FittedClean {
     /// Columns the outlier rule left out, with why.
     #[serde(default)]
     pub outlier_skipped: BTreeMap<String, String>,
+    /// Each point mass's value: never an outlier.
+    #[serde(default)]
+    pub outlier_mass_values: BTreeMap<String, f64>,
     /// DBSCAN's eps, when it was the outlier rule.
     #[serde(default)]
     pub dbscan_eps: Option<f64>,
@@ -138,6 +141,7 @@ impl FittedClean {
             fences: report.fences.clone(),
             outlier_transforms: report.outlier_transforms.clone(),
             outlier_skipped: report.outlier_skipped.clone(),
+            outlier_mass_values: report.outlier_mass_values.clone(),
             dbscan_eps: report.dbscan_eps,
         }
     }

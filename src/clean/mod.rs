@@ -24,12 +24,13 @@
 
 mod config;
 mod reasons;
+mod report;
 mod stats;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -37,7 +38,6 @@ use arrow::array::{
 };
 use arrow::compute::{cast, concat_batches, filter_record_batch};
 use arrow::datatypes::{DataType, Float64Type};
-use serde::{Deserialize, Serialize};
 
 use crate::dbscan::{DbscanParams, Eps};
 use crate::error::{Error, Result};
@@ -48,96 +48,11 @@ pub use config::{
     default_ranges, CleanConfig, FittedClean, Missing, OutlierAction, OutlierMethod, Range,
 };
 use reasons::{rule_text, summary_of};
+pub use report::{CleanReport, ColumnSummary, RuleCount};
 use stats::{mode, quantile, summary};
 
 /// Computes a column's outlier fences `(low, high)` from its sorted values.
 type Fences = Box<dyn Fn(&[f64]) -> (f64, f64)>;
-
-/// Counts of one rule.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct RuleCount {
-    /// Rows rejected.
-    pub rows_rejected: u64,
-    /// Cells changed, per column: imputed, clipped, or (a range rule) emptied.
-    pub cells: BTreeMap<String, u64>,
-    /// Cells outside the outlier fences of a `flag` rule, per column (unchanged).
-    #[serde(default)]
-    pub cells_flagged: BTreeMap<String, u64>,
-    /// Rows this rule flagged (kept, `outlier` = true).
-    #[serde(default)]
-    pub rows_flagged: u64,
-    /// Rows rejected per column (the column that triggered it).
-    pub rows_by_column: BTreeMap<String, u64>,
-}
-
-/// A column summary, before or after.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ColumnSummary {
-    /// Non-missing cells.
-    pub count: u64,
-    /// Missing cells.
-    pub missing: u64,
-    /// Mean.
-    pub mean: Option<f64>,
-    /// Minimum.
-    pub min: Option<f64>,
-    /// Median.
-    pub median: Option<f64>,
-    /// Maximum.
-    pub max: Option<f64>,
-}
-
-/// `clean.json`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CleanReport {
-    /// Always "segmenta-clean".
-    pub format: String,
-    /// Layout version.
-    pub version: u32,
-    /// Input table.
-    pub input: PathBuf,
-    /// XXH64 of the input table (empty in files written before it was recorded).
-    #[serde(default)]
-    pub input_xxh64: String,
-    /// Rows read.
-    pub rows_in: u64,
-    /// Rows written to clean.parquet.
-    pub rows_kept: u64,
-    /// Rows written to rejects.parquet.
-    pub rows_rejected: u64,
-    /// Rows flagged as outliers (kept).
-    pub rows_flagged: u64,
-    /// Counts per reason code.
-    pub rules: BTreeMap<String, RuleCount>,
-    /// The configuration that ran.
-    pub config: CleanConfig,
-    /// Range rules applied.
-    pub ranges: Vec<Range>,
-    /// Imputation values used, per column.
-    pub imputed_with: BTreeMap<String, f64>,
-    /// Outlier fences used, per column (`[low, high]`, original units; the rule
-    /// ran on the transformed scale, `outlier_transforms`).
-    pub fences: BTreeMap<String, (f64, f64)>,
-    /// The transform each outlier column was judged on (`none`, `log1p`, …).
-    #[serde(default)]
-    pub outlier_transforms: BTreeMap<String, String>,
-    /// Outlier columns left out of the rule, with why (no spread: half or more of
-    /// the rows share one value, so any other value would be an outlier).
-    #[serde(default)]
-    pub outlier_skipped: BTreeMap<String, String>,
-    /// DBSCAN's eps when it was the outlier rule.
-    pub dbscan_eps: Option<f64>,
-    /// Per column, before cleaning.
-    pub before: BTreeMap<String, ColumnSummary>,
-    /// Per column, after cleaning.
-    pub after: BTreeMap<String, ColumnSummary>,
-}
-
-impl crate::artefact::Artefact for CleanReport {
-    const FORMAT: &'static str = "segmenta-clean";
-    const VERSION: u32 = 2;
-    const NOUN: &'static str = "cleaning summary";
-}
 
 /// The most rows `--outliers dbscan` takes above [`crate::dbscan::index::GRID_MAX_D`]
 /// columns, where the kd-tree's merge pass grows near quadratically on dense data.
@@ -378,6 +293,9 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
     let mut fences = BTreeMap::new();
     let mut outlier_transforms = BTreeMap::new();
     let mut outlier_skipped = BTreeMap::new();
+    let mut outlier_masses = BTreeMap::new();
+    let mut outlier_mass_values = BTreeMap::new();
+    let mut outlier_warnings = BTreeMap::new();
     let mut dbscan_eps = None;
     let alive: Vec<usize> = (0..n).filter(|&r| reason_owned[r].is_none()).collect();
     let (code, per_col_bounds): (&str, Option<Fences>) = match cfg.outliers {
@@ -465,9 +383,10 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                         if let Some(t) = f.outlier_transforms.get(&names[c]) {
                             outlier_transforms.insert(names[c].clone(), t.clone());
                         }
+                        let mass = f.outlier_mass_values.get(&names[c]).copied();
                         for &r in &alive {
                             let v = cols[c][r].expect("imputed or rejected above");
-                            if v < lo || v > hi {
+                            if (v < lo || v > hi) && mass != Some(v) {
                                 mark(c, r, v, (lo, hi), &mut cols, &mut is_out, &mut rules);
                             }
                         }
@@ -487,7 +406,22 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                     .unwrap_or(cfg.transform.default);
                 let t = Transform::fit(kind, &names[c], &s)?;
                 let ts: Vec<f64> = s.iter().map(|v| t.apply(*v)).collect();
-                let (lo_t, hi_t) = bounds(&ts);
+                // A point mass (a share column at 1.0) is judged on its other
+                // values and is never an outlier itself.
+                let mass = stats::point_mass(&s);
+                let rest: Vec<f64> = match mass {
+                    Some((m, _)) => s
+                        .iter()
+                        .zip(&ts)
+                        .filter(|(v, _)| **v != m)
+                        .map(|(_, t)| *t)
+                        .collect(),
+                    None => ts.clone(),
+                };
+                let (lo_t, hi_t) = match rest.len() {
+                    0 => (0.0, 0.0),
+                    _ => bounds(&rest),
+                };
                 outlier_transforms.insert(names[c].clone(), t.name().to_string());
                 if matches!(t, Transform::Quantile { .. }) {
                     outlier_skipped.insert(
@@ -510,13 +444,40 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                     Some(t.inverse(f)).filter(|v| v.is_finite()).unwrap_or(none)
                 };
                 let (lo, hi) = (back(lo_t, f64::MIN), back(hi_t, f64::MAX));
+                let hits: Vec<(usize, f64)> = alive
+                    .iter()
+                    .map(|&r| (r, cols[c][r].expect("imputed or rejected above")))
+                    .filter(|&(_, v)| {
+                        let vt = t.apply(v);
+                        (vt < lo_t || vt > hi_t) && mass.is_none_or(|(m, _)| v != m)
+                    })
+                    .collect();
+                if let Some((m, share)) = mass {
+                    outlier_masses.insert(
+                        names[c].clone(),
+                        format!(
+                            "{:.1}% of the rows hold {m}: judged on the other values, never an outlier",
+                            100.0 * share
+                        ),
+                    );
+                    outlier_mass_values.insert(names[c].clone(), m);
+                }
+                let flagged = hits.len() as f64 / alive.len() as f64;
+                if flagged > stats::MAX_FLAGGED {
+                    outlier_warnings.insert(
+                        names[c].clone(),
+                        format!(
+                            "the rule puts {} of {} rows ({:.1}%) outside the fences, more than {:.0}%: the column's shape (a second mode, a tail the transform missed) may defeat it; look at it, or leave it out with --outlier-columns",
+                            hits.len(),
+                            alive.len(),
+                            100.0 * flagged,
+                            100.0 * stats::MAX_FLAGGED
+                        ),
+                    );
+                }
                 fences.insert(names[c].clone(), (lo, hi));
-                for &r in &alive {
-                    let v = cols[c][r].expect("imputed or rejected above");
-                    let vt = t.apply(v);
-                    if vt < lo_t || vt > hi_t {
-                        mark(c, r, v, (lo, hi), &mut cols, &mut is_out, &mut rules);
-                    }
+                for (r, v) in hits {
+                    mark(c, r, v, (lo, hi), &mut cols, &mut is_out, &mut rules);
                 }
             }
             for &r in &alive {
@@ -693,6 +654,9 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
         fences,
         outlier_transforms,
         outlier_skipped,
+        outlier_masses,
+        outlier_mass_values,
+        outlier_warnings,
         dbscan_eps,
         before,
         after,

@@ -37,3 +37,27 @@ pub(super) fn quantile(sorted: &[f64], q: f64) -> f64 {
 pub(super) fn mode(values: &[f64]) -> f64 {
     crate::stats::mode(values).unwrap_or(f64::NAN)
 }
+
+/// A value held by at least [`POINT_MASS`] of the rows of a sorted column, and
+/// that share: a bound of a share column (0 or 1), a frequency score's floor.
+pub(super) fn point_mass(sorted: &[f64]) -> Option<(f64, f64)> {
+    let (mut best, mut len, mut i) = (None, 0usize, 0usize);
+    while i < sorted.len() {
+        let j = i + sorted[i..].partition_point(|v| *v == sorted[i]);
+        if j - i > len {
+            (best, len) = (Some(sorted[i]), j - i);
+        }
+        i = j;
+    }
+    let share = len as f64 / sorted.len().max(1) as f64;
+    best.filter(|_| share >= POINT_MASS).map(|v| (v, share))
+}
+
+/// The share of a column's rows at one value from which that value is a point
+/// mass: the outlier rule judges the column on its other values, never the mass.
+pub const POINT_MASS: f64 = 0.2;
+
+/// The most an outlier rule flags of a column's rows before it says so: beyond it
+/// the column's shape may defeat the rule (a second mode, a heavy tail the
+/// transform missed). The rule is still applied, with a warning.
+pub const MAX_FLAGGED: f64 = 0.05;

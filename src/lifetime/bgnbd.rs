@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::optimize::nelder_mead;
-use super::special::{hyp2f1_series, ln_hyp2f1_pos};
+use super::special::{hyp2f1_series, hyp2f1_series_m1, ln_hyp2f1_pos};
 use super::Rfm;
 use crate::error::{Error, Result};
 
@@ -155,19 +155,21 @@ impl BgNbd {
         // (1 − z)^(r+x) ₂F₁(r+x, b+x; a+b+x−1; z) with z = h / (α + T + h):
         // by Pfaff's transformation ₂F₁(r+x, a−1; a+b+x−1; −h / (α+T)), whose
         // series converges fast while h ≤ (α+T)/2; else the series in z.
+        // `one_minus` is 1 − that, summed without its leading 1 where it can be
+        // (at a → 0, b → ∞ it is about 1e-8, and 1 − 0.99999999 loses half the digits).
         let w = -horizon / (alpha + t);
-        let scaled = if w >= -0.5 {
-            hyp2f1_series(ca, a - 1.0, cc, w)
+        let one_minus = if w >= -0.5 {
+            -hyp2f1_series_m1(ca, a - 1.0, cc, w)
         } else {
             let z = horizon / (alpha + t + horizon);
             if cc > 0.0 {
-                (ca * (1.0 - z).ln() + ln_hyp2f1_pos(ca, cb, cc, z)).exp()
+                -(ca * (1.0 - z).ln() + ln_hyp2f1_pos(ca, cb, cc, z)).exp_m1()
             } else {
                 // a + b < 1 and x = 0: the signed series, which converges for z < 1.
-                (1.0 - z).powf(ca) * hyp2f1_series(ca, cb, cc, z)
+                1.0 - (1.0 - z).powf(ca) * hyp2f1_series(ca, cb, cc, z)
             }
         };
-        let num = (a + b + xf - 1.0) / (a - 1.0) * (1.0 - scaled);
+        let num = (a + b + xf - 1.0) / (a - 1.0) * one_minus;
         let den = if x > 0 {
             1.0 + a / (b + xf - 1.0) * ((alpha + t) / (alpha + t_x)).powf(r + xf)
         } else {

@@ -55,17 +55,27 @@ pub fn ln_hyp2f1_pos(a: f64, b: f64, c: f64, z: f64) -> f64 {
 
 /// The power series of ₂F₁(a, b; c; z) summed as it stands, any signs, for |z| < 1
 /// (fast for |z| ≤ 0.5, as BG/NBD uses it after Pfaff's transformation; the
-/// other use is the rare c ≤ 0 case). It runs past n = |c| + 2, where the terms
-/// can still grow, then until a term no longer counts.
+/// other use is the rare c ≤ 0 case).
 pub fn hyp2f1_series(a: f64, b: f64, c: f64, z: f64) -> f64 {
+    1.0 + hyp2f1_series_m1(a, b, c, z)
+}
+
+/// ₂F₁(a, b; c; z) − 1: the series without its first term, so that a value near 1
+/// keeps its digits (BG/NBD at the edge of its space, a → 0 and b → ∞, needs
+/// 1 − ₂F₁ ≈ 1e-8 to full precision). It stops once a term no longer counts
+/// against the sum, the next ratio of terms is below 1 and c + n is past 0
+/// (before that a term can change sign or grow). A huge c (b = 3e8) ends it in a
+/// few terms; the old rule ran to n = c, five million terms a call.
+pub fn hyp2f1_series_m1(a: f64, b: f64, c: f64, z: f64) -> f64 {
     debug_assert!(z.abs() < 1.0);
-    let (mut term, mut sum) = (1.0f64, 1.0f64);
+    let ratio = |n: f64| (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z;
+    let (mut term, mut sum) = (1.0f64, 0.0f64);
     let mut n = 0.0;
     while n < 5e6 {
-        term *= (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z;
+        term *= ratio(n);
         sum += term;
         n += 1.0;
-        if term.abs() <= sum.abs() * 1e-17 && n > c.abs() + 2.0 {
+        if term.abs() <= sum.abs() * 1e-17 && ratio(n).abs() < 1.0 && c + n > 0.0 {
             break;
         }
     }
@@ -109,6 +119,15 @@ mod tests {
             assert!(
                 (hyp2f1_series(1.0, 1.0, 2.0, w) - want).abs() < 1e-14,
                 "w={w}"
+            );
+        }
+        // Near 1 it keeps its digits: ₂F₁(a, b; b; w) − 1 = (1−w)^-a − 1, a = 1e-9.
+        for w in [-0.5, -0.01, 0.4] {
+            let want = (-1e-9 * (1.0f64 - w).ln()).exp_m1();
+            let got = hyp2f1_series_m1(1e-9, 3.0, 3.0, w);
+            assert!(
+                (got - want).abs() < 1e-12 * want.abs(),
+                "w={w}: {got} {want}"
             );
         }
     }

@@ -26,9 +26,10 @@ pub const DEFAULT_CLV_MONTHS: u32 = 12;
 pub const DEFAULT_DISCOUNT_RATE: f64 = 0.01;
 /// Days per month in the CLV sum (as lifetimes counts them).
 pub const DAYS_PER_MONTH: f64 = 30.0;
-/// Below this BG/NBD `a`, the dropout probability is at its boundary (see
-/// [`lifetime`]).
-pub const DEGENERATE_A: f64 = 1e-6;
+/// Below this mean dropout chance per purchase, a / (a + b), BG/NBD found no
+/// dropout (see [`lifetime`]): a at its boundary (a → 0), or b without bound (the
+/// Online Retail fit as of 2011-06-01: a = 1.8e-6, b = 3.3e8, 5e-15).
+pub const DEGENERATE_DROPOUT: f64 = 1e-6;
 
 /// How far ahead the lifetime stage looks.
 #[derive(Clone, Debug, PartialEq)]
@@ -177,11 +178,14 @@ pub fn lifetime(
     lap("gamma_gamma_s");
     // The dropout estimate at its boundary (a → 0: no customer ever drops out)
     // makes every P(alive) 1: a number that says nothing, not a churn risk of 0.
-    let dropout_seen = bg.as_ref().is_none_or(|b| b.params.a >= DEGENERATE_A);
-    if !dropout_seen {
+    let dropout = |b: &crate::lifetime::BgNbdFit| b.params.a / (b.params.a + b.params.b);
+    let dropout_seen = bg.as_ref().is_none_or(|b| dropout(b) >= DEGENERATE_DROPOUT);
+    if let Some(b) = bg.as_ref().filter(|_| !dropout_seen) {
         notes.push(format!(
-            "BG/NBD's dropout estimate is at its boundary (a = {:.1e}): these purchase histories show no dropout the model can detect, so P(alive) is 1 for everyone and churn risk is not estimated; the expected purchases stand (a plain NBD)",
-            bg.as_ref().map_or(0.0, |b| b.params.a)
+            "BG/NBD's dropout estimate is at its boundary (a = {:.1e}, b = {:.1e}: a mean dropout chance per purchase of {:.0e}): these purchase histories show no dropout the model can detect, so P(alive) is 1 for everyone and churn risk is not estimated; the expected purchases stand (a plain NBD)",
+            b.params.a,
+            b.params.b,
+            dropout(b)
         ));
     }
     if let Some(b) = &bg {

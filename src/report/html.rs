@@ -145,13 +145,19 @@ pub fn html(r: &ReportData) -> String {
             );
         }
         h.push_str("</table>");
-        if !c.outlier_skipped.is_empty() {
-            let cols: Vec<&str> = c.outlier_skipped.keys().map(String::as_str).collect();
-            let _ = write!(
-                h,
-                "<p>The outlier rule skips {} (no spread on the transformed scale: most customers share one value).</p>",
-                esc(&cols.join(", "))
-            );
+        for (what, m) in [
+            ("skips", &c.outlier_skipped),
+            ("judges on their other values", &c.outlier_masses),
+            ("warns on", &c.outlier_warnings),
+        ] {
+            if !m.is_empty() {
+                let cols: Vec<String> = m.iter().map(|(k, v)| format!("{k} ({v})")).collect();
+                let _ = write!(
+                    h,
+                    "<p>The outlier rule {what}: {}.</p>",
+                    esc(&cols.join("; "))
+                );
+            }
         }
     }
 

@@ -225,10 +225,16 @@ pub fn outlook_html(r: &ReportData, h: &mut String) {
         .iter()
         .map(|s| s.mean_p_alive.unwrap_or(0.0))
         .collect();
+    // With no dropout found there is no churn risk to draw: bars at 0% would
+    // say every customer is safe, which the model did not find either.
+    let chart = match p.lifetime.iter().all(|s| s.churn_risk.is_none()) {
+        true => "<p>No chart of P(alive) and churn risk: BG/NBD found no dropout in these histories (see the note), so P(alive) is 1 for everyone and churn risk is not estimated.</p>".to_string(),
+        false => svg::share_bars("Mean P(alive) and churn risk", &names, &[("P(alive)", alive), ("churn risk", risk)]),
+    };
     let _ = write!(
         h,
         "<div class=\"plots\"><div class=\"plot\">{}</div><div class=\"plot\"><table><tr><th>segment</th><th>customers</th><th>with a purchase</th><th>repeat buyers</th><th>mean P(alive)</th><th>churn risk</th><th>purchases next {:.0} days</th><th>revenue next {:.0} days</th><th>mean CLV</th></tr>",
-        svg::share_bars("Mean P(alive) and churn risk", &names, &[("P(alive)", alive), ("churn risk", risk)]),
+        chart,
         r.lifetime.as_ref().map_or(90.0, |l| l.horizon_days),
         r.lifetime.as_ref().map_or(90.0, |l| l.horizon_days)
     );

@@ -186,3 +186,85 @@ fn dbscan_noise_becomes_rejects() {
     assert!(reasons(&out).iter().all(|(_, r)| r == "dbscan_noise"));
     assert_eq!(c["rows_kept"].as_u64().unwrap() + want, 3000);
 }
+
+/// A share column with a point mass (issue 37): 75% of the rows at 1.0, the rest
+/// spread below it, and a column with 60% at 0. The rule judges each on its
+/// other values: no row at the mass is an outlier, and at most 5% are flagged.
+#[test]
+fn a_point_mass_is_never_an_outlier() {
+    let d = tempdir();
+    let n = 2000;
+    let mut text = String::from("customer_id,share,visits_score,spend\n");
+    for i in 0..n {
+        let share = if i % 4 != 0 {
+            1.0
+        } else {
+            0.2 + 0.75 * ((i * 37 % 500) as f64 / 500.0)
+        };
+        let score = if i % 5 < 3 {
+            0.0
+        } else {
+            1.0 + (i % 97) as f64
+        };
+        let spend = 100.0 + (i * 13 % 400) as f64;
+        text.push_str(&format!("{i},{share},{score},{spend}\n"));
+    }
+    let f = d.path().join("shares.csv");
+    std::fs::write(&f, text).unwrap();
+    let out = d.path().join("c");
+    let o = segmenta(&[
+        "clean",
+        "-i",
+        p(&f),
+        "-o",
+        p(&out),
+        "--outlier-action",
+        "flag",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = read_json(&out.join("clean.json"));
+    let flagged = &j["rules"]["outlier_iqr"]["cells_flagged"];
+    for col in ["share", "visits_score"] {
+        let k = flagged[col].as_u64().unwrap_or(0);
+        assert!(k as f64 <= 0.05 * n as f64, "{col}: {k} flagged");
+        let why = j["outlier_masses"][col].as_str().unwrap();
+        assert!(why.contains('%'), "{why}");
+    }
+    assert!(j["outlier_warnings"].as_object().unwrap().is_empty(), "{j}");
+    // No row at a mass is flagged, nor when `update` reapplies the fences.
+    let again = d.path().join("again");
+    let o = segmenta(&[
+        "clean",
+        "-i",
+        p(&f),
+        "-o",
+        p(&again),
+        "--outlier-action",
+        "flag",
+        "--reuse-fitted",
+        p(&out.join("clean.json")),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    use arrow::array::{Array, AsArray};
+    for b in read_batches(&out.join("clean.parquet"))
+        .into_iter()
+        .chain(read_batches(&again.join("clean.parquet")))
+    {
+        let share = arrow::compute::cast(
+            b.column_by_name("share").unwrap(),
+            &arrow::datatypes::DataType::Float64,
+        )
+        .unwrap();
+        let share = share.as_primitive::<arrow::datatypes::Float64Type>();
+        let out = b.column_by_name("outlier").unwrap().as_boolean();
+        for i in 0..b.num_rows() {
+            assert!(
+                !(share.value(i) == 1.0 && out.value(i)),
+                "a row at 1.0 flagged"
+            );
+            assert!(!out.is_null(i));
+        }
+    }
+}

@@ -386,3 +386,35 @@ fn histories_net_returns_by_time_and_stop_at_as_of() {
     assert_eq!(f("days_first_to_as_of"), vec![5.0, 8.0]);
     assert_eq!(f("mean_repeat_value"), vec![0.0, 35.0]);
 }
+
+/// BG/NBD at the edges of its space (issue 37): the Online Retail fit as of
+/// 2011-06-01 (a = 1.8e-6, b = 3.3e8) gives the no-dropout limit (its time is in
+/// BENCHMARKS.md: a minute before, for 2,767 customers); at a's boundary and at CDNOW's
+/// fit the predictions equal lifetimes' (tests/oracle/lifetime_edge_oracle.py).
+#[test]
+fn predictions_at_the_edges_of_the_parameter_space() {
+    let o = read_json(&root().join("tests/oracle/lifetime_edge_expected.json"));
+    let h = o["horizon"].as_f64().unwrap();
+    for c in o["cases"].as_array().unwrap() {
+        let bg = params(&c["params"]);
+        let (x, tx, t) = (
+            c["x"].as_u64().unwrap() as u32,
+            c["t_x"].as_f64().unwrap(),
+            c["t"].as_f64().unwrap(),
+        );
+        let e = bg.expected_purchases(h, x, tx, t);
+        // lifetimes (scipy's hyp2f1) is no reference where b + x is near 3.3e8.
+        let want = match bg.b > 1e6 {
+            true => c["no_dropout_limit"].as_f64().unwrap(),
+            false => c["expected_purchases"].as_f64().unwrap(),
+        };
+        let what = format!("E[purchases] at {:?}, x {x}, t_x {tx}, T {t}", c["params"]);
+        close(e, want, 1e-6, &what);
+        close(
+            bg.p_alive(x, tx, t),
+            c["p_alive"].as_f64().unwrap(),
+            1e-9,
+            &what,
+        );
+    }
+}

@@ -696,4 +696,8 @@ fn online_retail_june_to_december() {
         .unwrap()
         .iter()
         .all(|s| s["churn_risk"].is_null()));
+    // And the report draws no 0% churn bars beside that note.
+    let html = std::fs::read_to_string(dec.join("report.html")).unwrap();
+    assert!(html.contains("No chart of P(alive) and churn risk"));
+    assert!(!html.contains(">Mean P(alive) and churn risk<"));
 }

@@ -58,23 +58,12 @@ pub(super) async fn register_sources(
         // the canonical spelling of an integer).
         if !is_parquet(path)? {
             let id_col = id_source_column(spec, t.name, &schema);
-            if let Some(c) = id_col.filter(|c| {
-                schema
-                    .as_arrow()
-                    .field_with_name(c)
-                    .is_ok_and(|f| f.data_type() != &DataType::Utf8)
-            }) {
-                let mut patched = schema.as_arrow().clone();
-                patched = arrow::datatypes::Schema::new(
-                    patched
-                        .fields()
-                        .iter()
-                        .map(|f| match f.name() == &c {
-                            true => arrow::datatypes::Field::new(f.name(), DataType::Utf8, true),
-                            false => f.as_ref().clone(),
-                        })
-                        .collect::<Vec<_>>(),
-                );
+            let arrow_schema = schema.as_arrow();
+            let numeric = id_col
+                .and_then(|c| arrow_schema.index_of(&c).ok())
+                .filter(|&i| arrow_schema.field(i).data_type() != &DataType::Utf8);
+            if let Some(i) = numeric {
+                let patched = crate::io::as_text(arrow_schema, i);
                 ctx.deregister_table(raw.as_str())
                     .map_err(|e| df_err(path, e))?;
                 register(ctx, &raw, path, tmp, Some(&patched)).await?;
@@ -226,22 +215,43 @@ fn id_source_column(
 
 /// Whether `path` (a file or a folder of partitions) is Parquet.
 fn is_parquet(path: &Path) -> Result<bool> {
-    if !path.is_dir() {
-        return Ok(path
+    match path.is_dir() {
+        true => Ok(dir_extension(path)? == ".parquet"),
+        false => Ok(path
             .to_string_lossy()
             .to_ascii_lowercase()
-            .ends_with(".parquet"));
+            .ends_with(".parquet")),
     }
+}
+
+/// The one format of a folder of partitions: `.parquet` or `.csv`.
+fn dir_extension(path: &Path) -> Result<&'static str> {
+    let mut exts = HashSet::new();
     for e in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
-        let n = e.map_err(|e| Error::io(path, e))?.file_name();
-        if n.to_string_lossy()
-            .to_ascii_lowercase()
-            .ends_with(".parquet")
-        {
-            return Ok(true);
+        let n = e
+            .map_err(|e| Error::io(path, e))?
+            .file_name()
+            .to_string_lossy()
+            .to_ascii_lowercase();
+        if n.ends_with(".parquet") {
+            exts.insert(".parquet");
+        } else if n.ends_with(".csv") {
+            exts.insert(".csv");
         }
     }
-    Ok(false)
+    match exts.len() {
+        1 => Ok(exts.into_iter().next().expect("one element")),
+        0 => Err(Error::Empty {
+            path: path.to_path_buf(),
+        }),
+        _ => Err(Error::param(
+            "--input",
+            format!(
+                "{} mixes Parquet and CSV partitions (rule: one format per folder)",
+                path.display()
+            ),
+        )),
+    }
 }
 
 /// Registers `path` as `name`; a CSV with `schema` when given (else inferred).
@@ -255,41 +265,12 @@ async fn register(
     let s = path.to_string_lossy().to_string();
     let lower = s.to_ascii_lowercase();
     let is_dir = path.is_dir();
-    let ext_of_dir = || -> Result<&'static str> {
-        let mut exts = HashSet::new();
-        for e in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
-            let n = e
-                .map_err(|e| Error::io(path, e))?
-                .file_name()
-                .to_string_lossy()
-                .to_ascii_lowercase();
-            if n.ends_with(".parquet") {
-                exts.insert(".parquet");
-            } else if n.ends_with(".csv") {
-                exts.insert(".csv");
-            }
-        }
-        match exts.len() {
-            1 => Ok(exts.into_iter().next().expect("one element")),
-            0 => Err(Error::Empty {
-                path: path.to_path_buf(),
-            }),
-            _ => Err(Error::param(
-                "--input",
-                format!(
-                    "{} mixes Parquet and CSV partitions (rule: one format per folder)",
-                    path.display()
-                ),
-            )),
-        }
-    };
     if !path.exists() {
         return Err(Error::NotFound {
             path: path.to_path_buf(),
         });
     }
-    let res = if (is_dir && ext_of_dir()? == ".parquet") || (!is_dir && lower.ends_with(".parquet"))
-    {
+    let res = if is_parquet(path)? {
         ctx.register_parquet(
             name,
             &s,

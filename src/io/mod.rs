@@ -9,6 +9,6 @@ mod table;
 mod write;
 
 pub use ids::{read_ids, Ids};
-pub use read::{CsvCell, Format, Mixed, Source, MISSING_TOKENS};
+pub use read::{as_text, CsvCell, Format, Mixed, Source, MISSING_TOKENS};
 pub use table::{read_features, CategoricalLevels, FeatureTable, ReadSpec};
 pub use write::{parquet_metadata, write_json, write_table, write_table_meta, Staged};

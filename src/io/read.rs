@@ -120,17 +120,7 @@ impl Source {
         if !numeric {
             return None;
         }
-        let fields: Vec<Field> = self
-            .schema
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| match i == column {
-                true => Field::new(f.name(), DataType::Utf8, true),
-                false => f.as_ref().clone(),
-            })
-            .collect();
-        self.schema = Arc::new(Schema::new(fields));
+        self.schema = Arc::new(as_text(&self.schema, column));
         Some(why)
     }
 
@@ -232,6 +222,21 @@ impl Source {
             }
         }
     }
+}
+
+/// `schema` with the column at `column` read as text (nullable `Utf8`).
+pub fn as_text(schema: &Schema, column: usize) -> Schema {
+    Schema::new(
+        schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match i == column {
+                true => Field::new(f.name(), DataType::Utf8, true),
+                false => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// What one CSV cell holds, after trimming surrounding whitespace.

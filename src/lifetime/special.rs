@@ -70,12 +70,13 @@ pub fn hyp2f1_series_m1(a: f64, b: f64, c: f64, z: f64) -> f64 {
     debug_assert!(z.abs() < 1.0);
     let ratio = |n: f64| (a + n) * (b + n) / ((c + n) * (n + 1.0)) * z;
     let (mut term, mut sum) = (1.0f64, 0.0f64);
-    let mut n = 0.0;
+    let (mut n, mut next) = (0.0, ratio(0.0));
     while n < 5e6 {
-        term *= ratio(n);
+        term *= next;
         sum += term;
         n += 1.0;
-        if term.abs() <= sum.abs() * 1e-17 && ratio(n).abs() < 1.0 && c + n > 0.0 {
+        next = ratio(n);
+        if term.abs() <= sum.abs() * 1e-17 && next.abs() < 1.0 && c + n > 0.0 {
             break;
         }
     }

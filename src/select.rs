@@ -286,16 +286,49 @@ pub struct Recommendation {
     pub elbow: Option<usize>,
     /// The k with the highest silhouette.
     pub silhouette_peak: Option<usize>,
-    /// Why, in one sentence.
+    /// The k with the highest Calinski–Harabasz index (absent in sweeps written
+    /// before the vote).
+    #[serde(default)]
+    pub calinski_harabasz_peak: Option<usize>,
+    /// The k with the lowest Davies–Bouldin index (absent in sweeps written before
+    /// the vote).
+    #[serde(default)]
+    pub davies_bouldin_min: Option<usize>,
+    /// Why, in one sentence: what each index found, and how they were weighed.
     pub reason: String,
 }
 
-/// Recommends k: the elbow when there is one, moved to a k within two of it when
-/// that k's silhouette is higher; the silhouette peak when there is no elbow.
-/// The silhouette alone favours k = 2 on overlapping data, and the elbow alone
-/// ignores separation (and moves with one poor restart: on the 50k test mall a
-/// k = 5 local optimum put the elbow at 4, the planted 6 being the silhouette
-/// peak); together they agree with the planted k on generated malls.
+/// The k whose score `f` is best (`higher`: the largest, else the smallest), the
+/// smallest such k on a tie; `None` when no k has the score.
+fn best_k<'a>(
+    points: impl Iterator<Item = &'a SweepPoint>,
+    f: impl Fn(&SweepPoint) -> Option<f64>,
+    higher: bool,
+) -> Option<usize> {
+    points
+        .filter_map(|p| Some((p.k, f(p)?)))
+        .filter(|(_, v)| v.is_finite())
+        .fold(None, |b: Option<(usize, f64)>, (k, v)| match b {
+            Some((_, bv)) if (higher && bv >= v) || (!higher && bv <= v) => b,
+            _ => Some((k, v)),
+        })
+        .map(|(k, _)| k)
+}
+
+/// Recommends k by a vote of four indices: the elbow of the inertia curve, and,
+/// among the k within two of it (where more segments still pay, by the curve),
+/// the silhouette peak, the Calinski–Harabasz peak and the Davies–Bouldin
+/// minimum. The k most of them choose wins (the majority rule of R's NbClust,
+/// Charrad et al. 2014); on a tie, the tied k with the highest silhouette. With no
+/// elbow, the three scores vote over the whole range.
+///
+/// Each index alone misleads: the silhouette (on a sample) moves by noise between
+/// neighbouring k and splits off a dense subgroup (the window shoppers who never
+/// buy, on the demo mall: 7 for the planted 6); the elbow moves with one poor
+/// restart (on the 50k test mall a k = 5 local optimum once put it at 4); the
+/// silhouette and Calinski–Harabasz over the whole range favour k = 2 on data
+/// without separated groups (Online Retail: both peak at 2, the elbow at 5). When
+/// they disagree, `reason` says what each found.
 pub fn recommend(points: &[SweepPoint]) -> Option<Recommendation> {
     if points.is_empty() {
         return None;
@@ -303,51 +336,112 @@ pub fn recommend(points: &[SweepPoint]) -> Option<Recommendation> {
     let ks: Vec<usize> = points.iter().map(|p| p.k).collect();
     let inertia: Vec<f64> = points.iter().map(|p| p.inertia).collect();
     let el = elbow(&ks, &inertia);
-    // The k with the highest silhouette among `ks` (the smallest on a tie).
-    let best_silhouette = |ks: &mut dyn Iterator<Item = usize>| {
-        ks.filter_map(|k| {
-            let s = points.iter().find(|p| p.k == k)?.silhouette?;
-            Some((k, s))
-        })
-        .fold(None, |b: Option<(usize, f64)>, (k, s)| match b {
-            Some((_, bs)) if bs >= s => b,
-            _ => Some((k, s)),
-        })
-        .map(|(k, _)| k)
+    let near = |p: &&SweepPoint| el.is_none_or(|e| p.k + 2 >= e && p.k <= e + 2);
+    let sil = best_k(points.iter().filter(near), |p| p.silhouette, true);
+    let ch = best_k(points.iter().filter(near), |p| p.calinski_harabasz, true);
+    let db = best_k(points.iter().filter(near), |p| p.davies_bouldin, false);
+    let votes: Vec<(&str, usize)> = [
+        ("elbow", el),
+        ("silhouette", sil),
+        ("Calinski-Harabasz", ch),
+        ("Davies-Bouldin", db),
+    ]
+    .into_iter()
+    .filter_map(|(n, k)| Some((n, k?)))
+    .collect();
+    // The peaks over the whole range, recorded and named where they differ.
+    let all_sil = best_k(points.iter(), |p| p.silhouette, true);
+    let all_ch = best_k(points.iter(), |p| p.calinski_harabasz, true);
+    let all_db = best_k(points.iter(), |p| p.davies_bouldin, false);
+    let silhouette_of = |k: usize| {
+        points
+            .iter()
+            .find(|p| p.k == k)
+            .and_then(|p| p.silhouette)
+            .unwrap_or(f64::NEG_INFINITY)
     };
-    let peak = best_silhouette(&mut ks.iter().copied());
-    let fmt = |k: Option<usize>| k.map_or("none".to_string(), |k| k.to_string());
-    let (k, reason) = match el {
-        Some(e) => {
-            let best = best_silhouette(&mut (e.saturating_sub(2)..=e + 2));
-            let sil = |k: usize| points.iter().find(|p| p.k == k).and_then(|p| p.silhouette);
-            match best {
-                // Strictly higher than at the elbow: a tie keeps the elbow.
-                Some(k) if k != e && sil(k) > sil(e) => (
-                    k,
-                    format!(
-                        "elbow at {e}, silhouette higher at {k}, within two of it (peak over all k: {})",
-                        fmt(peak)
-                    ),
-                ),
-                _ => (
-                    e,
-                    format!("elbow at {e}, silhouette peak at {}", fmt(peak)),
-                ),
-            }
+    let count = |k: usize| votes.iter().filter(|v| v.1 == k).count();
+    // Most votes, then the highest silhouette, then the smallest k.
+    let mut candidates: Vec<usize> = votes.iter().map(|v| v.1).collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    let winner = candidates.iter().copied().max_by(|&a, &b| {
+        count(a)
+            .cmp(&count(b))
+            .then(silhouette_of(a).total_cmp(&silhouette_of(b)))
+            .then(b.cmp(&a))
+    });
+    let list = |v: &[(&str, usize)]| {
+        v.iter()
+            .map(|(n, k)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut found = match el {
+        Some(e) if votes.len() == 1 => format!("elbow {e}"),
+        Some(e) => format!(
+            "elbow {e}; among k = {}..{}: {}",
+            ks.iter()
+                .copied()
+                .filter(|&k| k + 2 >= e)
+                .min()
+                .unwrap_or(e),
+            ks.iter()
+                .copied()
+                .filter(|&k| k <= e + 2)
+                .max()
+                .unwrap_or(e),
+            list(&votes[1..])
+        ),
+        None => format!("no elbow; {}", list(&votes)),
+    };
+    let elsewhere: Vec<(&str, usize)> = [
+        ("silhouette", sil, all_sil),
+        ("Calinski-Harabasz", ch, all_ch),
+        ("Davies-Bouldin", db, all_db),
+    ]
+    .into_iter()
+    .filter_map(|(n, w, a)| (w != a).then_some((n, a?)))
+    .collect();
+    if !elsewhere.is_empty() {
+        found.push_str(&format!("; over all k: {}", list(&elsewhere)));
+    }
+    let (k, reason) = match winner {
+        None => (
+            ks[0],
+            "no index chose a k (no elbow and no scores): smallest k".into(),
+        ),
+        Some(k) => {
+            let n = count(k);
+            let rivals: Vec<String> = candidates
+                .iter()
+                .filter(|&&c| c != k && count(c) == n)
+                .map(|c| c.to_string())
+                .collect();
+            let why = if votes.len() == 1 {
+                format!("the {} is the only index computed", votes[0].0)
+            } else if n == votes.len() {
+                format!("all {n} indices choose it")
+            } else if n == 1 {
+                "no two indices agree; it has the highest silhouette of their choices".to_string()
+            } else if !rivals.is_empty() {
+                format!(
+                    "{n} of {} indices choose it, as many as choose {}; its silhouette is higher",
+                    votes.len(),
+                    rivals.join(" and ")
+                )
+            } else {
+                format!("{n} of {} indices choose it", votes.len())
+            };
+            (k, format!("{why} ({found})"))
         }
-        None => match peak {
-            Some(p) => (
-                p,
-                format!("no elbow in the inertia curve; silhouette peak at {p}"),
-            ),
-            None => (ks[0], "no elbow and no silhouette: smallest k".into()),
-        },
     };
     Some(Recommendation {
         k,
         elbow: el,
-        silhouette_peak: peak,
+        silhouette_peak: all_sil,
+        calinski_harabasz_peak: all_ch,
+        davies_bouldin_min: all_db,
         reason,
     })
 }
@@ -398,5 +492,119 @@ mod tests {
         assert!(silhouette(&x, &l, None).is_none());
         assert!(davies_bouldin(&x, &l).is_none());
         assert!(calinski_harabasz(&x, &l).is_none());
+    }
+
+    fn point(k: usize, inertia: f64, sil: f64, db: f64, ch: f64) -> SweepPoint {
+        SweepPoint {
+            k,
+            inertia,
+            silhouette: Some(sil),
+            davies_bouldin: Some(db),
+            calinski_harabasz: Some(ch),
+            iterations: 1,
+            sizes: vec![],
+            fit_s: 0.0,
+            score_s: 0.0,
+        }
+    }
+
+    // Inertia with its elbow at 4 (100, 60, 20, 17, 15).
+    const INERTIA: [f64; 5] = [100.0, 60.0, 20.0, 17.0, 15.0];
+
+    #[test]
+    fn the_majority_outvotes_the_silhouette() {
+        // Elbow 4, Calinski-Harabasz 4, Davies-Bouldin 4, silhouette 5.
+        let sil = [0.20, 0.25, 0.30, 0.31, 0.28];
+        let db = [1.6, 1.4, 1.1, 1.2, 1.3];
+        let ch = [10.0, 20.0, 30.0, 25.0, 22.0];
+        let pts: Vec<SweepPoint> = (0..5)
+            .map(|i| point(i + 2, INERTIA[i], sil[i], db[i], ch[i]))
+            .collect();
+        let r = recommend(&pts).unwrap();
+        assert_eq!(
+            (
+                r.k,
+                r.elbow,
+                r.silhouette_peak,
+                r.calinski_harabasz_peak,
+                r.davies_bouldin_min
+            ),
+            (4, Some(4), Some(5), Some(4), Some(4))
+        );
+        assert_eq!(
+            r.reason,
+            "3 of 4 indices choose it (elbow 4; among k = 2..6: silhouette 5, Calinski-Harabasz 4, Davies-Bouldin 4)"
+        );
+    }
+
+    #[test]
+    fn a_tie_goes_to_the_higher_silhouette() {
+        // Elbow 4 and Calinski-Harabasz 4 against silhouette 6 and Davies-Bouldin 6.
+        let sil = [0.20, 0.25, 0.30, 0.28, 0.33];
+        let db = [1.6, 1.4, 1.2, 1.3, 1.1];
+        let ch = [10.0, 20.0, 30.0, 25.0, 22.0];
+        let pts: Vec<SweepPoint> = (0..5)
+            .map(|i| point(i + 2, INERTIA[i], sil[i], db[i], ch[i]))
+            .collect();
+        let r = recommend(&pts).unwrap();
+        assert_eq!(r.k, 6, "{}", r.reason);
+        assert!(
+            r.reason
+                .starts_with("2 of 4 indices choose it, as many as choose 4"),
+            "{}",
+            r.reason
+        );
+        // The other way round, the elbow's pair wins.
+        let sil = [0.20, 0.25, 0.34, 0.28, 0.33];
+        let pts: Vec<SweepPoint> = (0..5)
+            .map(|i| point(i + 2, INERTIA[i], sil[i], db[i], ch[i]))
+            .collect();
+        let r = recommend(&pts).unwrap();
+        assert_eq!((r.k, r.silhouette_peak), (4, Some(4)), "{}", r.reason);
+        assert!(r.reason.starts_with("3 of 4"), "{}", r.reason);
+    }
+
+    #[test]
+    fn without_scores_the_elbow_decides() {
+        let pts: Vec<SweepPoint> = (0..5)
+            .map(|i| SweepPoint {
+                silhouette: None,
+                davies_bouldin: None,
+                calinski_harabasz: None,
+                ..point(i + 2, INERTIA[i], 0.0, 0.0, 0.0)
+            })
+            .collect();
+        let r = recommend(&pts).unwrap();
+        assert_eq!(r.k, 4);
+        assert_eq!(r.reason, "the elbow is the only index computed (elbow 4)");
+    }
+
+    #[test]
+    fn the_scores_vote_near_the_elbow() {
+        // k = 2..10, elbow at 5; the silhouette and Calinski-Harabasz peak at 2, as
+        // on data without separated groups, and within 3..7 at 4 and 3.
+        let inertia = [100.0, 80.0, 60.0, 30.0, 27.0, 25.0, 23.5, 22.5, 22.0];
+        let sil = [0.34, 0.26, 0.29, 0.26, 0.25, 0.26, 0.25, 0.25, 0.25];
+        let ch = [28.0, 22.8, 22.2, 20.7, 19.0, 18.5, 17.6, 16.8, 16.3];
+        let db = [1.13, 1.26, 1.15, 1.14, 1.2, 1.12, 1.13, 1.19, 1.17];
+        let pts: Vec<SweepPoint> = (0..9)
+            .map(|i| point(i + 2, inertia[i], sil[i], db[i], ch[i]))
+            .collect();
+        let r = recommend(&pts).unwrap();
+        assert_eq!(r.elbow, Some(5), "{}", r.reason);
+        // Four different answers: the highest silhouette among them.
+        assert_eq!(r.k, 4, "{}", r.reason);
+        assert_eq!(
+            (
+                r.silhouette_peak,
+                r.calinski_harabasz_peak,
+                r.davies_bouldin_min
+            ),
+            (Some(2), Some(2), Some(7))
+        );
+        assert_eq!(
+            r.reason,
+            "no two indices agree; it has the highest silhouette of their choices (elbow 5; among k = 3..7: silhouette 4, Calinski-Harabasz 3, Davies-Bouldin 7; over all k: silhouette 2, Calinski-Harabasz 2)"
+        );
     }
 }

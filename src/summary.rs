@@ -39,6 +39,21 @@ impl Display for FeaturesReport {
                 "  feature {name} left out: its source {missing} is absent"
             )?;
         }
+        for (name, v) in &self.constant {
+            let v = v.map_or("empty".to_string(), |v| v.to_string());
+            writeln!(
+                f,
+                "  feature {name} left out: always {v} (rule: a feature must vary to segment on)"
+            )?;
+        }
+        if !self.category_groups_absent.is_empty() {
+            writeln!(
+                f,
+                "  category groups not in {}: {} (their shares are 0)",
+                self.category_groups,
+                self.category_groups_absent.join(", ")
+            )?;
+        }
         Ok(())
     }
 }

@@ -23,6 +23,13 @@
 -- @feature wifi_minutes_per_month | wifi_sessions.started_at wifi_sessions.ended_at | minutes on the mall Wi-Fi per month of tenure
 -- @feature luxury_spend_share | transactions.category transactions.amount | share of (gross) purchase spend in the categories of group `luxury` (category_groups.toml)
 -- @feature food_spend_share | transactions.category transactions.amount | share of (gross) purchase spend in the categories of group `food` (category_groups.toml)
+-- @feature fashion_spend_share | transactions.category transactions.amount | share of (gross) purchase spend in the categories of group `fashion` (category_groups.toml)
+-- @feature entertainment_spend_share | transactions.category transactions.amount | share of (gross) purchase spend in the categories of group `entertainment` (category_groups.toml)
+-- @feature electronics_spend_share | transactions.category transactions.amount | share of (gross) purchase spend in the categories of group `electronics` (category_groups.toml)
+-- @feature home_spend_share | transactions.category transactions.amount | share of (gross) purchase spend in the categories of group `home` (category_groups.toml)
+-- @feature kids_spend_share | transactions.category transactions.amount | share of (gross) purchase spend in the categories of group `kids` (category_groups.toml)
+-- @feature beauty_spend_share | transactions.category transactions.amount | share of (gross) purchase spend in the categories of group `beauty` (category_groups.toml)
+-- @feature grocery_spend_share | transactions.category transactions.amount | share of (gross) purchase spend in the categories of group `grocery` (category_groups.toml)
 -- @feature discount_share | transactions.discount | share of purchase lines (not returns) with a discount > 0
 -- @feature coupon_redemptions | app_events.event | app events 'coupon_redeem' over the history
 -- @feature app_sessions_per_month | app_events.event | app events 'open' per month of tenure
@@ -58,6 +65,13 @@ tx_agg AS (
          SUM(CASE WHEN amount >= 0 THEN CAST(amount AS DECIMAL(38, 10)) ELSE 0 END) AS spend,
          SUM(CASE WHEN amount >= 0 AND category IN (${group:luxury}) THEN CAST(amount AS DECIMAL(38, 10)) ELSE 0 END) AS luxury_spend,
          SUM(CASE WHEN amount >= 0 AND category IN (${group:food}) THEN CAST(amount AS DECIMAL(38, 10)) ELSE 0 END) AS food_spend,
+         SUM(CASE WHEN amount >= 0 AND category IN (${group:fashion}) THEN CAST(amount AS DECIMAL(38, 10)) ELSE 0 END) AS fashion_spend,
+         SUM(CASE WHEN amount >= 0 AND category IN (${group:entertainment}) THEN CAST(amount AS DECIMAL(38, 10)) ELSE 0 END) AS entertainment_spend,
+         SUM(CASE WHEN amount >= 0 AND category IN (${group:electronics}) THEN CAST(amount AS DECIMAL(38, 10)) ELSE 0 END) AS electronics_spend,
+         SUM(CASE WHEN amount >= 0 AND category IN (${group:home}) THEN CAST(amount AS DECIMAL(38, 10)) ELSE 0 END) AS home_spend,
+         SUM(CASE WHEN amount >= 0 AND category IN (${group:kids}) THEN CAST(amount AS DECIMAL(38, 10)) ELSE 0 END) AS kids_spend,
+         SUM(CASE WHEN amount >= 0 AND category IN (${group:beauty}) THEN CAST(amount AS DECIMAL(38, 10)) ELSE 0 END) AS beauty_spend,
+         SUM(CASE WHEN amount >= 0 AND category IN (${group:grocery}) THEN CAST(amount AS DECIMAL(38, 10)) ELSE 0 END) AS grocery_spend,
          SUM(CASE WHEN amount >= 0 AND discount > 0 THEN 1 ELSE 0 END) AS n_discounted
   FROM transactions
   GROUP BY customer_id
@@ -139,6 +153,7 @@ joined AS (
   SELECT COALESCE(tx.customer_id, vi.customer_id, wi.customer_id, ap.customer_id) AS customer_id,
          LEAST(tx.first_ts, vi.first_ts, wi.first_ts, ap.first_ts) AS first_ts,
          tx.last_ts, tx.n_lines, tx.n_purchases, tx.spend, tx.net_spend, tx.luxury_spend, tx.food_spend,
+         tx.fashion_spend, tx.entertainment_spend, tx.electronics_spend, tx.home_spend, tx.kids_spend, tx.beauty_spend, tx.grocery_spend,
          tx.n_discounted, tx.n_categories,
          vi.n_visits, vi.n_weekend, vi.n_evening, vi.dwell_minutes,
          wi.wifi_minutes,
@@ -166,6 +181,13 @@ SELECT
   COALESCE(t.wifi_minutes, 0) / t.months AS wifi_minutes_per_month,
   CASE WHEN t.spend > 0 THEN CAST(t.luxury_spend AS DOUBLE) / CAST(t.spend AS DOUBLE) ELSE 0 END AS luxury_spend_share,
   CASE WHEN t.spend > 0 THEN CAST(t.food_spend AS DOUBLE) / CAST(t.spend AS DOUBLE) ELSE 0 END AS food_spend_share,
+  CASE WHEN t.spend > 0 THEN CAST(t.fashion_spend AS DOUBLE) / CAST(t.spend AS DOUBLE) ELSE 0 END AS fashion_spend_share,
+  CASE WHEN t.spend > 0 THEN CAST(t.entertainment_spend AS DOUBLE) / CAST(t.spend AS DOUBLE) ELSE 0 END AS entertainment_spend_share,
+  CASE WHEN t.spend > 0 THEN CAST(t.electronics_spend AS DOUBLE) / CAST(t.spend AS DOUBLE) ELSE 0 END AS electronics_spend_share,
+  CASE WHEN t.spend > 0 THEN CAST(t.home_spend AS DOUBLE) / CAST(t.spend AS DOUBLE) ELSE 0 END AS home_spend_share,
+  CASE WHEN t.spend > 0 THEN CAST(t.kids_spend AS DOUBLE) / CAST(t.spend AS DOUBLE) ELSE 0 END AS kids_spend_share,
+  CASE WHEN t.spend > 0 THEN CAST(t.beauty_spend AS DOUBLE) / CAST(t.spend AS DOUBLE) ELSE 0 END AS beauty_spend_share,
+  CASE WHEN t.spend > 0 THEN CAST(t.grocery_spend AS DOUBLE) / CAST(t.spend AS DOUBLE) ELSE 0 END AS grocery_spend_share,
   CASE WHEN t.n_lines > 0 THEN CAST(t.n_discounted AS DOUBLE) / t.n_lines ELSE 0 END AS discount_share,
   CAST(COALESCE(t.n_redeem, 0) AS DOUBLE) AS coupon_redemptions,
   COALESCE(t.n_open, 0) / t.months AS app_sessions_per_month,

@@ -372,13 +372,15 @@ async fn run_async(
     // against them.
     progress("source rules and features, a bucket at a time", 2, steps);
     let (as_of_year, _, _) = civil_from_days(as_of);
-    let sql = expand_groups(
+    let (sql, category_groups_absent) = expand_groups(
         &spec.sql.0,
         &spec.category_groups.0,
         &spec.category_groups.1,
-    )?
-    .replace("${as_of_year}", &as_of_year.to_string())
-    .replace("${as_of}", &ts_literal(as_of));
+        spec.sql.0 == DEFAULT_SQL,
+    )?;
+    let sql = sql
+        .replace("${as_of_year}", &as_of_year.to_string())
+        .replace("${as_of}", &ts_literal(as_of));
     let job = BucketJob {
         spec,
         regs: &regs,
@@ -547,6 +549,7 @@ async fn run_async(
         since: since.map(format_date),
         since_source,
         category_groups: spec.category_groups.1.clone(),
+        category_groups_absent,
         returns,
         constant,
         customers_seen,

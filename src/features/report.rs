@@ -68,6 +68,10 @@ pub struct FeaturesReport {
     pub since_source: Option<String>,
     /// Where the category groups (`${group:NAME}`) came from.
     pub category_groups: String,
+    /// Groups the default SQL names that the user's file lacks: they hold no
+    /// category, so their shares are 0 (and left out as constant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub category_groups_absent: Vec<String>,
     /// Return lines and how they were netted (features.sql, "Returns").
     pub returns: Option<ReturnsSummary>,
     /// Features left out because they hold one value for every customer, with it

@@ -113,6 +113,14 @@ pub fn html(r: &ReportData) -> String {
                 esc(&list.join(", "))
             );
         }
+        if !f.category_groups_absent.is_empty() {
+            let _ = write!(
+                h,
+                "<p>Category groups of the default feature SQL that {} lacks, so that no category counts in them: {}.</p>",
+                esc(&f.category_groups),
+                esc(&f.category_groups_absent.join(", "))
+            );
+        }
     }
     if let Some(c) = &r.clean {
         let share = c.rows_flagged as f64 / c.rows_kept.max(1) as f64;
@@ -171,15 +179,22 @@ pub fn html(r: &ReportData) -> String {
             .iter()
             .map(|p| p.silhouette.unwrap_or(f64::NAN))
             .collect();
+        let score = |f: fn(&crate::select::SweepPoint) -> Option<f64>| -> Vec<f64> {
+            s.points.iter().map(|p| f(p).unwrap_or(f64::NAN)).collect()
+        };
+        let ch = score(|p| p.calinski_harabasz);
+        let db = score(|p| p.davies_bouldin);
         let rec = Some(s.recommended.k as f64);
         let _ = write!(
             h,
-            "<p>Recommended k = {}: {}. Silhouette {}.</p><div class=\"plots\"><div class=\"plot\">{}</div><div class=\"plot\">{}</div></div>",
+            "<p>Recommended k = {}: {}. Silhouette {}.</p><div class=\"plots\"><div class=\"plot\">{}</div><div class=\"plot\">{}</div><div class=\"plot\">{}</div><div class=\"plot\">{}</div></div>",
             num(s.recommended.k as f64),
             esc(&s.recommended.reason),
             esc(&s.silhouette_note),
             svg::line_chart("Inertia (elbow)", "inertia", &ks, &inertia, rec, "#4e79a7"),
-            svg::line_chart("Silhouette", "mean silhouette", &ks, &sil, rec, "#e15759")
+            svg::line_chart("Silhouette (higher is better)", "mean silhouette", &ks, &sil, rec, "#e15759"),
+            svg::line_chart("Calinski-Harabasz (higher is better)", "index", &ks, &ch, rec, "#59a14f"),
+            svg::line_chart("Davies-Bouldin (lower is better)", "index", &ks, &db, rec, "#b07aa1")
         );
     } else if let Some(k) = km {
         let _ = write!(h, "<p>k = {} was given; no sweep was run.</p>", k.k);

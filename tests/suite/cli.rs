@@ -155,12 +155,7 @@ fn mall_table_with_one_hot_gender_fits_and_predicts() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let m = read_json(&dir.path().join("model.json"));
-    let feats: Vec<&str> = m["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let feats = json_strs(&m["features"], |v| v);
     assert_eq!(
         feats,
         ["age", "income", "score", "gender=Female", "gender=Male"]

@@ -18,5 +18,6 @@ mod real;
 mod run;
 mod select;
 mod transform;
+mod truth;
 mod update;
 mod util;

@@ -119,6 +119,18 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// The strings of a JSON array (`pick` takes each element's string).
+pub fn json_strs<'a>(
+    v: &'a serde_json::Value,
+    pick: impl Fn(&'a serde_json::Value) -> &'a serde_json::Value,
+) -> Vec<&'a str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| pick(x).as_str().unwrap())
+        .collect()
+}
+
 /// Files left in a folder (none if it does not exist), but for the writers' lock
 /// file, which is the folder's and stays.
 pub fn files_in(dir: &Path) -> Vec<String> {

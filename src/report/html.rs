@@ -153,9 +153,27 @@ pub fn html(r: &ReportData) -> String {
             );
         }
         h.push_str("</table>");
+        if !c.outlier_masses.is_empty() {
+            // One line for all point masses: the column, the share of rows at the
+            // value and the value (clean.json keeps the full sentence per column).
+            let cols: Vec<String> = c
+                .outlier_masses
+                .iter()
+                .map(
+                    |(k, v)| match (v.split_once("% "), c.outlier_mass_values.get(k)) {
+                        (Some((share, _)), Some(m)) => format!("{k} ({share}% at {})", num(*m)),
+                        _ => format!("{k} ({v})"),
+                    },
+                )
+                .collect();
+            let _ = write!(
+                h,
+                "<p>The outlier rule judges these columns on their other values, and never flags the value most rows hold: {}.</p>",
+                esc(&cols.join(", "))
+            );
+        }
         for (what, m) in [
             ("skips", &c.outlier_skipped),
-            ("judges on their other values", &c.outlier_masses),
             ("warns on", &c.outlier_warnings),
         ] {
             if !m.is_empty() {

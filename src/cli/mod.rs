@@ -12,6 +12,7 @@ mod args;
 mod bench;
 mod clean;
 mod common;
+mod export;
 mod features;
 mod fit;
 mod generate;
@@ -47,6 +48,8 @@ enum Command {
     Migrate(run::MigrateCmd),
     /// Render a run folder's report again, as HTML, Markdown or JSON.
     Report(run::ReportCmd),
+    /// A run's audience for the CRM: one row per customer (segment, persona, P(alive), CLV, churn risk, next offer), in full or as the changes since an earlier run.
+    Export(export::ExportCmd),
     /// Generate a synthetic mall: raw tables with planted personas and dirt, and the truth.
     Generate(generate::GenerateCmd),
     /// Raw sources (Parquet/CSV) → one feature row per customer, with DataFusion SQL.
@@ -82,6 +85,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lifetime(a) => run::lifetime(a),
         Command::Migrate(a) => run::migrate(a),
         Command::Report(a) => run::report(a),
+        Command::Export(a) => export::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Features(a) => features::run(a),
         Command::Clean(a) => clean::run(a),

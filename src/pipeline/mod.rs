@@ -16,6 +16,7 @@ mod bench;
 mod chain;
 mod clean;
 mod dbscan;
+mod export;
 mod features;
 mod fit;
 pub mod flags;
@@ -40,6 +41,7 @@ pub use chain::{
 };
 pub use clean::{action_name, clean, CleanOptions};
 pub use dbscan::{dbscan, DbscanOptions, DbscanOutput};
+pub use export::{export, ExportOptions, ExportSummary, COMPARABLE, COMPARED};
 pub use features::{features, FeaturesOptions};
 pub use fit::{
     backend_name, kmeans, scale_name, warn_duplicates, with_backend, BackendOptions, FitOn,

@@ -4,6 +4,7 @@ mod clean;
 mod cli;
 mod dbscan;
 mod determinism;
+mod export;
 mod gpu;
 mod guarantees;
 mod ids;

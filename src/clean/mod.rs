@@ -49,7 +49,7 @@ pub use config::{
 };
 use reasons::{rule_text, summary_of};
 pub use report::{CleanReport, ColumnSummary, RuleCount};
-use stats::{mode, quantile, summary};
+use stats::{mode, quantile, summary, Cells};
 
 /// Computes a column's outlier fences `(low, high)` from its sorted values.
 type Fences = Box<dyn Fn(&[f64]) -> (f64, f64)>;
@@ -73,6 +73,8 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
         path: input.to_path_buf(),
         message: e.to_string(),
     })?;
+    // The pieces are copied into `batch`: freed now, not at the end.
+    drop(batches);
     let n = batch.num_rows();
     if n == 0 {
         return Err(Error::Empty {
@@ -120,20 +122,24 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             ));
         }
     }
-    // Columns as Option<f64>; NaN and ±Inf count as missing.
-    let mut cols: Vec<Vec<Option<f64>>> = Vec::with_capacity(feat_idx.len());
+    // The feature columns as `Cells`; NaN and ±Inf count as missing.
+    let mut cols: Vec<Cells> = Vec::with_capacity(feat_idx.len());
     for &i in &feat_idx {
         let a = cast(batch.column(i), &DataType::Float64).map_err(|e| Error::Source {
             path: input.to_path_buf(),
             message: format!("column `{}`: {e}", schema.field(i).name()),
         })?;
         let a = a.as_primitive::<Float64Type>();
-        cols.push(a.iter().map(|v| v.filter(|x| x.is_finite())).collect());
+        cols.push(Cells(
+            a.iter()
+                .map(|v| v.filter(|x| x.is_finite()).unwrap_or(f64::NAN))
+                .collect(),
+        ));
     }
     let before: BTreeMap<String, ColumnSummary> = names
         .iter()
         .cloned()
-        .zip(cols.iter().map(|c| summary(c)))
+        .zip(cols.iter().map(|c| summary((0..n).map(|r| c.get(r)))))
         .collect();
 
     let mut reason_owned: Vec<Option<String>> = vec![None; n];
@@ -188,13 +194,13 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             .iter()
             .position(|x| *x == r.column)
             .expect("checked above");
-        for row in 0..n {
-            if reason_owned[row].is_some() {
+        for (row, reason) in reason_owned.iter().enumerate() {
+            if reason.is_some() {
                 continue;
             }
-            if let Some(v) = cols[c][row] {
+            if let Some(v) = cols[c].get(row) {
                 if r.min.is_some_and(|m| v < m) || r.max.is_some_and(|m| v > m) {
-                    cols[c][row] = None;
+                    cols[c].set(row, None);
                     emptied.insert((c, row), r.reason.clone());
                     *rules
                         .entry(r.reason.clone())
@@ -215,7 +221,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             .copied()
             .unwrap_or(cfg.missing);
         let holes: Vec<usize> = (0..n)
-            .filter(|&r| reason_owned[r].is_none() && cols[c][r].is_none())
+            .filter(|&r| reason_owned[r].is_none() && cols[c].get(r).is_none())
             .collect();
         if holes.is_empty() {
             continue;
@@ -233,7 +239,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             Missing::Median | Missing::Mode => {
                 let mut present: Vec<f64> = (0..n)
                     .filter(|&r| reason_owned[r].is_none())
-                    .filter_map(|r| cols[c][r])
+                    .filter_map(|r| cols[c].get(r))
                     .collect();
                 let reused = cfg
                     .reuse
@@ -266,7 +272,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                     .entry(name.clone())
                     .or_default() += holes.len() as u64;
                 for row in holes {
-                    cols[c][row] = Some(v);
+                    cols[c].set(row, Some(v));
                 }
             }
         }
@@ -343,11 +349,11 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                  r: usize,
                  v: f64,
                  (lo, hi): (f64, f64),
-                 cols: &mut Vec<Vec<Option<f64>>>,
+                 cols: &mut Vec<Cells>,
                  is_out: &mut Vec<Option<usize>>,
                  rules: &mut BTreeMap<String, RuleCount>| match cfg.action {
                     OutlierAction::Clip => {
-                        cols[c][r] = Some(v.clamp(lo, hi));
+                        cols[c].set(r, Some(v.clamp(lo, hi)));
                         *rules
                             .entry("clip".into())
                             .or_default()
@@ -385,7 +391,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                         }
                         let mass = f.outlier_mass_values.get(&names[c]).copied();
                         for &r in &alive {
-                            let v = cols[c][r].expect("imputed or rejected above");
+                            let v = cols[c].get(r).expect("imputed or rejected above");
                             if (v < lo || v > hi) && mass != Some(v) {
                                 mark(c, r, v, (lo, hi), &mut cols, &mut is_out, &mut rules);
                             }
@@ -393,7 +399,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                         continue;
                     }
                 }
-                let mut s: Vec<f64> = alive.iter().filter_map(|&r| cols[c][r]).collect();
+                let mut s: Vec<f64> = alive.iter().filter_map(|&r| cols[c].get(r)).collect();
                 s.sort_by(f64::total_cmp);
                 // The rule runs on the transformed scale (the one K-means sees);
                 // the transforms are monotone, so the fences map back to original
@@ -446,7 +452,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                 let (lo, hi) = (back(lo_t, f64::MIN), back(hi_t, f64::MAX));
                 let hits: Vec<(usize, f64)> = alive
                     .iter()
-                    .map(|&r| (r, cols[c][r].expect("imputed or rejected above")))
+                    .map(|&r| (r, cols[c].get(r).expect("imputed or rejected above")))
                     .filter(|&(_, v)| {
                         let vt = t.apply(v);
                         (vt < lo_t || vt > hi_t) && mass.is_none_or(|(m, _)| v != m)
@@ -513,7 +519,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             let mut data = Vec::with_capacity(alive.len() * d);
             for &r in &alive {
                 for &c in &outlier_cols {
-                    data.push(cols[c][r].expect("imputed or rejected above") as f32);
+                    data.push(cols[c].get(r).expect("imputed or rejected above") as f32);
                 }
             }
             let mut x = Matrix::new(alive.len(), d, data);
@@ -576,7 +582,10 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
     for (i, f) in schema.fields().iter().enumerate() {
         if let Some(c) = feat_idx.iter().position(|&j| j == i) {
             if changed[c] {
-                let v: Float64Array = (0..n).filter(|&r| keep[r]).map(|r| cols[c][r]).collect();
+                let v: Float64Array = (0..n)
+                    .filter(|&r| keep[r])
+                    .map(|r| cols[c].get(r))
+                    .collect();
                 clean_cols.push((f.name().clone(), Arc::new(v)));
                 continue;
             }
@@ -598,8 +607,8 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
     }
     let mut after = BTreeMap::new();
     for (c, name) in names.iter().enumerate() {
-        let v: Vec<Option<f64>> = (0..n).filter(|&r| keep[r]).map(|r| cols[c][r]).collect();
-        after.insert(name.clone(), summary(&v));
+        let kept = (0..n).filter(|&r| keep[r]).map(|r| cols[c].get(r));
+        after.insert(name.clone(), summary(kept));
     }
     let mut staged = Staged::new(out)?;
     write_table(

@@ -3,9 +3,27 @@
 
 use super::ColumnSummary;
 
-pub(super) fn summary(v: &[Option<f64>]) -> ColumnSummary {
-    let mut x: Vec<f64> = v.iter().flatten().copied().collect();
-    let missing = (v.len() - x.len()) as u64;
+/// A column's cells, a missing one as NaN (8 bytes a cell where `Option<f64>`
+/// takes 16: the clean stage holds every feature cell of the table).
+pub(super) struct Cells(pub(super) Vec<f64>);
+
+impl Cells {
+    /// The value of row `r`, if any.
+    pub(super) fn get(&self, r: usize) -> Option<f64> {
+        let v = self.0[r];
+        (!v.is_nan()).then_some(v)
+    }
+
+    /// Sets row `r` (`None`: missing).
+    pub(super) fn set(&mut self, r: usize, v: Option<f64>) {
+        self.0[r] = v.unwrap_or(f64::NAN);
+    }
+}
+
+pub(super) fn summary(v: impl Iterator<Item = Option<f64>>) -> ColumnSummary {
+    let mut all = 0u64;
+    let mut x: Vec<f64> = v.inspect(|_| all += 1).flatten().collect();
+    let missing = all - x.len() as u64;
     if x.is_empty() {
         return ColumnSummary {
             count: 0,

@@ -1,8 +1,10 @@
 //! A run folder: its `run.json` manifest and the reuse of unchanged stages.
 //!
 //! A stage's fingerprint hashes exactly: the stage name, the segmenta version, the
-//! stage's flags (generated from its typed options, see [`super::Flags`]) and the
-//! XXH64 of every input file. It does not hash timestamps, paths of outputs, the
+//! rules embedded in the binary (the feature SQL, the category groups and the
+//! persona rules: a build that changes them redoes the stages, whatever its
+//! version says), the stage's flags (generated from its typed options, see
+//! [`super::Flags`]) and the XXH64 of every input file. It does not hash timestamps, paths of outputs, the
 //! thread count or the machine: none of those changes a stage's result. A stage is
 //! reused when the previous manifest holds the same fingerprint and every output it
 //! recorded is still there, byte for byte; a damaged output is redone, not trusted.
@@ -193,6 +195,9 @@ fn fingerprint(name: &str, argv: &[String], inputs: &[FileRecord]) -> String {
     };
     feed(name);
     feed(env!("CARGO_PKG_VERSION"));
+    feed(crate::features::DEFAULT_SQL);
+    feed(crate::features::DEFAULT_CATEGORY_GROUPS);
+    feed(crate::profile::DEFAULT_PERSONAS);
     for a in argv {
         feed(a);
     }

@@ -42,6 +42,14 @@ impl Ids {
         }
     }
 
+    /// The ids at `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Ids {
+        match self {
+            Ids::Int(v) => Ids::Int(rows.iter().map(|&i| v[i]).collect()),
+            Ids::Str(v) => Ids::Str(rows.iter().map(|&i| v[i].clone()).collect()),
+        }
+    }
+
     /// The ids as an Arrow array.
     pub fn to_arrow(&self) -> ArrayRef {
         match self {

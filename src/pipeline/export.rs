@@ -9,7 +9,7 @@
 //! repeat purchases) and `features/tables/transactions.parquet` (what each customer
 //! already bought, so the next offer is one they have not).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -154,11 +154,10 @@ pub fn export(run: &Path, out: &Path, opts: &ExportOptions) -> Result<ExportSumm
     let mut staged = Staged::for_file(out)?;
     let summary = match before {
         None => {
-            let keep: Vec<usize> = (0..now.rows.len()).collect();
-            write(&mut staged, out, &now, &keep, None)?;
+            write(&mut staged, out, &now, None)?;
             ExportSummary {
                 path: out.to_path_buf(),
-                rows: keep.len() as u64,
+                rows: now.rows.len() as u64,
                 inserts: 0,
                 updates: 0,
                 deletes: 0,
@@ -252,10 +251,7 @@ impl Audience {
                     .is_none_or(|m| r.p_alive.is_some_and(|p| p >= m))
         };
         let chosen: Vec<usize> = (0..n).filter(|&i| keep(&rows[i])).collect();
-        let ids = match ids {
-            Ids::Int(v) => Ids::Int(chosen.iter().map(|&i| v[i]).collect()),
-            Ids::Str(v) => Ids::Str(chosen.iter().map(|&i| v[i].clone()).collect()),
-        };
+        let ids = ids.select(&chosen);
         let rows = chosen.into_iter().map(|i| rows[i].clone()).collect();
         Ok(Audience {
             ids,
@@ -279,18 +275,27 @@ fn next_offers(
     let Some(basket) = &profile.basket else {
         return Ok(vec![None; n]);
     };
+    // Each segment's offers in rank order (the first 64: profile.json ranks a
+    // handful), and the rank of each, for one lookup per purchase line.
     let offers: HashMap<i32, Vec<&str>> = basket
         .segments
         .iter()
         .map(|s| {
             (
                 s.segment,
-                s.offers.iter().map(|o| o.item.as_str()).collect(),
+                s.offers.iter().take(64).map(|o| o.item.as_str()).collect(),
             )
         })
         .collect();
-    // Bit j of bought[row]: the customer bought its segment's offer j (the first
-    // 64 offers are considered; profile.json ranks a handful).
+    let rank: HashMap<(i32, &str), u32> = offers
+        .iter()
+        .flat_map(|(s, list)| {
+            list.iter()
+                .enumerate()
+                .map(move |(j, o)| ((*s, *o), j as u32))
+        })
+        .collect();
+    // Bit j of bought[row]: the customer bought its segment's offer j.
     let mut bought = vec![0u64; n];
     let tx = lay.tables().join("transactions.parquet");
     if tx.is_file() {
@@ -308,10 +313,8 @@ fn next_offers(
                 if !item.is_valid(i) || (amount.is_valid(i) && amount.value(i) < 0.0) {
                     continue;
                 }
-                if let Some(list) = offers.get(&segments[r]) {
-                    if let Some(j) = list.iter().take(64).position(|o| *o == item.value(i)) {
-                        bought[r] |= 1 << j;
-                    }
+                if let Some(j) = rank.get(&(segments[r], item.value(i))) {
+                    bought[r] |= 1 << j;
                 }
             }
         }
@@ -320,7 +323,6 @@ fn next_offers(
         .map(|r| {
             let list = offers.get(&segments[r])?;
             list.iter()
-                .take(64)
                 .enumerate()
                 .find(|(j, _)| bought[r] & (1 << j) == 0)
                 .map(|(_, o)| o.to_string())
@@ -328,24 +330,19 @@ fn next_offers(
         .collect())
 }
 
-/// Writes the `keep` rows of `a`; with `action`, the delta's columns too.
+/// Writes the rows of `a`; with `delta`, the actions and previous segments too.
 fn write(
     staged: &mut Staged,
     out: &Path,
     a: &Audience,
-    keep: &[usize],
     delta: Option<(&[&str], &[Option<i32>])>,
 ) -> Result<()> {
-    let ids = match &a.ids {
-        Ids::Int(v) => Ids::Int(keep.iter().map(|&i| v[i]).collect()),
-        Ids::Str(v) => Ids::Str(keep.iter().map(|&i| v[i].clone()).collect()),
-    };
-    let rows: Vec<&Row> = keep.iter().map(|&i| &a.rows[i]).collect();
+    let rows = &a.rows;
     let mut cols: Vec<(&str, ArrayRef)> = Vec::new();
     if let Some((actions, _)) = delta {
         cols.push(("action", Arc::new(StringArray::from(actions.to_vec()))));
     }
-    cols.push(("customer_id", ids.to_arrow()));
+    cols.push(("customer_id", a.ids.to_arrow()));
     cols.push((
         "segment",
         Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.segment))),
@@ -408,7 +405,7 @@ fn write_delta(
     let mut keep = Vec::new();
     let mut actions = Vec::new();
     let mut previous = Vec::new();
-    let mut seen = BTreeSet::new();
+    let mut seen = vec![false; before.rows.len()];
     let (mut inserts, mut updates, mut unchanged) = (0u64, 0u64, 0u64);
     for (i, o) in old_rows.iter().enumerate() {
         match o {
@@ -419,7 +416,7 @@ fn write_delta(
                 previous.push(None);
             }
             Some(o) => {
-                seen.insert(*o);
+                seen[*o] = true;
                 if before.rows[*o].same(&now.rows[i], compare) {
                     unchanged += 1;
                 } else {
@@ -432,9 +429,7 @@ fn write_delta(
         }
     }
     // Deletes: the earlier rows, marked, appended as an audience of their own.
-    let gone: Vec<usize> = (0..before.rows.len())
-        .filter(|o| !seen.contains(o))
-        .collect();
+    let gone: Vec<usize> = (0..before.rows.len()).filter(|&o| !seen[o]).collect();
     let deletes = gone.len() as u64;
     let mut all = Audience {
         ids: concat_ids(&now.ids, &keep, &before.ids, &gone),
@@ -447,11 +442,10 @@ fn write_delta(
         actions.push("delete");
         previous.push(Some(before.rows[o].segment));
     }
-    let idx: Vec<usize> = (0..all.rows.len()).collect();
-    write(staged, out, &all, &idx, Some((&actions, &previous)))?;
+    write(staged, out, &all, Some((&actions, &previous)))?;
     Ok(ExportSummary {
         path: out.to_path_buf(),
-        rows: idx.len() as u64,
+        rows: all.rows.len() as u64,
         inserts,
         updates,
         deletes,
@@ -460,17 +454,15 @@ fn write_delta(
 }
 
 fn concat_ids(a: &Ids, ai: &[usize], b: &Ids, bi: &[usize]) -> Ids {
-    match (a, b) {
-        (Ids::Int(a), Ids::Int(b)) => Ids::Int(
-            ai.iter()
-                .map(|&i| a[i])
-                .chain(bi.iter().map(|&i| b[i]))
-                .collect(),
-        ),
-        _ => Ids::Str(
-            ai.iter()
-                .map(|&i| a.display(i))
-                .chain(bi.iter().map(|&i| b.display(i)))
+    match (a.select(ai), b.select(bi)) {
+        (Ids::Int(mut x), Ids::Int(y)) => {
+            x.extend(y);
+            Ids::Int(x)
+        }
+        (x, y) => Ids::Str(
+            (0..x.len())
+                .map(|i| x.display(i))
+                .chain((0..y.len()).map(|i| y.display(i)))
                 .collect(),
         ),
     }

@@ -8,7 +8,7 @@ lift > MIN_LIFT, up to MAX_LEN items. Prints the seconds spent building baskets 
 mining, and the rules per segment; run it under /usr/bin/time for its peak memory.
 
     pip install pandas pyarrow mlxtend
-    python3 scripts/basket_peer.py TABLES/transactions.parquet ASSIGNMENTS.parquet \
+    python3 scripts/basket_peer.py TABLES/transactions/ ASSIGNMENTS.parquet \
         ITEM MIN_SUPPORT [MIN_CONF MIN_LIFT MAX_LEN]
 """
 import sys

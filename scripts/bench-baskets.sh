@@ -14,8 +14,8 @@ B=${B:-/tmp/bb}; rm -rf $B; mkdir -p $B
 BIG=${BIG:-2000000}
 t() { /usr/bin/time -f "%e s, peak %M KiB" "$@"; }
 only_tx() {
-  [ -f "$1/transactions.parquet" ] || { echo "no $1/transactions.parquet" >&2; exit 1; }
-  mkdir -p "$2"; ln -sf "$(realpath "$1/transactions.parquet")" "$2/transactions.parquet"
+  [ -d "$1/transactions" ] || { echo "no $1/transactions/" >&2; exit 1; }
+  mkdir -p "$2"; ln -sfn "$(realpath "$1/transactions")" "$2/transactions"
 }
 
 echo "== Online Retail: run at k = 4 (products = StockCode)"
@@ -29,7 +29,7 @@ for item in product description; do
     --tables $B/retail/tx --basket-item $item -o $B/retail/prof-$item -q
   python3 -c "import json;b=json.load(open('$B/retail/prof-$item/profile.json'))['basket'];print('items',b['items'],'lines',b['lines'],[(s['segment'],s['baskets'],s['itemsets'],len(s['rules'])) for s in b['segments']])"
   echo "== mlxtend, same baskets"
-  t python3 scripts/basket_peer.py $B/retail/features/tables/transactions.parquet \
+  t python3 scripts/basket_peer.py $B/retail/features/tables/transactions \
     $B/retail/kmeans/assignments.parquet $item 0.01
 done
 

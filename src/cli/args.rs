@@ -156,6 +156,11 @@ pub struct FeaturesArgs {
     /// sizes and --memory-mib (the output does not depend on it).
     #[arg(long)]
     pub partitions: Option<usize>,
+    /// Files each kept table is written in (tables/<table>/part-NNNN.parquet, by
+    /// the customer-id hash), instead of the number that follows from the input
+    /// sizes (a file per 64 MiB of raw rows in memory, a power of two).
+    #[arg(long)]
+    pub table_parts: Option<usize>,
 }
 
 impl From<&FeaturesArgs> for FeaturesOptions {
@@ -172,6 +177,7 @@ impl From<&FeaturesArgs> for FeaturesOptions {
             category_groups: a.category_groups.clone(),
             memory_mib: a.memory_mib,
             partitions: a.partitions,
+            table_parts: a.table_parts,
         }
     }
 }

@@ -28,7 +28,7 @@ pub struct FeaturesCmd {
     /// Print the embedded category groups (behind the *_spend_share features) and exit.
     #[arg(long)]
     pub print_category_groups: bool,
-    /// Output folder: features.parquet, features.json, tables/<table>.parquet (the
+    /// Output folder: features.parquet, features.json, tables/<table>/ (the
     /// kept rows, canonical) and rejects/<table>.parquet.
     #[arg(long, short = 'o', required_unless_present_any = ["print_sql", "print_category_groups"])]
     pub out: Option<PathBuf>,

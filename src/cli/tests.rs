@@ -94,6 +94,7 @@ fn features_flags_round_trip() {
         category_groups: Some(PathBuf::from("groups.toml")),
         memory_mib: 512,
         partitions: Some(16),
+        table_parts: Some(4),
     };
     let argv = features_argv(Path::new("src"), &o, Path::new(OUT));
     let Command::Features(c) = parse("features", argv) else {

@@ -16,6 +16,7 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use super::kept::{KeptTarget, KeptWriter};
 use super::partition::{self, PartWriter};
 use super::register::{sql_type, Registered};
 use super::returns::{returns_summary, ReturnsSummary};
@@ -30,6 +31,8 @@ pub(super) struct BucketJob<'a> {
     pub(super) spec: &'a FeatureSpec,
     pub(super) regs: &'a [Registered],
     pub(super) parts: &'a [partition::Parts],
+    /// Where each table's kept rows go (in `regs` order).
+    pub(super) kept: &'a [KeptTarget],
     pub(super) sql: &'a str,
     pub(super) as_of: i32,
     pub(super) since: Option<i32>,
@@ -56,7 +59,11 @@ pub(super) struct BucketDone {
 pub(super) struct TableBucket {
     pub(super) rows_in: u64,
     pub(super) split: rules::Split,
-    pub(super) kept_part: Option<PathBuf>,
+    /// Kept rows written into the files it owns (the rest went into pieces).
+    pub(super) kept_written: u64,
+    /// Its pieces of the kept tables' files it shares with other buckets, as
+    /// (file, piece).
+    pub(super) kept_pieces: Vec<(usize, PathBuf)>,
     pub(super) rej_part: Option<PathBuf>,
 }
 
@@ -93,7 +100,7 @@ impl BucketJob<'_> {
                         if b >= p {
                             return;
                         }
-                        let done = rt.block_on(self.run(b));
+                        let done = rt.block_on(self.run(b, p));
                         let k = self
                             .finished
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -148,7 +155,7 @@ impl BucketJob<'_> {
 
     /// Bucket `b`: the source rules on its raw rows (customers first: the others
     /// check their ids against them), then the feature SQL on its kept rows.
-    async fn run(&self, b: usize) -> Result<BucketDone> {
+    async fn run(&self, b: usize, p: usize) -> Result<BucketDone> {
         let t = Instant::now();
         // Half of the bucket's share for DataFusion's operators; the rest holds the
         // bucket's raw and kept rows (in-memory tables, outside DataFusion's pool).
@@ -167,14 +174,14 @@ impl BucketJob<'_> {
         }
         // The kept customers' ids (customers come first in `regs`).
         let mut known: Option<rules::Known> = None;
-        for (r, rows_in) in self.regs.iter().zip(rows_in) {
+        for ((r, rows_in), target) in self.regs.iter().zip(rows_in).zip(self.kept) {
             let name = r.table.name;
             let sql = tagged_sql(r, &spec, self.as_of, self.since, self.id_type);
             ctx.sql(&format!("CREATE VIEW tagged_{name} AS {sql}"))
                 .await
                 .map_err(|e| df_err(&r.path, e))?;
             let dir = self.tmp.join("out").join(name);
-            let mut kept = PartWriter::new(dir.join(format!("kept-{b:04}.arrow")));
+            let mut kept = KeptWriter::new(b, p, target, &r.path);
             let mut rejects = PartWriter::new(dir.join(format!("rejects-{b:04}.arrow")));
             let check = known.as_ref().filter(|_| name != "customers");
             let mut split = split_rows(&ctx, r, &mut kept, &mut rejects, spec.dedup, check).await?;
@@ -186,10 +193,12 @@ impl BucketJob<'_> {
                 .map_err(|e| df_err(&r.path, e))?;
             ctx.register_table(name, Arc::new(mem))
                 .map_err(|e| df_err(&r.path, e))?;
+            let (kept_written, kept_pieces) = kept.finish(&split.part_schemas.0)?;
             tables.push(TableBucket {
                 rows_in,
                 split,
-                kept_part: kept.finish()?,
+                kept_written,
+                kept_pieces,
                 rej_part: rejects.finish()?,
             });
         }
@@ -214,10 +223,6 @@ impl BucketJob<'_> {
     }
 }
 
-/// Where a table's merged kept rows go, and its rejects (path and file) when it
-/// has any.
-pub(super) type MergeTarget = (PathBuf, Option<(PathBuf, std::fs::File)>);
-
 /// One table's accounting over the buckets, and its buckets' output files.
 #[derive(Default)]
 pub(super) struct TableAcc {
@@ -225,7 +230,10 @@ pub(super) struct TableAcc {
     pub(super) kept: u64,
     pub(super) rejected: BTreeMap<String, u64>,
     pub(super) ids_seen: u64,
-    pub(super) kept_parts: Vec<PathBuf>,
+    /// Kept rows the buckets wrote into the files they own.
+    pub(super) kept_written: u64,
+    /// The pieces of each shared file of the kept table, by file.
+    pub(super) kept_pieces: BTreeMap<usize, Vec<PathBuf>>,
     pub(super) rej_parts: Vec<PathBuf>,
     pub(super) part_schemas: Option<(SchemaRef, SchemaRef)>,
 }
@@ -390,81 +398,84 @@ pub(super) fn kept_props() -> WriterProperties {
         .build()
 }
 
-/// Merges each table's bucket files back in source order into `tables/` and
-/// `rejects/` (staged in `staged`), a table a thread at once, and checks every
-/// table's accounting against the `read_rows` its source gave; returns the
-/// tables' reports and the distinct customers seen in transactions.
+/// The kept tables' files that straddle buckets merged from their pieces (in
+/// source order), each table's rejects merged into `rejects/<table>.parquet`
+/// (staged in `staged`), all on the pool's threads; then every table's accounting
+/// checked against the `read_rows` its source gave. Returns the tables' reports
+/// and the distinct customers seen in transactions.
 pub(super) fn merge_tables(
     staged: &mut Staged,
     out: &Path,
     regs: &[Registered],
+    targets: &[KeptTarget],
     tables: Vec<TableAcc>,
     read_rows: &[u64],
     p: usize,
 ) -> Result<(Vec<SourceReport>, u64)> {
-    // Where each table's kept rows and rejects go, then the merges, a table a
-    // thread at once.
-    let mut targets = Vec::with_capacity(regs.len());
-    for (r, acc) in regs.iter().zip(&tables) {
-        let name = r.table.name;
-        let kept = staged.create_path(&kept_table(out, name))?;
-        let rejects = match acc.rej_parts.is_empty() {
-            true => None,
-            false => {
-                let path = out.join("rejects").join(format!("{name}.parquet"));
-                let f = staged.create(&path)?;
-                Some((path, f))
-            }
-        };
-        targets.push((kept, rejects));
+    enum Job<'a> {
+        Kept(usize, &'a Path, &'a [PathBuf]),
+        Rejects(usize, PathBuf, std::fs::File),
     }
-    let merge = |((r, acc), (kept_path, rejects)): (
-        (&Registered, &TableAcc),
-        &mut MergeTarget,
-    )|
-     -> Result<(u64, Option<u64>)> {
-        let (kept_schema, rej_schema) = acc.part_schemas.clone().ok_or_else(|| Error::Empty {
-            path: r.path.clone(),
-        })?;
-        let f = std::fs::File::create(&*kept_path).map_err(|e| Error::io(kept_path, e))?;
-        let kept =
-            super::merge::merge_parts(&acc.kept_parts, &kept_schema, f, kept_props(), kept_path)?;
-        let rejected = match rejects.take() {
-            Some((path, f)) => Some(super::merge::merge_parts(
-                &acc.rej_parts,
-                &rej_schema,
-                f,
-                props(),
-                &path,
-            )?),
-            None => None,
-        };
-        Ok((kept, rejected))
-    };
-    let mut merged: Vec<(u64, Option<u64>)> = Vec::with_capacity(regs.len());
-    {
+    let mut jobs = Vec::new();
+    for (i, ((r, acc), target)) in regs.iter().zip(&tables).zip(targets).enumerate() {
+        if acc.part_schemas.is_none() {
+            return Err(Error::Empty {
+                path: r.path.clone(),
+            });
+        }
+        let parts = target.files.len();
+        for (s, file) in target.files.iter().enumerate() {
+            if partition::owner(s, parts, p).is_none() {
+                let pieces = acc.kept_pieces.get(&s).map_or(&[][..], |v| v.as_slice());
+                jobs.push(Job::Kept(i, file, pieces));
+            }
+        }
+        if !acc.rej_parts.is_empty() {
+            let path = out
+                .join("rejects")
+                .join(format!("{}.parquet", r.table.name));
+            let f = staged.create(&path)?;
+            jobs.push(Job::Rejects(i, path, f));
+        }
+    }
+    let done: Vec<(usize, bool, u64)> = {
         use rayon::prelude::*;
-        // P files open a table (its kept rows, then its rejects); as many tables
-        // at once as keep the open files under the limit (below it, all of them,
-        // so that the two threads share the large tables' work).
-        let at_once = (partition::MAX_OPEN_FILES / p).clamp(1, regs.len());
-        for ((r, acc), t) in regs
-            .chunks(at_once)
-            .zip(tables.chunks(at_once))
-            .zip(targets.chunks_mut(at_once))
-        {
-            let done = r
-                .par_iter()
-                .zip(acc)
-                .zip(t.par_iter_mut())
-                .map(merge)
-                .collect::<Result<Vec<_>>>()?;
-            merged.extend(done);
+        jobs.into_par_iter()
+            .map(|job| -> Result<(usize, bool, u64)> {
+                match job {
+                    Job::Kept(i, file, pieces) => {
+                        let (kept_schema, _) = tables[i].part_schemas.clone().expect("checked");
+                        let f = std::fs::File::create(file).map_err(|e| Error::io(file, e))?;
+                        let n =
+                            super::merge::merge_parts(pieces, &kept_schema, f, kept_props(), file)?;
+                        Ok((i, false, n))
+                    }
+                    Job::Rejects(i, path, f) => {
+                        let (_, rej_schema) = tables[i].part_schemas.clone().expect("checked");
+                        let n = super::merge::merge_parts(
+                            &tables[i].rej_parts,
+                            &rej_schema,
+                            f,
+                            props(),
+                            &path,
+                        )?;
+                        Ok((i, true, n))
+                    }
+                }
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    let mut merged: Vec<(u64, Option<u64>)> = vec![(0, None); regs.len()];
+    for (i, rejects, n) in done {
+        match rejects {
+            true => merged[i].1 = Some(n),
+            false => merged[i].0 += n,
         }
     }
     let mut sources = Vec::new();
     let mut customers_seen = 0;
-    for ((r, acc), (kept_rows, merged_rejects)) in regs.iter().zip(tables).zip(merged) {
+    for ((r, acc), (merged_kept, merged_rejects)) in regs.iter().zip(tables).zip(merged) {
+        let kept_rows = acc.kept_written + merged_kept;
         let name = r.table.name;
         let rows_rejected: u64 = acc.rejected.values().sum();
         let read = read_rows[sources.len()];

@@ -28,6 +28,7 @@
 
 mod bucket;
 mod groups;
+mod kept;
 mod mapping;
 mod merge;
 mod partition;
@@ -60,7 +61,10 @@ use crate::error::{Error, Result};
 use crate::io::{write_json, Staged};
 pub use crate::schema::{Canonical, Kind, CANONICAL};
 pub use mapping::{check_map, parse_map, MapEntry};
-pub use partition::{partition_count, BUCKET_WORKING_FACTOR, MAX_PARTITIONS};
+pub use partition::{
+    partition_count, table_parts, BUCKET_WORKING_FACTOR, MAX_PARTITIONS, MAX_TABLE_PARTS,
+    TABLE_PART_BYTES,
+};
 use register::{customer_id_type, register_sources};
 pub use report::{FeatureSummary, FeaturesReport, SourceReport};
 pub use rules::RULES;
@@ -107,6 +111,9 @@ pub struct FeatureSpec {
     /// Buckets of customers (`None`: from the input sizes and the budget,
     /// [`partition_count`]).
     pub partitions: Option<usize>,
+    /// Files a kept table is written in (`None`: from the input sizes,
+    /// [`table_parts`]).
+    pub table_parts: Option<usize>,
     /// Threads.
     pub threads: usize,
 }
@@ -141,6 +148,7 @@ impl FeatureSpec {
             ),
             memory_limit: 4 << 30,
             partitions: None,
+            table_parts: None,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
@@ -205,10 +213,16 @@ pub fn discover(dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
     Ok(found)
 }
 
-/// Where the features stage keeps a canonical table's kept rows:
-/// `OUT/tables/<table>.parquet`.
+/// Where the features stage keeps a canonical table's kept rows: the folder
+/// `OUT/tables/<table>/`, one Parquet file per range of the customer-id hash
+/// ([`kept_file`]).
 pub fn kept_table(out: &Path, table: &str) -> PathBuf {
-    out.join("tables").join(format!("{table}.parquet"))
+    out.join("tables").join(table)
+}
+
+/// File `s` of a kept table: `OUT/tables/<table>/part-NNNN.parquet`.
+pub fn kept_file(out: &Path, table: &str, s: usize) -> PathBuf {
+    kept_table(out, table).join(format!("part-{s:04}.parquet"))
 }
 
 fn df_err(context: &Path, e: impl std::fmt::Display) -> Error {
@@ -293,6 +307,14 @@ async fn run_async(
             ));
         }
     }
+    if let Some(s) = spec.table_parts {
+        if s == 0 || s > MAX_TABLE_PARTS {
+            return Err(Error::param(
+                "--table-parts",
+                format!("{s} is out of range (rule: 1 to {MAX_TABLE_PARTS})"),
+            ));
+        }
+    }
 
     // 1. Register the raw sources and build the canonical expressions.
     progress("reading sources", 0, 4);
@@ -324,6 +346,22 @@ async fn run_async(
         raw_total += partition::raw_bytes(&r.path, &unpacked)?;
     }
     let (p, workers) = partition::plan(raw_total, budget, spec.threads, spec.partitions)?;
+    // The kept tables' files: from the input sizes alone, so that they do not
+    // depend on P; staged before the buckets write into them.
+    let table_parts = spec
+        .table_parts
+        .unwrap_or_else(|| partition::table_parts(raw_total));
+    let mut kept_targets = Vec::with_capacity(regs.len());
+    for r in &regs {
+        let name = r.table.name;
+        let files = (0..table_parts)
+            .map(|s| staged.create_path(&kept_file(out, name, s)))
+            .collect::<Result<Vec<_>>>()?;
+        kept_targets.push(kept::KeptTarget {
+            files,
+            pieces: tmp.path().join("out").join(name),
+        });
+    }
     // Steps: reading, partitioning, one a bucket, writing.
     let steps = p as u64 + 3;
     progress(
@@ -385,6 +423,7 @@ async fn run_async(
         spec,
         regs: &regs,
         parts: &parts,
+        kept: &kept_targets,
         sql: &sql,
         as_of,
         since,
@@ -407,7 +446,10 @@ async fn run_async(
             for (k, v) in t.split.rejected {
                 *acc.rejected.entry(k).or_default() += v;
             }
-            acc.kept_parts.extend(t.kept_part);
+            acc.kept_written += t.kept_written;
+            for (file, piece) in t.kept_pieces {
+                acc.kept_pieces.entry(file).or_default().push(piece);
+            }
             acc.rej_parts.extend(t.rej_part);
             acc.part_schemas = Some(t.split.part_schemas);
         }
@@ -425,8 +467,15 @@ async fn run_async(
     // 4. The buckets' kept rows and rejects merged back in source order.
     progress("writing tables", steps - 1, steps);
     let t3 = Instant::now();
-    let (sources, customers_seen) =
-        bucket::merge_tables(&mut staged, out, &regs, tables, &read_rows, p)?;
+    let (sources, customers_seen) = bucket::merge_tables(
+        &mut staged,
+        out,
+        &regs,
+        &kept_targets,
+        tables,
+        &read_rows,
+        p,
+    )?;
     timings.insert("merge".into(), t3.elapsed().as_secs_f64());
 
     let sql_path = PathBuf::from(&spec.sql.1);
@@ -555,6 +604,7 @@ async fn run_async(
         customers_seen,
         customers,
         partitions: p as u64,
+        table_parts: table_parts as u64,
         id_type: match id_type {
             "BIGINT" => "integer".into(),
             _ => "text".into(),
@@ -573,22 +623,34 @@ async fn run_async(
 }
 
 /// Removes the kept tables and rejects an earlier run left in `out` that this run
-/// did not write (a table absent now, or one with no rejects now), so that no later
-/// stage reads another run's rows.
+/// did not write (a table absent now, a file of a table split differently, a kept
+/// table in the one-file layout of earlier versions, rejects that are none now),
+/// so that no later stage reads another run's rows.
 fn remove_stale(out: &Path, report: &FeaturesReport) -> Result<()> {
-    let written: HashSet<PathBuf> = report
-        .sources
-        .iter()
-        .flat_map(|s| std::iter::once(s.kept_file.clone()).chain(s.rejects_file.clone()))
-        .collect();
+    let mut written: HashSet<PathBuf> = HashSet::new();
+    for s in &report.sources {
+        written.extend(s.rejects_file.clone());
+        for i in 0..report.table_parts as usize {
+            written.insert(kept_file(out, &s.table, i));
+        }
+    }
+    let parquet = |p: &Path| p.extension().is_some_and(|x| x == "parquet");
     for dir in [out.join("tables"), out.join("rejects")] {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
         for e in entries {
             let p = e.map_err(|e| Error::io(&dir, e))?.path();
-            let parquet = p.extension().is_some_and(|x| x == "parquet");
-            if parquet && !written.contains(&p) {
+            if p.is_dir() {
+                for f in std::fs::read_dir(&p).map_err(|e| Error::io(&p, e))? {
+                    let f = f.map_err(|e| Error::io(&p, e))?.path();
+                    if parquet(&f) && !written.contains(&f) {
+                        std::fs::remove_file(&f).map_err(|e| Error::io(&f, e))?;
+                    }
+                }
+                // A table absent now: its folder goes once empty.
+                let _ = std::fs::remove_dir(&p);
+            } else if parquet(&p) && !written.contains(&p) {
                 std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
             }
         }

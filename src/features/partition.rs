@@ -115,6 +115,64 @@ pub fn plan(
     Ok((p, threads.min(p).min(fits)))
 }
 
+/// Estimated raw bytes in memory per file of a kept table (`tables/<table>/`):
+/// the kept tables are written in [`table_parts`] files a table, by the same hash,
+/// a number that follows from the input sizes alone (never the budget), so that
+/// their bytes do not depend on P.
+pub const TABLE_PART_BYTES: u64 = 64 << 20;
+/// The most files a kept table is written in.
+pub const MAX_TABLE_PARTS: usize = 4096;
+
+/// The number of files of each kept table for `raw_bytes` of raw rows in memory:
+/// the power of two at or above `raw_bytes / TABLE_PART_BYTES`, 1 to
+/// [`MAX_TABLE_PARTS`]. A power of two, so that the default P (a bucket per
+/// 192 MiB at the default budget on two cores) mostly falls on its boundaries.
+pub fn table_parts(raw_bytes: u64) -> usize {
+    (raw_bytes.div_ceil(TABLE_PART_BYTES).max(1) as usize)
+        .next_power_of_two()
+        .min(MAX_TABLE_PARTS)
+}
+
+/// The smallest and largest hash of bucket `b` among `p`.
+pub(super) fn hash_range(b: usize, p: usize) -> (u64, u64) {
+    // The smallest h with h·p ≥ b·2⁶⁴.
+    let lo = |b: usize| -> u128 { ((b as u128) << 64).div_ceil(p as u128) };
+    (lo(b) as u64, (lo(b + 1) - 1) as u64)
+}
+
+/// The bucket among `p` that holds the whole of bucket `s` among `parts`, if one
+/// does (else `s` straddles two or more buckets of `p`).
+pub(super) fn owner(s: usize, parts: usize, p: usize) -> Option<usize> {
+    let (lo, hi) = hash_range(s, parts);
+    let b = bucket_of(lo, p);
+    (b == bucket_of(hi, p)).then_some(b)
+}
+
+/// `b`'s rows grouped by their `keys` (each below `groups`), in their order within
+/// each group (a counting sort, then one `take` a column), and where each group
+/// starts: group `k` is rows `start[k]..start[k + 1]`.
+pub(super) fn group_rows(
+    b: &RecordBatch,
+    keys: &[u32],
+    groups: usize,
+) -> arrow::error::Result<(RecordBatch, Vec<u32>)> {
+    let mut start = vec![0u32; groups + 1];
+    for &k in keys {
+        start[k as usize + 1] += 1;
+    }
+    for k in 0..groups {
+        start[k + 1] += start[k];
+    }
+    let mut at = start.clone();
+    let mut perm = vec![0u32; keys.len()];
+    for (i, &k) in keys.iter().enumerate() {
+        perm[at[k as usize] as usize] = i as u32;
+        at[k as usize] += 1;
+    }
+    let grouped = arrow::compute::take_record_batch(b, &UInt32Array::from(perm))?;
+    Ok((grouped, start))
+}
+
 /// The bucket of hash `h` among `p`.
 pub(super) fn bucket_of(h: u64, p: usize) -> usize {
     ((u128::from(h) * p as u128) >> 64) as usize
@@ -300,21 +358,7 @@ impl Partitioner {
                 bucket_of(h, self.p) as u32
             })
             .collect();
-        let mut start = vec![0u32; self.p + 1];
-        for &k in &buckets {
-            start[k as usize + 1] += 1;
-        }
-        for k in 0..self.p {
-            start[k + 1] += start[k];
-        }
-        let mut at = start.clone();
-        let mut perm = vec![0u32; n];
-        for (i, &k) in buckets.iter().enumerate() {
-            perm[at[k as usize] as usize] = i as u32;
-            at[k as usize] += 1;
-        }
-        let grouped = arrow::compute::take_record_batch(&b, &UInt32Array::from(perm))
-            .map_err(|e| df_err(path, e))?;
+        let (grouped, start) = group_rows(&b, &buckets, self.p).map_err(|e| df_err(path, e))?;
         for bucket in 0..self.p {
             let (lo, hi) = (start[bucket] as usize, start[bucket + 1] as usize);
             if lo == hi {
@@ -490,6 +534,51 @@ mod tests {
         let (t, v) = (id_hashes(&text).unwrap(), id_hashes(&view).unwrap());
         assert_eq!(t, v);
         assert_ne!(t[0], t[1], "ids are hashed as written, not as numbers");
+    }
+
+    #[test]
+    fn table_files_nest_in_buckets_or_straddle_them() {
+        for p in [1usize, 2, 3, 7, 16, 71] {
+            let mut b = 0;
+            while b < p {
+                let (lo, hi) = hash_range(b, p);
+                assert_eq!(bucket_of(lo, p), b);
+                assert_eq!(bucket_of(hi, p), b);
+                if b > 0 {
+                    assert_eq!(bucket_of(lo - 1, p), b - 1);
+                }
+                if b + 1 < p {
+                    assert_eq!(bucket_of(hi + 1, p), b + 1);
+                }
+                b += 1;
+            }
+        }
+        assert_eq!(hash_range(0, 1), (0, u64::MAX));
+        // 8 files in 2 buckets: each file in one bucket.
+        assert_eq!(owner(3, 8, 2), Some(0));
+        assert_eq!(owner(4, 8, 2), Some(1));
+        // 2 files in 8 buckets: each file over four.
+        assert_eq!(owner(1, 2, 8), None);
+        // 8 files in 3 buckets: files 2 and 5 straddle.
+        let owners: Vec<_> = (0..8).map(|s| owner(s, 8, 3)).collect();
+        assert_eq!(
+            owners,
+            [
+                Some(0),
+                Some(0),
+                None,
+                Some(1),
+                Some(1),
+                None,
+                Some(2),
+                Some(2)
+            ]
+        );
+        assert_eq!(table_parts(0), 1);
+        assert_eq!(table_parts(TABLE_PART_BYTES), 1);
+        assert_eq!(table_parts(TABLE_PART_BYTES + 1), 2);
+        assert_eq!(table_parts(5 * TABLE_PART_BYTES), 8);
+        assert_eq!(table_parts(u64::MAX), MAX_TABLE_PARTS);
     }
 
     #[test]

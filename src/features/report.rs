@@ -26,7 +26,9 @@ pub struct SourceReport {
     pub columns: BTreeMap<String, String>,
     /// Where the rejects went, when there were any.
     pub rejects_file: Option<PathBuf>,
-    /// The kept rows in canonical form (`tables/<table>.parquet`).
+    /// The kept rows in canonical form: the folder `tables/<table>/` of
+    /// `part-NNNN.parquet` files (one file `tables/<table>.parquet` before
+    /// `table_parts`).
     pub kept_file: PathBuf,
 }
 
@@ -85,6 +87,10 @@ pub struct FeaturesReport {
     /// before there were buckets.
     #[serde(default)]
     pub partitions: u64,
+    /// Files each kept table is written in (`tables/<table>/part-NNNN.parquet`);
+    /// 0 in files written when a kept table was one file.
+    #[serde(default)]
+    pub table_parts: u64,
     /// How customer ids are kept: `integer` or `text` (empty in files written
     /// before this was recorded).
     #[serde(default)]

@@ -212,7 +212,7 @@ fn layouts(r: &Registered, schema: &Schema, nr: usize, nc: usize) -> Result<Layo
 pub(super) async fn split_rows(
     ctx: &SessionContext,
     r: &Registered,
-    kept: &mut PartWriter,
+    kept: &mut super::kept::KeptWriter,
     rejects: &mut PartWriter,
     dedup: bool,
     known: Option<&Known>,
@@ -280,7 +280,8 @@ pub(super) async fn split_rows(
         let kb = RecordBatch::try_new(kept_schema.clone(), kb.columns().to_vec())
             .map_err(|e| df_err(&r.path, e))?;
         split.kept += kb.num_rows() as u64;
-        kept.write(&kb)?;
+        // The customer id is the first canonical column.
+        kept.write(&kb, 0)?;
         if kb.num_rows() > 0 {
             split.kept_batches.push(
                 RecordBatch::try_new(canon_schema.clone(), kb.columns()[..nc].to_vec())

@@ -270,11 +270,12 @@ fn apply(dir: &Path, journal: &Journal, live: bool) -> Result<()> {
     Ok(())
 }
 
-/// Before reading a file in `dir`: finishes an interrupted commit in `dir` or its
-/// parent (stage outputs sit one folder below the folder that journals them), when
+/// Before reading a file in `dir`: finishes an interrupted commit in `dir` or up to
+/// three folders above it (stage outputs sit below the folder that journals them,
+/// a kept table's files three levels below a run's folder), when
 /// no writer holds the folder; refuses to read while one is committing there.
 pub fn recover(file: &Path) -> Result<()> {
-    for dir in file.ancestors().skip(1).take(3) {
+    for dir in file.ancestors().skip(1).take(4) {
         let d = if dir.as_os_str().is_empty() {
             Path::new(".")
         } else {

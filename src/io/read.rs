@@ -59,9 +59,13 @@ impl Format {
     }
 }
 
-/// An opened input: its format, full schema and (for Parquet) row count.
+/// An opened input: its format, full schema and (for Parquet) row count. A folder
+/// of Parquet files (a kept table, `tables/<table>/part-NNNN.parquet`) is one
+/// source: its files in name order, one schema.
 pub struct Source {
     path: PathBuf,
+    /// A folder's Parquet files, in name order, and their rows (empty for a file).
+    parts: Vec<(PathBuf, usize)>,
     format: Format,
     schema: SchemaRef,
     rows: Option<usize>,
@@ -79,6 +83,9 @@ pub type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
 impl Source {
     /// Opens `path` and reads its schema (inferring it for CSV).
     pub fn open(path: &Path) -> Result<Source> {
+        if path.is_dir() {
+            return Source::open_folder(path);
+        }
         let format = Format::of(path)?;
         super::commit::recover(path)?;
         let file = open_file(path)?;
@@ -102,6 +109,7 @@ impl Source {
         };
         Ok(Source {
             path: path.to_path_buf(),
+            parts: Vec::new(),
             format,
             schema,
             rows,
@@ -109,6 +117,55 @@ impl Source {
             dirty,
             uncanonical,
         })
+    }
+
+    /// A folder of Parquet files with one schema.
+    fn open_folder(dir: &Path) -> Result<Source> {
+        super::commit::recover(&dir.join("part"))?;
+        let mut parts = Vec::new();
+        for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let p = e.map_err(|e| Error::io(dir, e))?.path();
+            let name = p.file_name().map(|n| n.to_string_lossy().to_string());
+            let hidden = name.as_deref().is_some_and(|n| n.starts_with('.'));
+            if p.is_file() && !hidden && matches!(Format::of(&p), Ok(Format::Parquet)) {
+                parts.push(p);
+            }
+        }
+        parts.sort();
+        let Some(first) = parts.first() else {
+            return Err(Error::Source {
+                path: dir.to_path_buf(),
+                message: "a folder without Parquet files (rule: a folder source holds one table as .parquet files)".into(),
+            });
+        };
+        let mut source = Source::open(first)?;
+        let mut rows = 0;
+        let mut counted = Vec::with_capacity(parts.len());
+        for p in &parts {
+            let f = open_file(p)?;
+            let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| parquet_err(p, e))?;
+            if b.schema().fields() != source.schema.fields() {
+                return Err(Error::Source {
+                    path: p.clone(),
+                    message: format!(
+                        "its columns differ from those of {} (rule: the files of a folder share one schema)",
+                        first.display()
+                    ),
+                });
+            }
+            let n = b.metadata().file_metadata().num_rows().max(0) as usize;
+            rows += n;
+            counted.push((p.clone(), n));
+        }
+        source.path = dir.to_path_buf();
+        source.parts = counted;
+        source.rows = Some(rows);
+        Ok(source)
+    }
+
+    /// A folder's Parquet files in name order, and their rows; empty for a file.
+    pub fn parts(&self) -> &[(PathBuf, usize)] {
+        &self.parts
     }
 
     /// Makes a CSV's id column at `column` text unless every cell is the canonical
@@ -183,27 +240,31 @@ impl Source {
     /// Streams batches holding only the columns at `indices` of [`Source::schema`].
     /// Look columns up by name in each batch: their order follows the file.
     pub fn batches(&self, indices: &[usize]) -> Result<BatchIter> {
-        let path = self.path.clone();
-        let file = open_file(&path)?;
+        if !self.parts.is_empty() {
+            // A file at a time: opened when the one before it is done.
+            let parts: Vec<PathBuf> = self.parts.iter().map(|p| p.0.clone()).collect();
+            let indices = indices.to_vec();
+            return Ok(Box::new(parts.into_iter().flat_map(
+                move |p| match parquet_batches(&p, &indices) {
+                    Ok(it) => it,
+                    Err(e) => Box::new(std::iter::once(Err(e))) as BatchIter,
+                },
+            )));
+        }
+        self.file_batches(&self.path, indices)
+    }
+
+    /// [`Source::batches`] of a folder's file `part` alone.
+    pub fn part_batches(&self, part: usize, indices: &[usize]) -> Result<BatchIter> {
+        self.file_batches(&self.parts[part].0, indices)
+    }
+
+    fn file_batches(&self, path: &Path, indices: &[usize]) -> Result<BatchIter> {
+        let path = path.to_path_buf();
         match self.format {
-            Format::Parquet => {
-                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .map_err(|e| parquet_err(&path, e))?;
-                let mask = ProjectionMask::roots(builder.parquet_schema(), indices.iter().copied());
-                let reader = builder
-                    .with_projection(mask)
-                    .with_batch_size(BATCH_ROWS)
-                    .build()
-                    .map_err(|e| parquet_err(&path, e))?;
-                Ok(Box::new(reader.map(move |b| {
-                    b.map_err(|e| Error::Parquet {
-                        path: path.clone(),
-                        message: one_line(&e.to_string()),
-                    })
-                })))
-            }
+            Format::Parquet => parquet_batches(&path, indices),
             Format::Csv | Format::CsvGz => {
-                let reader = csv_reader(file, self.format);
+                let reader = csv_reader(open_file(&path)?, self.format);
                 let csv = arrow::csv::ReaderBuilder::new(text_schema(&self.schema))
                     .with_header(true)
                     .with_batch_size(BATCH_ROWS)
@@ -504,6 +565,26 @@ fn typed_batch(path: &Path, typed: &SchemaRef, b: &RecordBatch) -> Result<Record
         })
         .collect();
     RecordBatch::try_new(typed.clone(), cols).map_err(|e| csv_err(path, e))
+}
+
+/// Streams the columns at `indices` of the Parquet file `path`.
+fn parquet_batches(path: &Path, indices: &[usize]) -> Result<BatchIter> {
+    let file = open_file(path)?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(path, e))?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), indices.iter().copied());
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| parquet_err(path, e))?;
+    let path = path.to_path_buf();
+    Ok(Box::new(reader.map(move |b| {
+        b.map_err(|e| Error::Parquet {
+            path: path.clone(),
+            message: one_line(&e.to_string()),
+        })
+    })))
 }
 
 fn open_file(path: &Path) -> Result<File> {

@@ -15,7 +15,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::Serialize;
-use tempfile::NamedTempFile;
+use tempfile::TempPath;
 
 use crate::error::{Error, Result};
 use crate::io::Format;
@@ -24,7 +24,9 @@ use crate::io::Format;
 /// Dropping it uncommitted deletes the temporaries, and the folders it created for
 /// them when they are left empty, so a failed command leaves nothing behind.
 pub struct Staged {
-    files: Vec<(NamedTempFile, PathBuf)>,
+    /// The temporaries (by path: no descriptor is held, so a stage may stage
+    /// thousands of files) and their final names.
+    files: Vec<(TempPath, PathBuf)>,
     /// Folders created for the temporaries, deepest first within each call.
     dirs: Vec<PathBuf>,
     /// The output folder: locked while staging, holds the commit journal.
@@ -34,7 +36,7 @@ pub struct Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        // The temporaries go first (NamedTempFile deletes on drop), then the
+        // The temporaries go first (TempPath deletes on drop), then the
         // folders that held only them; a folder that is not empty stays.
         self.files.clear();
         // A root this set created holds only the lock file now, unless a stage
@@ -122,7 +124,7 @@ impl Staged {
             .tempfile_in(&dir)
             .map_err(io)?;
         let handle = tmp.as_file().try_clone().map_err(io)?;
-        self.files.push((tmp, path.to_path_buf()));
+        self.files.push((tmp.into_temp_path(), path.to_path_buf()));
         Ok(handle)
     }
 
@@ -131,7 +133,7 @@ impl Staged {
     pub fn create_path(&mut self, path: &Path) -> Result<PathBuf> {
         self.create(path)?;
         let (tmp, _) = self.files.last().expect("just pushed");
-        Ok(tmp.path().to_path_buf())
+        Ok(tmp.to_path_buf())
     }
 
     /// The temporary behind `path`, once created (to hash what was written).
@@ -140,20 +142,20 @@ impl Staged {
             .iter()
             .rev()
             .find(|(_, p)| p == path)
-            .map(|(t, _)| t.path().to_path_buf())
+            .map(|(t, _)| t.to_path_buf())
     }
 
     /// Renames every temporary into place, as one journaled commit.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
         for (tmp, path) in &self.files {
-            tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+            File::open(tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io(path, e))?;
             // Temporaries are created private (0600); outputs are ordinary files.
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
-                let _ = tmp
-                    .as_file()
-                    .set_permissions(std::fs::Permissions::from_mode(0o644));
+                let _ = std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o644));
             }
         }
         self.dirs.clear();
@@ -163,7 +165,7 @@ impl Staged {
         for (tmp, path) in files {
             // From here the temporary is the journal's: a failure leaves it for the
             // next writer to finish or remove.
-            let tmp = tmp.into_temp_path().keep().map_err(|e| Error::Io {
+            let tmp = tmp.keep().map_err(|e| Error::Io {
                 path: path.clone(),
                 source: e.error,
             })?;

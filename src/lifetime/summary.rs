@@ -39,10 +39,12 @@ const LINE_BYTES: usize = 48;
 /// the history of every customer of `index` (`n` rows) as of `as_of` (days since
 /// the epoch, the first day after the history), in days.
 ///
-/// The lines of a group of customers are held at once: as many groups as it takes
-/// for one group's lines to fit `budget` bytes, each a range of table rows read in
-/// a pass of its own, so the histories come out in row order whatever the number
-/// of groups.
+/// The kept transactions of the features stage are a folder of files, each
+/// holding every line of its customers: they are read a file at a time. Within a
+/// file (or a single-file table), the lines of a group of customers are held at
+/// once: as many groups as it takes for one group's lines to fit `budget` bytes,
+/// each a range of table rows read in a pass of its own. The histories come out
+/// in row order whatever the number of files and groups.
 pub fn summarise_transactions(
     path: &Path,
     index: &IdIndex,
@@ -51,25 +53,49 @@ pub fn summarise_transactions(
     budget: usize,
 ) -> Result<History> {
     let src = Source::open(path)?;
-    let lines_hint = src.rows_hint().unwrap_or(0);
-    let groups = lines_hint
-        .saturating_mul(LINE_BYTES)
-        .div_ceil(budget.max(1))
-        .clamp(1, n.max(1));
+    let files: Vec<(Option<usize>, usize)> = match src.parts() {
+        [] => vec![(None, src.rows_hint().unwrap_or(0))],
+        parts => parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (Some(i), p.1))
+            .collect(),
+    };
     let mut h = History {
         last_purchase: vec![None; n],
         ..History::default()
     };
-    for g in 0..groups {
-        let rows = n * g / groups..n * (g + 1) / groups;
-        let (lines, total, unknown) = read_lines(&src, path, index, as_of, rows)?;
-        if g == 0 {
-            h.lines = total;
-            h.unknown_lines = unknown;
+    for &(file, lines_hint) in &files {
+        let groups = lines_hint
+            .saturating_mul(LINE_BYTES)
+            .div_ceil(budget.max(1))
+            .clamp(1, n.max(1));
+        for g in 0..groups {
+            let rows = n * g / groups..n * (g + 1) / groups;
+            let (lines, total, unknown) = read_lines(&src, path, file, index, as_of, rows)?;
+            if g == 0 {
+                h.lines += total;
+                h.unknown_lines += unknown;
+            }
+            add_histories(&mut h, lines, as_of);
         }
-        add_histories(&mut h, lines, as_of);
+    }
+    if files.len() > 1 {
+        in_row_order(&mut h);
     }
     Ok(h)
+}
+
+/// Puts `h`'s entries in table-row order.
+fn in_row_order(h: &mut History) {
+    let mut order: Vec<usize> = (0..h.rows.len()).collect();
+    order.sort_unstable_by_key(|&i| h.rows[i]);
+    let pick_f = |v: &[f64]| order.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    h.rfm.t_x = pick_f(&h.rfm.t_x);
+    h.rfm.t = pick_f(&h.rfm.t);
+    h.rfm.monetary = pick_f(&h.rfm.monetary);
+    h.rfm.x = order.iter().map(|&i| h.rfm.x[i]).collect();
+    h.rows = order.iter().map(|&i| h.rows[i]).collect();
 }
 
 /// A line held while the histories are built: (table row, timestamp in µs, amount).
@@ -80,6 +106,7 @@ type Line = (u32, i64, f64);
 fn read_lines(
     src: &Source,
     path: &Path,
+    file: Option<usize>,
     index: &IdIndex,
     as_of: i32,
     rows: std::ops::Range<usize>,
@@ -99,7 +126,11 @@ fn read_lines(
     };
     let mut lines: Vec<Line> = Vec::new();
     let (mut total, mut unknown) = (0u64, 0u64);
-    for b in src.batches(&idx)? {
+    let batches = match file {
+        Some(i) => src.part_batches(i, &idx)?,
+        None => src.batches(&idx)?,
+    };
+    for b in batches {
         let b = b?;
         let ids = index.rows(b.column(0).as_ref(), path)?;
         let ts = b.column(1);
@@ -115,7 +146,7 @@ fn read_lines(
             }
             t => {
                 return Err(bad(format!(
-                    "column `ts` is {t}, not a timestamp (rule: pass the features stage's kept transactions, tables/transactions.parquet)"
+                    "column `ts` is {t}, not a timestamp (rule: pass the features stage's kept transactions, tables/transactions/)"
                 )))
             }
         };

@@ -443,7 +443,7 @@ pub(super) fn stage_lifetime(
     run.stage(
         "lifetime",
         lifetime_argv(&inputs, &lopts, &ldir),
-        &[lay.assignments(), lay.tables().join("transactions.parquet")],
+        &[lay.assignments(), lay.tables().join("transactions")],
         &ldir,
         obs,
         || super::lifetime::lifetime(&inputs, &lopts, &ldir, obs).map(drop),

@@ -297,8 +297,7 @@ fn next_offers(
         .collect();
     // Bit j of bought[row]: the customer bought its segment's offer j.
     let mut bought = vec![0u64; n];
-    let tx = lay.tables().join("transactions.parquet");
-    if tx.is_file() {
+    if let Some(tx) = crate::profile::inputs::find(&lay.tables(), "transactions") {
         let src = Source::open(&tx)?;
         let cols = column_indices(&src, &["customer_id", &basket.item, "amount"])?;
         for b in src.batches(&cols)? {

@@ -39,6 +39,8 @@ pub struct FeaturesOptions {
     pub memory_mib: usize,
     /// Buckets of customers (`None`: from the input sizes and the budget).
     pub partitions: Option<usize>,
+    /// Files each kept table is written in (`None`: from the input sizes).
+    pub table_parts: Option<usize>,
 }
 
 impl Default for FeaturesOptions {
@@ -55,6 +57,7 @@ impl Default for FeaturesOptions {
             category_groups: None,
             memory_mib: super::memory::default_memory_mib(),
             partitions: None,
+            table_parts: None,
         }
     }
 }
@@ -74,6 +77,7 @@ impl Flags for FeaturesOptions {
         flags::path(argv, "--category-groups", self.category_groups.as_deref());
         flags::value(argv, "--memory-mib", self.memory_mib);
         flags::opt(argv, "--partitions", self.partitions.as_ref());
+        flags::opt(argv, "--table-parts", self.table_parts.as_ref());
     }
 }
 
@@ -168,6 +172,18 @@ impl FeaturesOptions {
             }
         }
         spec.partitions = self.partitions;
+        if let Some(s) = self.table_parts {
+            if s == 0 || s > crate::features::MAX_TABLE_PARTS {
+                return Err(Error::param(
+                    "--table-parts",
+                    format!(
+                        "{s} is out of range (rule: 1 to {})",
+                        crate::features::MAX_TABLE_PARTS
+                    ),
+                ));
+            }
+        }
+        spec.table_parts = self.table_parts;
         if let Some(p) = &self.sql {
             let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
             spec.sql = (text, p.display().to_string());
@@ -185,7 +201,7 @@ impl FeaturesOptions {
 }
 
 /// Runs the features stage on the sources at `input` into `out`: features.parquet,
-/// features.json, tables/<table>.parquet (the kept rows, canonical) and
+/// features.json, tables/<table>/part-NNNN.parquet (the kept rows, canonical) and
 /// rejects/<table>.parquet.
 pub fn features(
     input: &Path,

@@ -135,7 +135,7 @@ pub fn lifetime(
     let n = table.x.n();
     let labels: Vec<i32> = (0..n).map(|i| table.x.row(i)[0] as i32).collect();
     let tx = find(&inputs.tables, "transactions").ok_or_else(|| Error::NotFound {
-        path: inputs.tables.join("transactions.parquet"),
+        path: inputs.tables.join("transactions"),
     })?;
     obs.step("lifetime: purchase histories");
     let mut timings = BTreeMap::new();

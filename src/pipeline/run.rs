@@ -198,6 +198,8 @@ fn fingerprint(name: &str, argv: &[String], inputs: &[FileRecord]) -> String {
     feed(crate::features::DEFAULT_SQL);
     feed(crate::features::DEFAULT_CATEGORY_GROUPS);
     feed(crate::profile::DEFAULT_PERSONAS);
+    // The layout of the features stage's kept tables (a folder of files a table).
+    feed("tables/<table>/part-NNNN.parquet");
     for a in argv {
         feed(a);
     }

@@ -117,11 +117,16 @@ fn sorted_names(names: &[String]) -> (Vec<String>, Vec<usize>) {
     (order.iter().map(|&o| names[o].clone()).collect(), newpos)
 }
 
-/// The kept table `table` in `dir` (`.parquet`, `.csv` or `.csv.gz`).
+/// The kept table `table` in `dir`: the folder `<table>/` of Parquet files the
+/// features stage writes, or a file `<table>.parquet`, `.csv` or `.csv.gz`.
 pub fn find(dir: &Path, table: &str) -> Option<std::path::PathBuf> {
-    ["parquet", "csv", "csv.gz"]
-        .iter()
-        .map(|e| dir.join(format!("{table}.{e}")))
+    std::iter::once(dir.join(table))
+        .filter(|p| p.is_dir())
+        .chain(
+            ["parquet", "csv", "csv.gz"]
+                .iter()
+                .map(|e| dir.join(format!("{table}.{e}"))),
+        )
         .find(|p| p.exists())
 }
 

@@ -148,7 +148,7 @@ fn online_retail_invoices_give_mlxtends_rules_at_product_and_description_level()
     let index = IdIndex::new(&Ids::Int(ids.clone()));
     let labels = vec![0i32; ids.len()];
     let seg_pos: HashMap<i32, usize> = [(0, 0)].into();
-    let table = d.path().join("tables/transactions.parquet");
+    let table = d.path().join("tables/transactions");
     for (item, key) in [(None, "StockCode"), (Some("description"), "Description")] {
         let case = &exp["online_retail"][key];
         let p = params(case);

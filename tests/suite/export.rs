@@ -161,7 +161,7 @@ fn an_audience_per_run_and_a_delta_that_applies() {
             (s["segment"].to_string(), o.collect())
         })
         .collect();
-    let tx = read_batches(&r1.join("features/tables/transactions.parquet"));
+    let tx = read_batches(&r1.join("features/tables/transactions"));
     let mut bought: HashSet<(i64, String)> = HashSet::new();
     for b in &tx {
         let (c, item, amount) = (

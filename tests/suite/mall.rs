@@ -487,7 +487,7 @@ fn planted_pairs_come_out_where_planted(
         ..BasketParams::default()
     };
     let r = basket_report(
-        &tables.join("transactions.parquet"),
+        &tables.join("transactions"),
         &index,
         &labels,
         &seg_ids,

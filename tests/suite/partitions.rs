@@ -40,11 +40,12 @@ fn report_without_timings(dir: &Path) -> serde_json::Value {
     f
 }
 
-/// Runs `features` with `args` into `a` with one bucket and into `b` with
-/// `buckets` and the smallest budget (`--memory-mib 64`), and checks that every
-/// output is the same, byte for byte.
-fn assert_same_outputs(args: &[&str], a: &Path, b: &Path, buckets: &str) {
-    for (out, p_, mib) in [(a, "1", "4096"), (b, buckets, "64")] {
+/// Runs `features` with `args` into `a` with one bucket, and into each folder of
+/// `others` with its number of buckets and the smallest budget (`--memory-mib
+/// 64`), and checks that every output is the same, byte for byte.
+fn assert_same_outputs(args: &[&str], a: &Path, others: &[(&Path, &str)]) {
+    let runs = std::iter::once((a, "1", "4096")).chain(others.iter().map(|&(d, p_)| (d, p_, "64")));
+    for (out, p_, mib) in runs {
         let mut full = vec!["features"];
         full.extend_from_slice(args);
         full.extend_from_slice(&["--partitions", p_, "--memory-mib", mib, "-o", p(out), "-q"]);
@@ -52,18 +53,21 @@ fn assert_same_outputs(args: &[&str], a: &Path, b: &Path, buckets: &str) {
         assert!(o.status.success(), "--partitions {p_}: {}", stderr(&o));
     }
     assert_eq!(read_json(&a.join("features.json"))["partitions"], 1);
-    assert_eq!(
-        read_json(&b.join("features.json"))["partitions"].to_string(),
-        buckets
-    );
-    let (fa, fb) = (parquet_files(a), parquet_files(b));
+    let fa = parquet_files(a);
     let names = |f: &[(String, Vec<u8>)]| f.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&fa), names(&fb));
     assert!(names(&fa).contains(&"features.parquet".to_string()));
-    for ((name, x), (_, y)) in fa.iter().zip(&fb) {
-        assert!(x == y, "{name} differs between 1 and {buckets} buckets");
+    for &(b, buckets) in others {
+        assert_eq!(
+            read_json(&b.join("features.json"))["partitions"].to_string(),
+            buckets
+        );
+        let fb = parquet_files(b);
+        assert_eq!(names(&fa), names(&fb));
+        for ((name, x), (_, y)) in fa.iter().zip(&fb) {
+            assert!(x == y, "{name} differs between 1 and {buckets} buckets");
+        }
+        assert_eq!(report_without_timings(a), report_without_timings(b));
     }
-    assert_eq!(report_without_timings(a), report_without_timings(b));
 }
 
 /// A generated mall of 3,000 customers in `dir/mall`.
@@ -91,7 +95,7 @@ fn features_do_not_depend_on_the_bucket_count_on_the_mall() {
     let d = tempdir();
     let mall = small_mall(d.path());
     let (a, b) = (d.path().join("p1"), d.path().join("p16"));
-    assert_same_outputs(&["-i", p(&mall)], &a, &b, "16");
+    assert_same_outputs(&["-i", p(&mall)], &a, &[(&b, "16")]);
     let f = read_json(&a.join("features.json"));
     // The dirt was found in buckets as it is in one: something was rejected for
     // each kind the generator plants in transactions.
@@ -129,9 +133,54 @@ fn features_do_not_depend_on_the_bucket_count_on_online_retail() {
             "customer_id=CustomerID,ts=InvoiceDate,amount=Quantity*UnitPrice,invoice=InvoiceNo",
         ],
         &a,
-        &b,
-        "16",
+        &[(&b, "16")],
     );
+}
+
+/// The kept tables in 8 files a table (`--table-parts 8`): one bucket writes
+/// them all; 3 buckets own some files and share the two that straddle their
+/// hash ranges; 16 buckets share every file. All give the same bytes, and every
+/// customer's rows are in one file.
+#[test]
+fn kept_table_files_do_not_depend_on_the_bucket_count() {
+    let d = tempdir();
+    let mall = small_mall(d.path());
+    let dirs: Vec<_> = ["p1", "p3", "p16"]
+        .iter()
+        .map(|n| d.path().join(n))
+        .collect();
+    assert_same_outputs(
+        &["-i", p(&mall), "--table-parts", "8"],
+        &dirs[0],
+        &[(&dirs[1], "3"), (&dirs[2], "16")],
+    );
+    assert_eq!(read_json(&dirs[0].join("features.json"))["table_parts"], 8);
+    let tx = dirs[0].join("tables/transactions");
+    let mut owner = std::collections::HashMap::new();
+    let mut rows = 0;
+    for s in 0..8 {
+        let f = tx.join(format!("part-{s:04}.parquet"));
+        let ids = read_i64(&f, "customer_id");
+        assert!(!ids.is_empty(), "{} is empty", f.display());
+        rows += ids.len();
+        for id in ids {
+            assert_eq!(
+                *owner.entry(id).or_insert(s),
+                s,
+                "customer {id} in two files"
+            );
+        }
+    }
+    let f = read_json(&dirs[0].join("features.json"));
+    let kept = f["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["table"] == "transactions")
+        .unwrap()["rows_kept"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(rows as u64, kept);
 }
 
 /// A budget too small for one bucket stops before anything is written, with one

@@ -115,7 +115,7 @@ fn a_mapped_source_gives_the_profile_of_the_canonical_one() {
         );
     }
     // The kept tables are canonical whatever the source called its columns.
-    let kept = read_batches(&b.join("features/tables/transactions.parquet"));
+    let kept = read_batches(&b.join("features/tables/transactions"));
     let schema = kept[0].schema();
     for c in ["customer_id", "ts", "category", "amount"] {
         assert!(schema.index_of(c).is_ok(), "kept transactions lack {c}");
@@ -340,11 +340,13 @@ fn an_edited_rules_file_redoes_its_stage_and_an_absent_table_leaves_nothing_stal
     }
     // The same run folder on sources without a streaming table: the kept table of
     // the first run is gone and the profile has no streaming section.
-    assert!(run.join("features/tables/streaming.parquet").is_file());
+    assert!(run
+        .join("features/tables/streaming/part-0000.parquet")
+        .is_file());
     std::fs::remove_file(src.join("streaming.parquet")).unwrap();
     run_k3(&src, &run, &args);
     assert!(
-        !run.join("features/tables/streaming.parquet").exists(),
+        !run.join("features/tables/streaming").exists(),
         "a stale table is left"
     );
     let prof = read_json(&run.join("profile/profile.json"));

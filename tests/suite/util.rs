@@ -91,6 +91,16 @@ pub fn write_parquet(path: &Path, cols: Vec<(&str, ArrayRef)>) {
 
 /// Every batch of a Parquet file.
 pub fn read_batches(path: &Path) -> Vec<RecordBatch> {
+    if path.is_dir() {
+        // A kept table: its files in name order.
+        let mut files: Vec<_> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .collect();
+        files.sort();
+        return files.iter().flat_map(|f| read_batches(f)).collect();
+    }
     let f = std::fs::File::open(path).unwrap();
     parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
         .unwrap()

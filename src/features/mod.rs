@@ -351,6 +351,13 @@ async fn run_async(
     let table_parts = spec
         .table_parts
         .unwrap_or_else(|| partition::table_parts(raw_total));
+    // P rounded up to a divisor of the files (when not given), so that every file
+    // lies inside one bucket and none is merged from pieces; smaller buckets
+    // still fit the budget.
+    let p = match spec.partitions {
+        None => partition::aligned(p, table_parts),
+        Some(_) => p,
+    };
     let mut kept_targets = Vec::with_capacity(regs.len());
     for r in &regs {
         let name = r.table.name;

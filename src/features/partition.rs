@@ -133,6 +133,18 @@ pub fn table_parts(raw_bytes: u64) -> usize {
         .min(MAX_TABLE_PARTS)
 }
 
+/// `p` buckets rounded up to the next divisor of `parts` files (a power of two,
+/// so its divisors are the powers of two up to it), where there is one at most
+/// twice `p` and at most [`MAX_PARTITIONS`]; else `p`.
+pub fn aligned(p: usize, parts: usize) -> usize {
+    let q = p.next_power_of_two();
+    if p > 1 && parts.is_power_of_two() && q <= parts && q <= MAX_PARTITIONS {
+        q
+    } else {
+        p
+    }
+}
+
 /// The smallest and largest hash of bucket `b` among `p`.
 pub(super) fn hash_range(b: usize, p: usize) -> (u64, u64) {
     // The smallest h with h·p ≥ b·2⁶⁴.
@@ -574,6 +586,17 @@ mod tests {
                 Some(2)
             ]
         );
+        assert_eq!(aligned(71, 256), 128);
+        assert_eq!(aligned(7, 32), 8);
+        assert_eq!(aligned(8, 32), 8);
+        assert_eq!(aligned(1, 32), 1);
+        // No divisor of the files at or above P: P stands.
+        assert_eq!(aligned(40, 32), 40);
+        assert_eq!(aligned(3, 12), 3);
+        for (p, s) in [(71, 256), (7, 32), (3, 4)] {
+            let q = aligned(p, s);
+            assert!((0..s).all(|f| owner(f, s, q).is_some()), "{p} {s}");
+        }
         assert_eq!(table_parts(0), 1);
         assert_eq!(table_parts(TABLE_PART_BYTES), 1);
         assert_eq!(table_parts(TABLE_PART_BYTES + 1), 2);

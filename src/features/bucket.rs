@@ -49,7 +49,8 @@ pub(super) struct BucketJob<'a> {
 /// One bucket's results.
 pub(super) struct BucketDone {
     pub(super) tables: Vec<TableBucket>,
-    pub(super) batches: Vec<arrow::array::RecordBatch>,
+    /// Its feature rows, spilled in id order.
+    pub(super) rows: super::rows::BucketRows,
     pub(super) returns: Option<ReturnsSummary>,
     pub(super) rules_s: f64,
     pub(super) features_s: f64,
@@ -206,6 +207,11 @@ impl BucketJob<'_> {
         let rules_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let batches = feature_sql(&ctx, self.sql, &spec.sql.1).await?;
+        let rows = super::rows::spill(
+            batches,
+            self.tmp.join("features").join(format!("part-{b:04}.arrow")),
+            Path::new(&spec.sql.1),
+        )?;
         let tx = &self
             .regs
             .iter()
@@ -215,7 +221,7 @@ impl BucketJob<'_> {
         let returns = returns_summary(&ctx, tx).await?;
         Ok(BucketDone {
             tables,
-            batches,
+            rows,
             returns,
             rules_s,
             features_s: t.elapsed().as_secs_f64(),
@@ -349,24 +355,7 @@ pub(super) fn sort_by_id(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let idx = arrow::compute::sort_to_indices(&ids, None, None).map_err(err)?;
-    drop(ids);
-    let mut starts = Vec::with_capacity(batches.len());
-    let mut at = 0usize;
-    for b in &batches {
-        starts.push(at);
-        at += b.num_rows();
-    }
-    let from: Vec<(usize, usize)> = idx
-        .values()
-        .iter()
-        .map(|&g| {
-            let g = g as usize;
-            let b = starts.partition_point(|&s| s <= g) - 1;
-            (b, g - starts[b])
-        })
-        .collect();
-    drop(idx);
+    let from = sorted_order(ids, batches.iter().map(|b| b.num_rows())).map_err(err)?;
     let mut sorted = Vec::with_capacity(from.len().div_ceil(partition::CHUNK));
     for chunk in from.chunks(partition::CHUNK) {
         let columns = (0..schema.fields().len())
@@ -380,6 +369,31 @@ pub(super) fn sort_by_id(
         sorted.push(arrow::array::RecordBatch::try_new(schema.clone(), columns).map_err(err)?);
     }
     Ok(sorted)
+}
+
+/// The order of `ids` (the concatenation of pieces of lengths `lens`), as
+/// (piece, row in the piece) of each row in id order.
+pub(super) fn sorted_order(
+    ids: arrow::array::ArrayRef,
+    lens: impl Iterator<Item = usize>,
+) -> arrow::error::Result<Vec<(usize, usize)>> {
+    let idx = arrow::compute::sort_to_indices(&ids, None, None)?;
+    drop(ids);
+    let mut starts = Vec::new();
+    let mut at = 0usize;
+    for n in lens {
+        starts.push(at);
+        at += n;
+    }
+    Ok(idx
+        .values()
+        .iter()
+        .map(|&g| {
+            let g = g as usize;
+            let b = starts.partition_point(|&s| s <= g) - 1;
+            (b, g - starts[b])
+        })
+        .collect())
 }
 
 pub(super) fn accounting(path: &Path, rows_in: u64, kept: u64, rejected: u64) -> Error {

@@ -1,6 +1,6 @@
-//! The buckets' outputs merged back in source order (by `__row`), and every
-//! output cut into batches of [`CHUNK`] rows, so that the files do not depend on
-//! the number of buckets.
+//! Bucket files merged back in source order (by `__row`), in batches of [`CHUNK`]
+//! rows, so that the files do not depend on the number of buckets: the kept
+//! tables' files that straddle buckets, and the rejects.
 
 use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
@@ -154,45 +154,4 @@ fn merge_into(
         written += picks.len() as u64;
     }
     Ok(written)
-}
-
-/// Batches of exactly [`CHUNK`] rows (the last one shorter) holding `batches`' rows,
-/// for the file `out`.
-pub(super) fn rechunk(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    out: &Path,
-) -> Result<Vec<RecordBatch>> {
-    // Slices of the batches, a chunk's worth at a time: only the pieces of a chunk
-    // that spans batches are copied.
-    let mut out_batches = Vec::new();
-    let mut pieces: Vec<RecordBatch> = Vec::new();
-    let mut held = 0;
-    let mut flush = |pieces: &mut Vec<RecordBatch>, held: &mut usize| -> Result<()> {
-        let b = match pieces.len() {
-            0 => return Ok(()),
-            1 => pieces.pop().expect("one piece"),
-            _ => {
-                arrow::compute::concat_batches(schema, pieces.iter()).map_err(|e| df_err(out, e))?
-            }
-        };
-        pieces.clear();
-        *held = 0;
-        out_batches.push(b);
-        Ok(())
-    };
-    for b in batches {
-        let mut at = 0;
-        while at < b.num_rows() {
-            let n = (CHUNK - held).min(b.num_rows() - at);
-            pieces.push(b.slice(at, n));
-            held += n;
-            at += n;
-            if held == CHUNK {
-                flush(&mut pieces, &mut held)?;
-            }
-        }
-    }
-    flush(&mut pieces, &mut held)?;
-    Ok(out_batches)
 }

@@ -36,23 +36,22 @@ mod register;
 mod report;
 mod result;
 mod returns;
+mod rows;
 mod rules;
 mod summary;
 mod window;
 
-use bucket::{session, sort_by_id, BucketJob, TableAcc};
+use bucket::{session, BucketJob, TableAcc};
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{ArrayRef, AsArray};
+use arrow::array::AsArray;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
@@ -68,7 +67,7 @@ pub use partition::{
 use register::{customer_id_type, register_sources};
 pub use report::{FeatureSummary, FeaturesReport, SourceReport};
 pub use rules::RULES;
-use summary::{declared, summarise};
+use summary::declared;
 
 /// The default feature SQL, embedded in the binary.
 pub const DEFAULT_SQL: &str = include_str!("features.sql");
@@ -442,7 +441,7 @@ async fn run_async(
         finished: std::sync::atomic::AtomicU64::new(0),
     };
     let mut tables: Vec<TableAcc> = regs.iter().map(|_| TableAcc::default()).collect();
-    let mut batches = Vec::new();
+    let mut feature_rows = Vec::new();
     let mut returns: Option<ReturnsSummary> = None;
     let (mut rules_s, mut features_s) = (0.0, 0.0);
     for done in job.run_all(p, workers)? {
@@ -460,7 +459,7 @@ async fn run_async(
             acc.rej_parts.extend(t.rej_part);
             acc.part_schemas = Some(t.split.part_schemas);
         }
-        batches.extend(done.batches);
+        feature_rows.push(done.rows);
         returns = ReturnsSummary::add(returns, done.returns);
         rules_s += done.rules_s;
         features_s += done.features_s;
@@ -485,10 +484,9 @@ async fn run_async(
     )?;
     timings.insert("merge".into(), t3.elapsed().as_secs_f64());
 
+    // 5. The feature rows in id order, without the features whose source columns
+    // are absent or that hold one value for every customer; summarised.
     let sql_path = PathBuf::from(&spec.sql.1);
-    let batches = sort_by_id(batches, &sql_path)?;
-
-    // 5. Drop features whose source columns are absent; summarise the rest.
     let present: HashSet<(String, String)> = regs
         .iter()
         .flat_map(|r| {
@@ -498,99 +496,26 @@ async fn run_async(
                 .map(|(c, _)| (r.table.name.to_string(), c.clone()))
         })
         .collect();
-    let decl = declared(&spec.sql.0);
-    let mut dropped = Vec::new();
-    let Some(first) = batches.first() else {
-        return Err(Error::Empty {
-            path: tx.path.clone(),
-        });
-    };
-    let schema = first.schema();
-    result::check_result(&sql_path, &schema, &batches)?;
-    let mut keep = Vec::new();
-    for (i, f) in schema.fields().iter().enumerate() {
-        if let Some(d) = decl.iter().find(|d| &d.name == f.name()) {
-            let missing: Vec<String> = d
-                .needs
-                .iter()
-                .filter(|n| !present.contains(*n))
-                .map(|(t, c)| format!("{t}.{c}"))
-                .collect();
-            if !missing.is_empty() {
-                dropped.push((d.name.clone(), missing.join(" ")));
-                continue;
-            }
-        }
-        keep.push(i);
-    }
-    let mut kept_schema = Arc::new(schema.project(&keep).map_err(|e| df_err(out, e))?);
-    let mut out_batches = Vec::with_capacity(batches.len());
-    for b in &batches {
-        out_batches.push(b.project(&keep).map_err(|e| df_err(out, e))?);
-    }
-    let customers: u64 = out_batches.iter().map(|b| b.num_rows() as u64).sum();
-    if customers == 0 {
-        return Err(Error::Empty {
-            path: tx.path.clone(),
-        });
-    }
-    let mut features = Vec::new();
-    for (i, f) in kept_schema.fields().iter().enumerate() {
-        if i == 0 {
-            continue; // the id
-        }
-        let cols: Vec<ArrayRef> = out_batches.iter().map(|b| b.column(i).clone()).collect();
-        let d = decl.iter().find(|d| &d.name == f.name());
-        features.push(summarise(
-            f.name(),
-            &cols,
-            d.map_or("user SQL", |d| d.definition.as_str()),
-            d.map_or(String::new(), |d| {
-                d.needs
-                    .iter()
-                    .map(|(t, c)| format!("{t}.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            }),
-        )?);
-    }
-    // A feature with one value for every customer (the luxury share of a retailer
-    // without the mall's categories, say) carries no information: left out, noted.
-    let mut constant = Vec::new();
-    if customers > 1 {
-        let mut keep2 = vec![0];
-        let mut kept_features = Vec::new();
-        for (i, f) in features.into_iter().enumerate() {
-            if f.min == f.max {
-                constant.push((f.name.clone(), f.min));
-            } else {
-                keep2.push(i + 1);
-                kept_features.push(f);
-            }
-        }
-        features = kept_features;
-        if keep2.len() == 1 {
-            return Err(Error::Source {
-                path: tx.path.clone(),
-                message: format!(
-                    "every feature holds one value for every customer ({}); nothing to segment on (rule: at least one feature must vary)",
-                    constant.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            });
-        }
-        kept_schema = Arc::new(kept_schema.project(&keep2).map_err(|e| df_err(out, e))?);
-        for b in out_batches.iter_mut() {
-            *b = b.project(&keep2).map_err(|e| df_err(out, e))?;
-        }
-    }
     let fpath = out.join("features.parquet");
-    let file = staged.create(&fpath)?;
-    let mut w = ArrowWriter::try_new(file, kept_schema.clone(), Some(props()))
-        .map_err(|e| df_err(&fpath, e))?;
-    for b in merge::rechunk(&kept_schema, &out_batches, &fpath)? {
-        w.write(&b).map_err(|e| df_err(&fpath, e))?;
-    }
-    w.close().map_err(|e| df_err(&fpath, e))?;
+    let t4 = Instant::now();
+    let rows::Assembled {
+        features,
+        constant,
+        dropped,
+        customers,
+    } = rows::assemble(
+        feature_rows,
+        &declared(&spec.sql.0),
+        &present,
+        &rows::Target {
+            sql_path: &sql_path,
+            tx_path: &tx.path,
+            scratch: tmp.path(),
+            out: &fpath,
+        },
+        &mut staged,
+    )?;
+    timings.insert("assemble".into(), t4.elapsed().as_secs_f64());
     let features_xxh64 = match staged.temporary(&fpath) {
         Some(t) => crate::pipeline::hash_file(&t)?.xxh64,
         None => String::new(),

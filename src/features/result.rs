@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 pub(super) fn check_result(
     sql_path: &Path,
     schema: &arrow::datatypes::SchemaRef,
-    batches: &[arrow::array::RecordBatch],
+    ids: &[arrow::array::ArrayRef],
 ) -> Result<()> {
     let bad = |message: String| Error::Source {
         path: sql_path.to_path_buf(),
@@ -32,8 +32,7 @@ pub(super) fn check_result(
     // Integer ids are checked as integers (8 bytes each), others as text.
     let mut ints = std::collections::HashSet::new();
     let mut texts = std::collections::HashSet::new();
-    for b in batches {
-        let col = b.column(0);
+    for col in ids {
         if col.null_count() > 0 {
             return Err(bad("the feature SQL returns a row with no customer_id (rule: one row per customer, each with its id)".into()));
         }

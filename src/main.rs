@@ -33,6 +33,21 @@ fn main() -> ExitCode {
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
+    // The features stage keeps a file open per customer bucket while it
+    // partitions a table (up to 1,024): the soft limit on open files is raised to
+    // the hard one (at most 65,536), as a process may, where it is lower.
+    #[cfg(unix)]
+    // SAFETY: reads and sets this process's own limit; no memory is shared.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max.min(65_536).max(r.rlim_cur);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
     match cli::run() {
         Ok(code) => code,
         Err(err) => {

@@ -152,6 +152,23 @@ impl FeatureSpec {
         }
     }
 
+    /// Checks `partitions` (1 to [`MAX_PARTITIONS`]) and `table_parts` (1 to
+    /// [`MAX_TABLE_PARTS`]), when given.
+    pub fn check_counts(&self) -> Result<()> {
+        for (flag, v, max) in [
+            ("--partitions", self.partitions, MAX_PARTITIONS),
+            ("--table-parts", self.table_parts, MAX_TABLE_PARTS),
+        ] {
+            if let Some(v) = v.filter(|&v| v == 0 || v > max) {
+                return Err(Error::param(
+                    flag,
+                    format!("{v} is out of range (rule: 1 to {max})"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Sources found in `dir`, the default SQL, and the window of `dir/mall.json`
     /// when the folder was written by `segmenta generate`.
     pub fn from_dir(dir: &Path) -> Result<FeatureSpec> {
@@ -298,22 +315,7 @@ async fn run_async(
     let ctx = session(spec, out, 1 << 16, tmp.path())?;
 
     check_map(&spec.map, &spec.sources)?;
-    if let Some(p) = spec.partitions {
-        if p == 0 || p > MAX_PARTITIONS {
-            return Err(Error::param(
-                "--partitions",
-                format!("{p} is out of range (rule: 1 to {MAX_PARTITIONS})"),
-            ));
-        }
-    }
-    if let Some(s) = spec.table_parts {
-        if s == 0 || s > MAX_TABLE_PARTS {
-            return Err(Error::param(
-                "--table-parts",
-                format!("{s} is out of range (rule: 1 to {MAX_TABLE_PARTS})"),
-            ));
-        }
-    }
+    spec.check_counts()?;
 
     // 1. Register the raw sources and build the canonical expressions.
     progress("reading sources", 0, 4);

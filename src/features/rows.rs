@@ -127,38 +127,36 @@ pub(super) fn assemble(
         keep.push(i);
     }
     let kept_schema = Arc::new(schema.project(&keep).map_err(|e| df_err(at.out, e))?);
-    // The global order: the ids alone, sorted; (bucket, row) of each output row.
-    let mut from: Vec<(usize, usize)> = Vec::new();
-    if !ids.is_empty() {
-        let all: Vec<&dyn Array> = ids.iter().map(|a| a.as_ref()).collect();
-        let all = arrow::compute::concat(&all).map_err(|e| df_err(at.sql_path, e))?;
-        let files: Vec<PathBuf> = buckets.iter().filter_map(|b| b.file.clone()).collect();
-        from = super::bucket::sorted_order(all, ids.iter().map(|i| i.len()))
-            .map_err(|e| df_err(at.sql_path, e))?;
-        drop(ids);
-        let all_rows = at.scratch.join("features-all.parquet");
-        let f = File::create(&all_rows).map_err(|e| Error::io(&all_rows, e))?;
-        let mut w = ArrowWriter::try_new(f, kept_schema.clone(), Some(props()))
-            .map_err(|e| df_err(&all_rows, e))?;
-        gather(&files, &from, &keep, &kept_schema, &mut |b| {
-            w.write(&b).map_err(|e| df_err(&all_rows, e))
-        })?;
-        w.close().map_err(|e| df_err(&all_rows, e))?;
-        for f in files {
-            let _ = std::fs::remove_file(f);
-        }
-        return finish(
-            &all_rows,
-            &kept_schema,
-            decl,
-            dropped,
-            from.len(),
-            at,
-            staged,
-        );
+    if ids.is_empty() {
+        return Err(empty());
     }
-    drop(from);
-    Err(empty())
+    // The global order: the ids alone, sorted; (bucket, row) of each output row.
+    let all: Vec<&dyn Array> = ids.iter().map(|a| a.as_ref()).collect();
+    let all = arrow::compute::concat(&all).map_err(|e| df_err(at.sql_path, e))?;
+    let from = super::bucket::sorted_order(all, ids.iter().map(|i| i.len()))
+        .map_err(|e| df_err(at.sql_path, e))?;
+    drop(ids);
+    let files: Vec<PathBuf> = buckets.iter().filter_map(|b| b.file.clone()).collect();
+    let all_rows = at.scratch.join("features-all.parquet");
+    let f = File::create(&all_rows).map_err(|e| Error::io(&all_rows, e))?;
+    let mut w = ArrowWriter::try_new(f, kept_schema.clone(), Some(props()))
+        .map_err(|e| df_err(&all_rows, e))?;
+    gather(&files, &from, &keep, &kept_schema, &mut |b| {
+        w.write(&b).map_err(|e| df_err(&all_rows, e))
+    })?;
+    w.close().map_err(|e| df_err(&all_rows, e))?;
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
+    finish(
+        &all_rows,
+        &kept_schema,
+        decl,
+        dropped,
+        from.len(),
+        at,
+        staged,
+    )
 }
 
 /// Summarises each feature of `all_rows` a column at a time, leaves out the

@@ -160,30 +160,9 @@ impl FeaturesOptions {
         spec.dedup = !self.keep_duplicate_lines;
         super::memory::check_memory_mib(self.memory_mib)?;
         spec.memory_limit = self.memory_mib << 20;
-        if let Some(p) = self.partitions {
-            if p == 0 || p > crate::features::MAX_PARTITIONS {
-                return Err(Error::param(
-                    "--partitions",
-                    format!(
-                        "{p} is out of range (rule: 1 to {})",
-                        crate::features::MAX_PARTITIONS
-                    ),
-                ));
-            }
-        }
         spec.partitions = self.partitions;
-        if let Some(s) = self.table_parts {
-            if s == 0 || s > crate::features::MAX_TABLE_PARTS {
-                return Err(Error::param(
-                    "--table-parts",
-                    format!(
-                        "{s} is out of range (rule: 1 to {})",
-                        crate::features::MAX_TABLE_PARTS
-                    ),
-                ));
-            }
-        }
         spec.table_parts = self.table_parts;
+        spec.check_counts()?;
         if let Some(p) = &self.sql {
             let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
             spec.sql = (text, p.display().to_string());

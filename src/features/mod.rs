@@ -382,7 +382,7 @@ async fn run_async(
     // The tables are partitioned at once, each in a task of its own (the
     // runtime has one thread a core), as many at once as keep P files each under
     // the open-file limit; a writer holds fewer than CHUNK rows a bucket.
-    let at_once = (partition::MAX_OPEN_FILES / p).clamp(1, regs.len());
+    let at_once = (partition::open_files_allowed() / p).clamp(1, regs.len());
     let mut parts = Vec::with_capacity(regs.len());
     for group in regs.chunks(at_once) {
         let mut tasks = Vec::with_capacity(group.len());

@@ -48,9 +48,32 @@ pub const BUCKET_WORKING_FACTOR: u64 = 4;
 /// merged): enough for the story's mall (16.3M customers, about 110 GB of raw rows
 /// in memory: 573 buckets at the default budget on two cores, 1,024 once aligned).
 pub const MAX_PARTITIONS: usize = 1024;
-/// Files a pass keeps open at once: the tables are partitioned (and merged)
-/// together while `tables × P` stays under it.
+/// Files a pass keeps open at once where the process's limit cannot be read: the
+/// tables are partitioned together while `tables × P` stays under the allowance
+/// ([`open_files_allowed`]).
 pub const MAX_OPEN_FILES: usize = 512;
+
+/// The bucket files a pass may keep open at once: half the process's soft limit
+/// on open files (the rest is left to the readers, the kept-table writers and
+/// whatever else the process holds), at least [`MAX_OPEN_FILES`] / 2 and at most
+/// 8,192; [`MAX_OPEN_FILES`] where the limit cannot be read. The command line
+/// raises the soft limit to the hard one, so that all the tables of a large
+/// mall are split at once, each on a thread.
+pub fn open_files_allowed() -> usize {
+    #[cfg(unix)]
+    {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct it is given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+            let soft = usize::try_from(r.rlim_cur).unwrap_or(usize::MAX);
+            return (soft / 2).clamp(MAX_OPEN_FILES / 2, 8192);
+        }
+    }
+    MAX_OPEN_FILES
+}
 
 /// The number of buckets for `raw_bytes` of raw rows in memory and a budget of
 /// `budget` bytes: `ceil(raw_bytes × BUCKET_WORKING_FACTOR / budget)`, at least 1,

@@ -23,6 +23,8 @@
 //! before anything is written.
 
 mod config;
+mod ids;
+mod output;
 mod reasons;
 mod report;
 mod stats;
@@ -31,23 +33,20 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray,
-};
-use arrow::compute::{cast, concat_batches, filter_record_batch};
+use arrow::array::AsArray;
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type};
 
 use crate::dbscan::{DbscanParams, Eps};
 use crate::error::{Error, Result};
-use crate::io::{write_json, write_table, Source, Staged};
+use crate::io::{write_json, Source, Staged};
 use crate::matrix::Matrix;
 use crate::transform::Transform;
 pub use config::{
     default_ranges, CleanConfig, FittedClean, Missing, OutlierAction, OutlierMethod, Range,
 };
-use reasons::{rule_text, summary_of};
+use reasons::{rule_text, summary_of, Verdicts};
 pub use report::{CleanReport, ColumnSummary, RuleCount};
 use stats::{mode, quantile, summary, Cells};
 
@@ -67,34 +66,85 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
         source.ids_as_written(i);
     }
     let schema = source.schema().clone();
-    let all: Vec<usize> = (0..schema.fields().len()).collect();
-    let batches: Vec<RecordBatch> = source.batches(&all)?.collect::<Result<_>>()?;
-    let batch = concat_batches(&schema, &batches).map_err(|e| Error::Source {
-        path: input.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    // The pieces are copied into `batch`: freed now, not at the end.
-    drop(batches);
-    let n = batch.num_rows();
-    if n == 0 {
-        return Err(Error::Empty {
-            path: input.to_path_buf(),
-        });
-    }
-    let id_idx = schema
-        .index_of(&cfg.id_col)
-        .map_err(|_| Error::missing_column(input, &cfg.id_col, &schema))?;
+    let id_pos = schema.index_of(&cfg.id_col).ok();
     let feat_idx: Vec<usize> = schema
         .fields()
         .iter()
         .enumerate()
-        .filter(|(i, f)| *i != id_idx && (f.data_type().is_numeric()) && f.name() != "outlier")
+        .filter(|(i, f)| {
+            Some(*i) != id_pos && (f.data_type().is_numeric()) && f.name() != "outlier"
+        })
         .map(|(i, _)| i)
         .collect();
     let names: Vec<String> = feat_idx
         .iter()
         .map(|&i| schema.field(i).name().clone())
         .collect();
+
+    // One pass over the input: the feature columns as `Cells` (NaN and ±Inf count
+    // as missing), and rules 1–2 on the ids as they stream by. The table itself
+    // is not held: the outputs read it again.
+    let hint = source.rows_hint().unwrap_or(0);
+    let mut cols: Vec<Cells> = feat_idx
+        .iter()
+        .map(|_| Cells(Vec::with_capacity(hint)))
+        .collect();
+    let mut verdicts = Verdicts::with_capacity(hint);
+    let mut rules: BTreeMap<String, RuleCount> = BTreeMap::new();
+    let reject = |row: usize,
+                  code: &str,
+                  col: Option<&str>,
+                  verdicts: &mut Verdicts,
+                  rules: &mut BTreeMap<String, RuleCount>| {
+        verdicts.reject(row, code);
+        let rc = rules.entry(code.to_string()).or_default();
+        rc.rows_rejected += 1;
+        if let Some(c) = col {
+            *rc.rows_by_column.entry(c.to_string()).or_default() += 1;
+        }
+    };
+    let mut seen = ids::Seen::new(id_pos.map(|i| schema.field(i).data_type()));
+    let all: Vec<usize> = (0..schema.fields().len()).collect();
+    for b in source.batches(&all)? {
+        let b = b?;
+        for (c, &i) in feat_idx.iter().enumerate() {
+            let a = cast(b.column(i), &DataType::Float64).map_err(|e| Error::Source {
+                path: input.to_path_buf(),
+                message: format!("column `{}`: {e}", schema.field(i).name()),
+            })?;
+            let a = a.as_primitive::<Float64Type>();
+            cols[c].0.extend(
+                a.iter()
+                    .map(|v| v.filter(|x| x.is_finite()).unwrap_or(f64::NAN)),
+            );
+        }
+        let row0 = verdicts.len();
+        for _ in 0..b.num_rows() {
+            verdicts.push();
+        }
+        // 1–2: ids.
+        if let Some(i) = id_pos {
+            let found = seen
+                .check(b.column(i), cfg.duplicates)
+                .map_err(|e| Error::Source {
+                    path: input.to_path_buf(),
+                    message: format!("column `{}`: {e}", cfg.id_col),
+                })?;
+            for (k, f) in found.into_iter().enumerate() {
+                if let Some(code) = f {
+                    reject(row0 + k, code, Some(&cfg.id_col), &mut verdicts, &mut rules);
+                }
+            }
+        }
+    }
+    drop(seen);
+    let n = verdicts.len();
+    if n == 0 {
+        return Err(Error::Empty {
+            path: input.to_path_buf(),
+        });
+    }
+    let id_idx = id_pos.ok_or_else(|| Error::missing_column(input, &cfg.id_col, &schema))?;
     for k in cfg.missing_by_column.keys() {
         if !names.contains(k) {
             return Err(Error::param(
@@ -122,68 +172,12 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             ));
         }
     }
-    // The feature columns as `Cells`; NaN and ±Inf count as missing.
-    let mut cols: Vec<Cells> = Vec::with_capacity(feat_idx.len());
-    for &i in &feat_idx {
-        let a = cast(batch.column(i), &DataType::Float64).map_err(|e| Error::Source {
-            path: input.to_path_buf(),
-            message: format!("column `{}`: {e}", schema.field(i).name()),
-        })?;
-        let a = a.as_primitive::<Float64Type>();
-        cols.push(Cells(
-            a.iter()
-                .map(|v| v.filter(|x| x.is_finite()).unwrap_or(f64::NAN))
-                .collect(),
-        ));
-    }
     let before: BTreeMap<String, ColumnSummary> = names
         .iter()
         .cloned()
         .zip(cols.iter().map(|c| summary((0..n).map(|r| c.get(r)))))
         .collect();
 
-    let mut reason_owned: Vec<Option<String>> = vec![None; n];
-    let mut rules: BTreeMap<String, RuleCount> = BTreeMap::new();
-    let reject = |row: usize,
-                  code: &str,
-                  col: Option<&str>,
-                  reason_owned: &mut Vec<Option<String>>,
-                  rules: &mut BTreeMap<String, RuleCount>| {
-        reason_owned[row] = Some(code.to_string());
-        let rc = rules.entry(code.to_string()).or_default();
-        rc.rows_rejected += 1;
-        if let Some(c) = col {
-            *rc.rows_by_column.entry(c.to_string()).or_default() += 1;
-        }
-    };
-
-    // 1–2: ids.
-    let ids = batch.column(id_idx);
-    let id_text = cast(ids, &DataType::Utf8).map_err(|e| Error::Source {
-        path: input.to_path_buf(),
-        message: format!("column `{}`: {e}", cfg.id_col),
-    })?;
-    let id_text = id_text.as_string::<i32>();
-    let mut seen = std::collections::HashSet::with_capacity(n);
-    for row in 0..n {
-        if id_text.is_null(row) || id_text.value(row).is_empty() {
-            reject(
-                row,
-                "missing_id",
-                Some(&cfg.id_col),
-                &mut reason_owned,
-                &mut rules,
-            );
-        } else if cfg.duplicates && !seen.insert(id_text.value(row)) {
-            reject(
-                row,
-                "duplicate_id",
-                Some(&cfg.id_col),
-                &mut reason_owned,
-                &mut rules,
-            );
-        }
-    }
     let mut emptied: std::collections::HashMap<(usize, usize), String> =
         std::collections::HashMap::new();
     // 3: ranges. A value no customer can have is not a fact about the customer:
@@ -194,8 +188,8 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             .iter()
             .position(|x| *x == r.column)
             .expect("checked above");
-        for (row, reason) in reason_owned.iter().enumerate() {
-            if reason.is_some() {
+        for row in 0..n {
+            if !verdicts.kept(row) {
                 continue;
             }
             if let Some(v) = cols[c].get(row) {
@@ -221,7 +215,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             .copied()
             .unwrap_or(cfg.missing);
         let holes: Vec<usize> = (0..n)
-            .filter(|&r| reason_owned[r].is_none() && cols[c].get(r).is_none())
+            .filter(|&r| verdicts.kept(r) && cols[c].get(r).is_none())
             .collect();
         if holes.is_empty() {
             continue;
@@ -233,12 +227,12 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                     let code = emptied
                         .get(&(c, row))
                         .map_or("missing_value", String::as_str);
-                    reject(row, code, Some(name), &mut reason_owned, &mut rules);
+                    reject(row, code, Some(name), &mut verdicts, &mut rules);
                 }
             }
             Missing::Median | Missing::Mode => {
                 let mut present: Vec<f64> = (0..n)
-                    .filter(|&r| reason_owned[r].is_none())
+                    .filter(|&r| verdicts.kept(r))
                     .filter_map(|r| cols[c].get(r))
                     .collect();
                 let reused = cfg
@@ -303,7 +297,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
     let mut outlier_mass_values = BTreeMap::new();
     let mut outlier_warnings = BTreeMap::new();
     let mut dbscan_eps = None;
-    let alive: Vec<usize> = (0..n).filter(|&r| reason_owned[r].is_none()).collect();
+    let alive: Vec<usize> = (0..n).filter(|&r| verdicts.kept(r)).collect();
     let (code, per_col_bounds): (&str, Option<Fences>) = match cfg.outliers {
         OutlierMethod::Iqr { k } => (
             "outlier_iqr",
@@ -341,7 +335,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
     }
     if let Some(bounds) = per_col_bounds {
         if !alive.is_empty() {
-            let mut is_out = vec![None::<usize>; n];
+            let mut is_out = vec![None::<u32>; n];
             // A cell outside its column's fences: clipped, or its row flagged or
             // dropped (the first such column names the reason).
             let mark =
@@ -350,7 +344,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                  v: f64,
                  (lo, hi): (f64, f64),
                  cols: &mut Vec<Cells>,
-                 is_out: &mut Vec<Option<usize>>,
+                 is_out: &mut Vec<Option<u32>>,
                  rules: &mut BTreeMap<String, RuleCount>| match cfg.action {
                     OutlierAction::Clip => {
                         cols[c].set(r, Some(v.clamp(lo, hi)));
@@ -363,7 +357,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                     }
                     _ => {
                         if is_out[r].is_none() {
-                            is_out[r] = Some(c);
+                            is_out[r] = Some(c as u32);
                         }
                         if cfg.action == OutlierAction::Flag {
                             *rules
@@ -490,7 +484,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
                 if let Some(c) = is_out[r] {
                     match cfg.action {
                         OutlierAction::Drop => {
-                            reject(r, code, Some(&names[c]), &mut reason_owned, &mut rules)
+                            reject(r, code, Some(&names[c as usize]), &mut verdicts, &mut rules)
                         }
                         _ => {
                             flagged[r] = true;
@@ -536,7 +530,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             for (i, &r) in alive.iter().enumerate() {
                 if fit.labels[i] == crate::dbscan::NOISE {
                     match cfg.action {
-                        OutlierAction::Drop => reject(r, code, None, &mut reason_owned, &mut rules),
+                        OutlierAction::Drop => reject(r, code, None, &mut verdicts, &mut rules),
                         _ => {
                             flagged[r] = true;
                             rules.entry(code.into()).or_default().rows_flagged += 1;
@@ -548,11 +542,10 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
     }
 
     // Accounting.
-    let keep: Vec<bool> = reason_owned.iter().map(Option::is_none).collect();
-    let rows_kept = keep.iter().filter(|&&k| k).count() as u64;
-    let rows_rejected = reason_owned.iter().filter(|r| r.is_some()).count() as u64;
+    let rows_kept = (0..n).filter(|&r| verdicts.kept(r)).count() as u64;
+    let rows_rejected = n as u64 - rows_kept;
     let by_rule: u64 = rules.values().map(|r| r.rows_rejected).sum();
-    if rows_kept + rows_rejected != n as u64 || by_rule != rows_rejected {
+    if by_rule != rows_rejected {
         return Err(Error::Source {
             path: input.to_path_buf(),
             message: format!("internal accounting error: {n} in, {rows_kept} kept, {rows_rejected} rejected ({by_rule} by rule)"),
@@ -566,9 +559,6 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
     }
 
     // Outputs.
-    let keep_mask = BooleanArray::from(keep.clone());
-    let rej_mask = BooleanArray::from(keep.iter().map(|k| !k).collect::<Vec<_>>());
-    let mut clean_cols: Vec<(String, ArrayRef)> = Vec::new();
     let changed: Vec<bool> = (0..names.len())
         .map(|c| {
             rules.iter().any(|(k, r)| {
@@ -576,76 +566,29 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             })
         })
         .collect();
-    let filt = |a: &ArrayRef, m: &BooleanArray| {
-        arrow::compute::filter(a, m).map_err(|e| Error::io(out, std::io::Error::other(e)))
-    };
-    for (i, f) in schema.fields().iter().enumerate() {
-        if let Some(c) = feat_idx.iter().position(|&j| j == i) {
-            if changed[c] {
-                let v: Float64Array = (0..n)
-                    .filter(|&r| keep[r])
-                    .map(|r| cols[c].get(r))
-                    .collect();
-                clean_cols.push((f.name().clone(), Arc::new(v)));
-                continue;
-            }
-        }
-        clean_cols.push((f.name().clone(), filt(batch.column(i), &keep_mask)?));
-    }
-    let rows_flagged = flagged
-        .iter()
-        .zip(&keep)
-        .filter(|(f, k)| **f && **k)
-        .count() as u64;
-    if cfg.action == OutlierAction::Flag && cfg.outliers != OutlierMethod::None {
-        let v: BooleanArray = (0..n)
-            .filter(|&r| keep[r])
-            .map(|r| Some(flagged[r]))
-            .collect();
-        clean_cols.retain(|(n, _)| n != "outlier");
-        clean_cols.push(("outlier".into(), Arc::new(v)));
-    }
+    let rows_flagged = (0..n).filter(|&r| flagged[r] && verdicts.kept(r)).count() as u64;
+    let write_flags = cfg.action == OutlierAction::Flag && cfg.outliers != OutlierMethod::None;
     let mut after = BTreeMap::new();
     for (c, name) in names.iter().enumerate() {
-        let kept = (0..n).filter(|&r| keep[r]).map(|r| cols[c].get(r));
+        let kept = (0..n).filter(|&r| verdicts.kept(r)).map(|r| cols[c].get(r));
         after.insert(name.clone(), summary(kept));
     }
     let mut staged = Staged::new(out)?;
-    write_table(
+    let rule_text = |code: &str| rule_text(code, &ranges, cfg);
+    output::write(
+        &source,
+        out,
         &mut staged,
-        &out.join("clean.parquet"),
-        clean_cols
-            .iter()
-            .map(|(n, a)| (n.as_str(), a.clone()))
-            .collect(),
-    )?;
-    let rejected = filter_record_batch(&batch, &rej_mask)
-        .map_err(|e| Error::io(out, std::io::Error::other(e)))?;
-    let reasons: StringArray = reason_owned
-        .iter()
-        .flatten()
-        .map(|s| Some(s.as_str()))
-        .collect();
-    let rule_col: StringArray = reason_owned
-        .iter()
-        .flatten()
-        .map(|s| Some(rule_text(s, &ranges, cfg)))
-        .collect();
-    let mut rej_cols: Vec<(String, ArrayRef)> = schema
-        .fields()
-        .iter()
-        .zip(rejected.columns())
-        .map(|(f, a)| (f.name().clone(), a.clone()))
-        .collect();
-    rej_cols.push(("reason".into(), Arc::new(reasons)));
-    rej_cols.push(("rule".into(), Arc::new(rule_col)));
-    write_table(
-        &mut staged,
-        &out.join("rejects.parquet"),
-        rej_cols
-            .iter()
-            .map(|(n, a)| (n.as_str(), a.clone()))
-            .collect(),
+        &output::Plan {
+            schema: &schema,
+            id_idx,
+            feat_idx: &feat_idx,
+            cols: &cols,
+            changed: &changed,
+            flagged: write_flags.then_some(flagged.as_slice()),
+            verdicts: &verdicts,
+            rule_text: &rule_text,
+        },
     )?;
     let report = CleanReport {
         format: "segmenta-clean".into(),

@@ -43,3 +43,57 @@ pub(super) fn summary_of(rules: &BTreeMap<String, RuleCount>) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Each row's verdict, 4 bytes a row: kept, or the code of the first rule that
+/// rejected it (the stage holds one a row of the table).
+#[derive(Default)]
+pub(super) struct Verdicts {
+    /// 0: kept; k: rejected under `codes[k - 1]`.
+    rows: Vec<u32>,
+    codes: Vec<String>,
+}
+
+impl Verdicts {
+    /// No rows yet, room for `n`.
+    pub(super) fn with_capacity(n: usize) -> Verdicts {
+        Verdicts {
+            rows: Vec::with_capacity(n),
+            codes: Vec::new(),
+        }
+    }
+
+    /// Adds a kept row.
+    pub(super) fn push(&mut self) {
+        self.rows.push(0);
+    }
+
+    /// Rows.
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether row `r` is still in.
+    pub(super) fn kept(&self, r: usize) -> bool {
+        self.rows[r] == 0
+    }
+
+    /// Rejects row `r` under `code`.
+    pub(super) fn reject(&mut self, r: usize, code: &str) {
+        let k = match self.codes.iter().position(|c| c == code) {
+            Some(k) => k,
+            None => {
+                self.codes.push(code.to_string());
+                self.codes.len() - 1
+            }
+        };
+        self.rows[r] = u32::try_from(k + 1).expect("fewer than 2^32 reason codes");
+    }
+
+    /// Row `r`'s reason code, when rejected.
+    pub(super) fn reason(&self, r: usize) -> Option<&str> {
+        match self.rows[r] {
+            0 => None,
+            k => Some(&self.codes[k as usize - 1]),
+        }
+    }
+}

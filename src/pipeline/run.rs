@@ -325,6 +325,7 @@ impl Run {
         let peak_before = peak_rss_bytes();
         work()?;
         let peak = peak_rss_bytes();
+        super::memory::release_freed();
         let outs = files_under(outputs)?
             .iter()
             .map(|f| hash_file(f))

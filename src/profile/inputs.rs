@@ -9,6 +9,7 @@ use arrow::array::{Array, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 
+pub use super::categorical::{categorical_reports, CategoricalReport, CATEGORICAL, MAX_LEVELS};
 pub use super::market::basket_report;
 use super::streaming::{self, StreamingReport};
 use super::{age_band, AGE_BANDS};
@@ -102,7 +103,10 @@ pub fn read_labels(
     Ok(labels)
 }
 
-fn column<'a>(b: &'a arrow::array::RecordBatch, name: &str) -> Option<&'a arrow::array::ArrayRef> {
+pub(super) fn column<'a>(
+    b: &'a arrow::array::RecordBatch,
+    name: &str,
+) -> Option<&'a arrow::array::ArrayRef> {
     b.schema().index_of(name).ok().map(|i| b.column(i))
 }
 
@@ -228,186 +232,5 @@ pub fn streaming_report(
         },
         chi_square: streaming::chi_square(&by_seg),
         packages: sorted,
-    }))
-}
-
-/// The text columns of the kept canonical tables profiled per segment: table,
-/// column. A customer's value is the table's value (customers) or the most
-/// frequent one over the customer's rows (the smallest on a tie).
-pub const CATEGORICAL: &[(&str, &str)] = &[
-    ("customers", "gender"),
-    ("customers", "country"),
-    ("transactions", "country"),
-    ("visits", "entrance"),
-    ("wifi_sessions", "zone"),
-];
-
-/// Levels kept apart at most; the rarer ones are pooled as `(other)`.
-pub const MAX_LEVELS: usize = 12;
-
-/// One text column per segment: shares of the segment's customers per level.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct CategoricalReport {
-    /// Canonical table.
-    pub table: String,
-    /// Column.
-    pub column: String,
-    /// How a customer's value is found.
-    pub per_customer: String,
-    /// Levels, most customers first (`(other)` last when rarer ones are pooled).
-    pub levels: Vec<String>,
-    /// Profiled customers with a value.
-    pub customers: u64,
-    /// Per segment: `subscriptions` and `subscribers` are its customers with a
-    /// value, `shares` their share per level.
-    pub by_segment: Vec<streaming::GroupShares>,
-    /// Segment × level independence.
-    pub chi_square: Option<streaming::ChiSquare>,
-}
-
-/// The categorical profiles of the text columns present in `dir`'s kept tables.
-pub fn categorical_reports(
-    dir: &Path,
-    index: &IdIndex,
-    labels: &[i32],
-    seg_ids: &[i32],
-    seg_pos: &HashMap<i32, usize>,
-) -> Result<Vec<CategoricalReport>> {
-    use rayon::prelude::*;
-    // One table per thread: the visits and Wi-Fi tables are the largest inputs of
-    // the profile.
-    let found: Vec<Result<Option<CategoricalReport>>> = CATEGORICAL
-        .par_iter()
-        .map(|&(table, col)| categorical_one(dir, table, col, index, labels, seg_ids, seg_pos))
-        .collect();
-    found.into_iter().filter_map(Result::transpose).collect()
-}
-
-fn categorical_one(
-    dir: &Path,
-    table: &str,
-    col: &str,
-    index: &IdIndex,
-    labels: &[i32],
-    seg_ids: &[i32],
-    seg_pos: &HashMap<i32, usize>,
-) -> Result<Option<CategoricalReport>> {
-    let Some(path) = find(dir, table) else {
-        return Ok(None);
-    };
-    let src = Source::open(&path)?;
-    let schema = src.schema().clone();
-    let (Ok(ic), Ok(iv)) = (schema.index_of("customer_id"), schema.index_of(col)) else {
-        return Ok(None);
-    };
-    // A column the source did not have is all nulls in the kept table: skip it
-    // without reading the ids.
-    let mut any = false;
-    for b in src.batches(&[iv])? {
-        let b = b?;
-        if b.column(0).null_count() < b.num_rows() {
-            any = true;
-            break;
-        }
-    }
-    if !any {
-        return Ok(None);
-    }
-    // Per customer row, counts per level code (few levels: a short list each).
-    let mut codes: HashMap<String, u32> = HashMap::new();
-    let mut names: Vec<String> = Vec::new();
-    let mut counts: Vec<Vec<(u32, u64)>> = vec![Vec::new(); labels.len()];
-    for b in src.batches(&[ic, iv])? {
-        let b = b?;
-        let rows = index.rows(
-            column(&b, "customer_id").expect("projected").as_ref(),
-            &path,
-        )?;
-        let v = cast(column(&b, col).expect("projected"), &DataType::Utf8).map_err(|e| {
-            Error::Source {
-                path: path.clone(),
-                message: e.to_string(),
-            }
-        })?;
-        let v = v.as_string::<i32>();
-        for (i, r) in rows.iter().enumerate() {
-            let Some(r) = r else { continue };
-            if !v.is_valid(i) || v.value(i).is_empty() {
-                continue;
-            }
-            let s = v.value(i);
-            let code = match codes.get(s) {
-                Some(&c) => c,
-                None => {
-                    names.push(s.to_string());
-                    codes.insert(s.to_string(), names.len() as u32 - 1);
-                    names.len() as u32 - 1
-                }
-            };
-            let list = &mut counts[*r];
-            match list.iter_mut().find(|e| e.0 == code) {
-                Some(e) => e.1 += 1,
-                None => list.push((code, 1)),
-            }
-        }
-    }
-    // Each customer's most frequent level (the smallest name on a tie).
-    let best: Vec<(usize, u32)> = counts
-        .iter()
-        .enumerate()
-        .filter_map(|(r, list)| {
-            list.iter()
-                .copied()
-                .reduce(|a, b| {
-                    if b.1 > a.1 || (b.1 == a.1 && names[b.0 as usize] < names[a.0 as usize]) {
-                        b
-                    } else {
-                        a
-                    }
-                })
-                .map(|(code, _)| (r, code))
-        })
-        .collect();
-    if best.is_empty() {
-        return Ok(None);
-    }
-    let mut per_level = vec![0u64; names.len()];
-    for &(_, code) in &best {
-        per_level[code as usize] += 1;
-    }
-    let mut order: Vec<usize> = (0..names.len()).collect();
-    order.sort_by(|&a, &b| {
-        per_level[b]
-            .cmp(&per_level[a])
-            .then(names[a].cmp(&names[b]))
-    });
-    let pooled = order.len() > MAX_LEVELS;
-    let keep = if pooled { MAX_LEVELS - 1 } else { order.len() };
-    let mut slot = vec![keep; names.len()];
-    for (i, &o) in order.iter().take(keep).enumerate() {
-        slot[o] = i;
-    }
-    let mut levels: Vec<String> = order.iter().take(keep).map(|&o| names[o].clone()).collect();
-    if pooled {
-        levels.push("(other)".into());
-    }
-    let mut table_counts = vec![vec![0u64; levels.len()]; seg_ids.len()];
-    for &(r, code) in &best {
-        table_counts[seg_pos[&labels[r]]][slot[code as usize]] += 1;
-    }
-    let seg_names: Vec<String> = seg_ids.iter().map(|s| s.to_string()).collect();
-    let seg_counts: Vec<u64> = table_counts.iter().map(|r| r.iter().sum()).collect();
-    Ok(Some(CategoricalReport {
-        table: table.into(),
-        column: col.into(),
-        per_customer: if table == "customers" {
-            "the customer's value".into()
-        } else {
-            format!("the customer's most frequent value over their {table} rows")
-        },
-        levels,
-        customers: best.len() as u64,
-        by_segment: streaming::shares(&seg_names, &table_counts, &seg_counts),
-        chi_square: streaming::chi_square(&table_counts),
     }))
 }

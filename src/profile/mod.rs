@@ -4,6 +4,7 @@
 //! rules between categories and the SHOPPING x STREAMING cross-tab.
 
 pub mod basket;
+pub mod categorical;
 pub mod inputs;
 pub mod market;
 pub mod rfm;

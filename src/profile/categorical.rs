@@ -12,6 +12,7 @@ use arrow::compute::cast;
 use arrow::datatypes::DataType;
 
 use super::inputs::{column, find, IdIndex};
+use super::market::Dict;
 use super::streaming;
 use crate::error::{Error, Result};
 use crate::io::Source;
@@ -98,7 +99,7 @@ fn categorical_one(
     if !any {
         return Ok(None);
     }
-    let mut levels = Levels::default();
+    let mut levels = Dict::default();
     let best = customer_levels(
         &src,
         &[ic, iv],
@@ -161,25 +162,6 @@ fn categorical_one(
 /// No level (a customer without a value).
 const NONE: u32 = u32::MAX;
 
-/// Level names and their codes, in first-seen order.
-#[derive(Default)]
-struct Levels {
-    codes: HashMap<String, u32>,
-    names: Vec<String>,
-}
-
-impl Levels {
-    fn code(&mut self, s: &str) -> u32 {
-        if let Some(&c) = self.codes.get(s) {
-            return c;
-        }
-        self.names.push(s.to_string());
-        self.codes
-            .insert(s.to_string(), self.names.len() as u32 - 1);
-        self.names.len() as u32 - 1
-    }
-}
-
 /// Per customer row, counts per level code (few levels: a short list each).
 type Counts = HashMap<usize, Vec<(u32, u64)>>;
 
@@ -189,7 +171,7 @@ fn add_counts(
     col: &str,
     index: &IdIndex,
     path: &Path,
-    levels: &mut Levels,
+    levels: &mut Dict,
     counts: &mut Counts,
 ) -> Result<()> {
     let rows = index.rows(column(b, "customer_id").expect("projected").as_ref(), path)?;
@@ -204,7 +186,7 @@ fn add_counts(
         if !v.is_valid(i) || v.value(i).is_empty() {
             continue;
         }
-        let code = levels.code(v.value(i));
+        let code = levels.id(v.value(i));
         let list = counts.entry(*r).or_default();
         match list.iter_mut().find(|e| e.0 == code) {
             Some(e) => e.1 += 1,
@@ -239,7 +221,7 @@ fn customer_levels(
     index: &IdIndex,
     n: usize,
     path: &Path,
-    levels: &mut Levels,
+    levels: &mut Dict,
 ) -> Result<Vec<u32>> {
     let mut best = vec![NONE; n];
     if src.parts().len() > 1 {
@@ -312,7 +294,7 @@ mod tests {
         );
         let src = Source::open(d.path()).unwrap();
         let index = IdIndex::new(&Ids::Int(vec![1, 2, 3]));
-        let mut levels = Levels::default();
+        let mut levels = Dict::default();
         let best =
             customer_levels(&src, &[0, 1], "zone", &index, 3, d.path(), &mut levels).unwrap();
         let name = |c: u32| (c != NONE).then(|| levels.names[c as usize].clone());
@@ -328,7 +310,7 @@ mod tests {
         );
         part(&e.path().join("part-0001.parquet"), &[2, 2], &["b", "a"]);
         let src = Source::open(e.path()).unwrap();
-        let mut levels = Levels::default();
+        let mut levels = Dict::default();
         let best =
             customer_levels(&src, &[0, 1], "zone", &index, 3, e.path(), &mut levels).unwrap();
         let name = |c: u32| (c != NONE).then(|| levels.names[c as usize].clone());

@@ -96,15 +96,15 @@ fn item_column(src: &Source, item: Option<&str>, path: &Path) -> Result<Option<S
     }
 }
 
-/// Interns strings as dense ids.
+/// Interns strings as dense ids, in first-seen order.
 #[derive(Default)]
-struct Dict {
+pub(super) struct Dict {
     ids: HashMap<String, u32>,
-    names: Vec<String>,
+    pub(super) names: Vec<String>,
 }
 
 impl Dict {
-    fn id(&mut self, s: &str) -> u32 {
+    pub(super) fn id(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.ids.get(s) {
             return i;
         }

@@ -57,6 +57,31 @@ type Fences = Box<dyn Fn(&[f64]) -> (f64, f64)>;
 /// columns, where the kd-tree's merge pass grows near quadratically on dense data.
 pub const DBSCAN_TREE_MAX_ROWS: usize = 20_000;
 
+/// Bytes a row of the table costs the stage beyond the customer × feature matrix
+/// (4 bytes a cell), besides 4 more a feature cell (the cells are held as f64):
+/// its verdict, outlier flag and marks, its id in the duplicate check, and a
+/// column's sorted and transformed copies while its fences are fitted.
+pub const ROW_BYTES: u64 = 100;
+
+/// The stage's working memory beyond the customer × feature matrix for a table
+/// of `rows` rows and `features` numeric columns, bytes.
+pub fn working_bytes(rows: u64, features: u64) -> u64 {
+    rows.saturating_mul(4 * features + ROW_BYTES)
+}
+
+/// The rows and numeric columns (the id and `outlier` aside) of the table at
+/// `input`, as the stage would clean it: the rows from its metadata.
+pub fn table_size(input: &Path, id_col: &str) -> Result<(u64, u64)> {
+    let source = Source::open(input)?;
+    let features = source
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| f.name() != id_col && f.data_type().is_numeric() && f.name() != "outlier")
+        .count();
+    Ok((source.rows_hint().unwrap_or(0) as u64, features as u64))
+}
+
 /// Cleans the table at `input` and writes `clean.parquet`, `rejects.parquet` and
 /// `clean.json` into `out`, all together.
 pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport> {

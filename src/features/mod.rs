@@ -395,7 +395,9 @@ async fn run_async(
             let df = ctx.sql(&q).await.map_err(|e| df_err(&r.path, e))?;
             let schema = df.schema().as_arrow().clone();
             let dir = tmp.path().join("parts").join(name);
-            let mut split = partition::Partitioner::new(&schema, p, &dir)?;
+            // Half the budget for the rows pending in the tables split at once.
+            let pending = budget / (2 * group.len());
+            let mut split = partition::Partitioner::new(&schema, p, &dir, pending)?;
             let path = r.path.clone();
             tasks.push(tokio::spawn(async move {
                 let mut stream = df.execute_stream().await.map_err(|e| df_err(&path, e))?;

@@ -39,6 +39,9 @@ use crate::error::{Error, Result};
 pub(super) const ROW: &str = "__row";
 /// Rows per batch of every output file (and of the merge).
 pub(super) const CHUNK: usize = 8192;
+/// The fewest rows a bucket file's batches hold (but the last), however small
+/// the budget.
+pub(super) const MIN_FLUSH_ROWS: usize = 128;
 /// Seed of the customer-id hash.
 const HASH_SEED: u64 = 0x7365_676d_656e_7461;
 /// A bucket's working memory as a multiple of its raw rows held in memory: the raw
@@ -323,6 +326,13 @@ fn part_file(path: &Path, schema: &Schema) -> Result<PartFile> {
 /// holds the raw columns and, last, the canonical customer id (dropped here).
 pub(super) struct Partitioner {
     p: usize,
+    /// Bytes the rows pending in memory may take, all buckets together.
+    pending_budget: usize,
+    /// A bucket's pending rows are written once they reach this many: at most
+    /// [`CHUNK`], fewer when P buckets of CHUNK rows would not fit the budget.
+    flush_rows: usize,
+    /// Whether `flush_rows` was sized from the rows' size.
+    sized: bool,
     schema: SchemaRef,
     next_row: u64,
     memory: Vec<RecordBatch>,
@@ -334,9 +344,16 @@ pub(super) struct Partitioner {
 
 impl Partitioner {
     /// A partitioner of rows with the raw columns of `raw` (plus the id, last)
-    /// into `p` buckets, files under `dir` when `p > 1`; the writers hold fewer
-    /// than [`CHUNK`] rows a bucket.
-    pub(super) fn new(raw: &Schema, p: usize, dir: &Path) -> Result<Partitioner> {
+    /// into `p` buckets, files under `dir` when `p > 1`; the rows pending in
+    /// memory take about `pending_budget` bytes at most (a bucket's rows are
+    /// written in batches of [`CHUNK`] rows, or of fewer where P of those would
+    /// not fit, at least [`MIN_FLUSH_ROWS`]).
+    pub(super) fn new(
+        raw: &Schema,
+        p: usize,
+        dir: &Path,
+        pending_budget: usize,
+    ) -> Result<Partitioner> {
         let mut fields: Vec<Field> = raw.fields()[..raw.fields().len() - 1]
             .iter()
             .map(|f| f.as_ref().clone())
@@ -354,6 +371,9 @@ impl Partitioner {
         }
         Ok(Partitioner {
             p,
+            pending_budget,
+            flush_rows: CHUNK,
+            sized: false,
             schema,
             next_row: 0,
             memory: Vec::new(),
@@ -395,6 +415,14 @@ impl Partitioner {
             })
             .collect();
         let (grouped, start) = group_rows(&b, &buckets, self.p).map_err(|e| df_err(path, e))?;
+        // A pending slice keeps its whole grouped batch alive, so the rows held
+        // are about P × the flush size, whatever the buckets' shares.
+        if !self.sized && n > 0 {
+            self.sized = true;
+            let row_bytes = (grouped.get_array_memory_size() / n).max(1);
+            self.flush_rows =
+                (self.pending_budget / (self.p * row_bytes)).clamp(MIN_FLUSH_ROWS, CHUNK);
+        }
         for bucket in 0..self.p {
             let (lo, hi) = (start[bucket] as usize, start[bucket + 1] as usize);
             if lo == hi {
@@ -403,7 +431,7 @@ impl Partitioner {
             let (held, rows) = &mut self.pending[bucket];
             held.push(grouped.slice(lo, hi - lo));
             *rows += hi - lo;
-            if *rows >= CHUNK {
+            if *rows >= self.flush_rows {
                 self.write_pending(bucket)?;
             }
         }

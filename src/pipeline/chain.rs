@@ -409,7 +409,18 @@ pub(super) fn stage_clean(
         &clean_inputs,
         &cdir,
         obs,
-        || super::clean::clean(&feat, &clean_opts, Some(id), Some(opts.seed), &cdir).map(drop),
+        || {
+            // The run's one budget: the stage holds the table's cells (8 bytes
+            // each) and a few bytes a row; checked before it reads anything.
+            let (rows, features) = crate::clean::table_size(&feat, id)?;
+            super::memory::require(
+                "clean",
+                &format!("{rows} rows x {features} features"),
+                crate::clean::working_bytes(rows, features),
+                opts.features.memory_mib,
+            )?;
+            super::clean::clean(&feat, &clean_opts, Some(id), Some(opts.seed), &cdir).map(drop)
+        },
     )?;
     Ok(())
 }

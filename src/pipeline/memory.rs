@@ -30,6 +30,23 @@ pub fn check_memory_mib(mib: usize) -> crate::error::Result<()> {
     Ok(())
 }
 
+/// Checks that a stage whose working memory beyond the customer × feature matrix
+/// is `need` bytes (for `what`, e.g. `2000000 rows x 24 features`) fits a budget
+/// of `mib` MiB: else one line naming the stage, the need and the budget that
+/// would fit, before the stage starts.
+pub fn require(stage: &str, what: &str, need: u64, mib: usize) -> crate::error::Result<()> {
+    let need_mib = need.div_ceil(1 << 20);
+    if need_mib > mib as u64 {
+        return Err(crate::error::Error::param(
+            "--memory-mib",
+            format!(
+                "{mib} MiB is too little for the {stage} stage: {what} need about {need_mib} MiB beyond the feature matrix (rule: a stage's working memory fits the budget; give --memory-mib {need_mib} or more)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The default `--memory-mib`: [`MEMORY_SHARE`] of [`machine_memory_bytes`],
 /// clamped to [`MIN_DEFAULT_MIB`]..=[`MAX_DEFAULT_MIB`], or [`FALLBACK_MIB`].
 pub fn default_memory_mib() -> usize {
@@ -97,6 +114,25 @@ pub fn release_freed() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stage_that_needs_more_than_the_budget_says_what_would_fit() {
+        assert!(require("clean", "10 rows x 2 features", 64 << 20, 64).is_ok());
+        let e = require("clean", "2000000 rows x 24 features", (392 << 20) + 1, 256)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--memory-mib"), "{e}");
+        assert!(
+            e.contains("256 MiB is too little for the clean stage"),
+            "{e}"
+        );
+        assert!(
+            e.contains("2000000 rows x 24 features need about 393 MiB"),
+            "{e}"
+        );
+        assert!(e.contains("give --memory-mib 393 or more"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
 
     #[test]
     fn meminfo_total_reads_kib() {

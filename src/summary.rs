@@ -109,6 +109,9 @@ impl Display for SweepReport {
             self.backend,
             self.silhouette_note
         )?;
+        if self.fit_rows < self.rows {
+            writeln!(f, "each k fitted on {}", self.fit_rows_note)?;
+        }
         writeln!(
             f,
             "{:>4} {:>14} {:>11} {:>15} {:>18} {:>6} {:>8}",

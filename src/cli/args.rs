@@ -356,6 +356,10 @@ pub struct SweepArgs {
     /// this size (the silhouette is quadratic in rows).
     #[arg(long, default_value_t = defaults::DEFAULT_SILHOUETTE_SAMPLE)]
     pub silhouette_sample: usize,
+    /// Fit and score each k on every row up to this many rows, else on a seeded
+    /// sample of this size (the chosen k is then fitted on all rows).
+    #[arg(long, default_value_t = defaults::DEFAULT_SWEEP_ROWS)]
+    pub sweep_rows: usize,
 }
 
 impl From<&SweepArgs> for SweepOptions {
@@ -363,6 +367,7 @@ impl From<&SweepArgs> for SweepOptions {
         SweepOptions {
             k_range: a.k_range.clone(),
             silhouette_sample: a.silhouette_sample,
+            rows: a.sweep_rows,
         }
     }
 }

@@ -138,6 +138,7 @@ fn sweep_flags_round_trip() {
         let o = SweepOptions {
             k_range,
             silhouette_sample: 777,
+            rows: 4321,
         };
         let argv = sweep_argv(
             Path::new("c.parquet"),
@@ -243,6 +244,7 @@ fn run_flags_round_trip_and_defaults_agree() {
         sweep: SweepOptions {
             k_range: vec![2, 3, 4],
             silhouette_sample: 100,
+            rows: 1234,
         },
         fit: fit(),
         surrogate_depth: 2,

@@ -70,7 +70,7 @@ pub mod defaults {
     pub use super::profile::{
         DEFAULT_MAX_LEN, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LIFT, DEFAULT_MIN_SUPPORT,
     };
-    pub use super::sweep::{DEFAULT_K_RANGE, DEFAULT_SILHOUETTE_SAMPLE};
+    pub use super::sweep::{DEFAULT_K_RANGE, DEFAULT_SILHOUETTE_SAMPLE, DEFAULT_SWEEP_ROWS};
 }
 
 /// Where each stage writes inside a run folder.

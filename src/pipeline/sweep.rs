@@ -21,6 +21,12 @@ pub const DEFAULT_K_RANGE: &str = "2..10";
 /// Default of [`SweepOptions::silhouette_sample`].
 pub const DEFAULT_SILHOUETTE_SAMPLE: usize = 5000;
 
+/// Default of [`SweepOptions::rows`]: the fits of a larger table's sweep run on a
+/// seeded sample of this many rows.
+pub const DEFAULT_SWEEP_ROWS: usize = 500_000;
+/// Mixed into the seed of the sweep's sample, so that it is not the silhouette's.
+const SWEEP_SAMPLE_SALT: u64 = 0x7377_6565_7072_6f77;
+
 /// The most k values one sweep takes.
 pub const MAX_K_VALUES: usize = 1000;
 
@@ -81,6 +87,10 @@ pub struct SweepOptions {
     /// Silhouette on every row up to this many rows, else on a seeded sample of
     /// this size (the silhouette is quadratic in rows).
     pub silhouette_sample: usize,
+    /// Each k is fitted and scored on every row up to this many rows (outliers
+    /// left out), else on a seeded uniform sample of this size; the chosen k is
+    /// then fitted on all rows by the kmeans stage.
+    pub rows: usize,
 }
 
 impl Default for SweepOptions {
@@ -88,6 +98,7 @@ impl Default for SweepOptions {
         SweepOptions {
             k_range: parse_k_range(DEFAULT_K_RANGE).expect("a valid default"),
             silhouette_sample: DEFAULT_SILHOUETTE_SAMPLE,
+            rows: DEFAULT_SWEEP_ROWS,
         }
     }
 }
@@ -96,6 +107,7 @@ impl Flags for SweepOptions {
     fn flags(&self, argv: &mut Vec<String>) {
         flags::value(argv, "--k-range", k_range_text(&self.k_range));
         flags::value(argv, "--silhouette-sample", self.silhouette_sample);
+        flags::value(argv, "--sweep-rows", self.rows);
     }
 }
 
@@ -106,6 +118,12 @@ impl SweepOptions {
             return Err(Error::param(
                 "--silhouette-sample",
                 format!("{} is too small (rule: at least 2)", self.silhouette_sample),
+            ));
+        }
+        if self.rows < 2 {
+            return Err(Error::param(
+                "--sweep-rows",
+                format!("{} is too small (rule: at least 2)", self.rows),
             ));
         }
         if self.k_range.is_empty() || self.k_range[0] == 0 {
@@ -136,6 +154,12 @@ pub struct SweepReport {
     pub n_init: usize,
     /// Seed.
     pub seed: u64,
+    /// Rows every k was fitted and scored on.
+    #[serde(default)]
+    pub fit_rows: usize,
+    /// How those rows were chosen, in words.
+    #[serde(default)]
+    pub fit_rows_note: String,
     /// Rows the silhouette used.
     pub silhouette_rows: usize,
     /// How the silhouette rows were chosen, in words.
@@ -205,7 +229,26 @@ pub fn sweep(
             fit.params(k, seed).check(rows.len(), d)?;
         }
     }
+    // A large table's sweep fits and scores each k on a seeded sample of its rows.
+    let learn_n = table.x.n();
+    if let Some(rows) = select::silhouette_rows(learn_n, opts.rows, seed ^ SWEEP_SAMPLE_SALT) {
+        table.x = table.x.select(&rows);
+        table.weights = table
+            .weights
+            .as_ref()
+            .map(|w| rows.iter().map(|&i| w[i]).collect());
+        too_few(rows.len(), "rows the sweep samples (--sweep-rows)")?;
+        for &k in &opts.k_range {
+            fit.params(k, seed).check(rows.len(), d)?;
+        }
+    }
     let n = table.x.n();
+    let fit_rows_note = match n < learn_n {
+        false => format!("all {n} rows the fit learns from"),
+        true => format!(
+            "a seeded uniform sample of {n} of the {learn_n} rows the fit learns from (--sweep-rows, seed {seed}); the chosen k is then fitted on all of them"
+        ),
+    };
     let sample = select::silhouette_rows(n, opts.silhouette_sample, seed);
     let sample_n = sample.as_ref().map_or(n, Vec::len);
     let x = &table.x;
@@ -250,12 +293,14 @@ pub fn sweep(
         format: SweepReport::FORMAT.into(),
         version: SweepReport::VERSION,
         input: input.to_path_buf(),
-        rows: n,
+        rows: learn_n,
         features: table.features.clone(),
         scale: scale_name(fit.scale).into(),
         backend,
         n_init: fit.restarts(),
         seed,
+        fit_rows: n,
+        fit_rows_note,
         silhouette_rows: sample_n,
         silhouette_note,
         elbow_method: "kneedle: the k farthest below the chord of the inertia curve, both axes scaled to [0, 1]".into(),

@@ -205,10 +205,15 @@ pub fn html(r: &ReportData) -> String {
         let rec = Some(s.recommended.k as f64);
         let _ = write!(
             h,
-            "<p>Recommended k = {}: {}. Silhouette {}.</p><div class=\"plots\"><div class=\"plot\">{}</div><div class=\"plot\">{}</div><div class=\"plot\">{}</div><div class=\"plot\">{}</div></div>",
+            "<p>Recommended k = {}: {}. Silhouette {}.{}</p><div class=\"plots\"><div class=\"plot\">{}</div><div class=\"plot\">{}</div><div class=\"plot\">{}</div><div class=\"plot\">{}</div></div>",
             num(s.recommended.k as f64),
             esc(&s.recommended.reason),
             esc(&s.silhouette_note),
+            if s.fit_rows > 0 && s.fit_rows < s.rows {
+                format!(" Each k was fitted on {}.", esc(&s.fit_rows_note))
+            } else {
+                String::new()
+            },
             svg::line_chart("Inertia (elbow)", "inertia", &ks, &inertia, rec, "#4e79a7"),
             svg::line_chart("Silhouette (higher is better)", "mean silhouette", &ks, &sil, rec, "#e15759"),
             svg::line_chart("Calinski-Harabasz (higher is better)", "index", &ks, &ch, rec, "#59a14f"),

@@ -112,7 +112,10 @@ fn random_flag_values_never_panic() {
             ],
         ),
         ("dbscan", &["--eps", "--min-samples"]),
-        ("sweep", &["--k-range", "--silhouette-sample"]),
+        (
+            "sweep",
+            &["--k-range", "--silhouette-sample", "--sweep-rows"],
+        ),
         ("bench", &["--n", "--d", "--centers", "-k", "--iters"]),
     ];
     let mut rng = 12345u64;

@@ -316,6 +316,59 @@ fn pipeline_finds_the_planted_dirt_and_personas() {
     assert_eq!(s["silhouette_rows"].as_u64().unwrap(), 5000);
     assert_eq!(s["points"].as_array().unwrap().len(), 9);
 
+    // The sampled sweep (a large table's path, forced with --sweep-rows): the
+    // same seed gives the same sample and the same scores, and it still
+    // recommends the six planted personas.
+    let sampled = |name: &str| {
+        let out = d.path().join(name);
+        let o = segmenta(&[
+            "sweep",
+            "-i",
+            p(&cl.join("clean.parquet")),
+            "--k-range",
+            "2..10",
+            "--n-init",
+            "3",
+            "--silhouette-sample",
+            "5000",
+            "--sweep-rows",
+            "20000",
+            "--backend",
+            "cpu",
+            "--seed",
+            "1",
+            "-o",
+            p(&out),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut s = read_json(&out.join("sweep.json"));
+        for pt in s["points"].as_array_mut().unwrap() {
+            let pt = pt.as_object_mut().unwrap();
+            pt.remove("fit_s");
+            pt.remove("score_s");
+        }
+        s
+    };
+    let (a, b) = (sampled("sweep-a"), sampled("sweep-b"));
+    assert_eq!(
+        a["points"], b["points"],
+        "same seed, same sample, same scores"
+    );
+    assert_eq!(a["fit_rows"].as_u64().unwrap(), 20000);
+    assert_eq!(a["rows"], s["rows"]);
+    assert!(a["fit_rows_note"]
+        .as_str()
+        .unwrap()
+        .contains("seeded uniform sample of 20000"));
+    assert_ne!(a["points"], s["points"], "the sample is not every row");
+    assert_eq!(
+        a["recommended"]["k"].as_u64().unwrap(),
+        6,
+        "{}",
+        a["recommended"]
+    );
+
     // profile: every persona K-means recovers (≥ 80% of its customers in one
     // segment) gets its planted name; the surrogate tree mimics the segments.
     let pr = d.path().join("profile");

@@ -217,30 +217,30 @@ pub fn sweep(
         fit.params(k, seed).check(n, d)?;
     }
     fit.fit_scaler(&mut table)?;
-    // k is scored on the rows the fit learns its centroids from.
-    if let Some(rows) = fit.fit_rows(&table) {
-        table.x = table.x.select(&rows);
+    // Keeps `rows` of the table, checking every k against them.
+    let keep = |table: &mut crate::io::FeatureTable, rows: &[usize], what: &str| {
+        table.x = table.x.select(rows);
         table.weights = table
             .weights
             .as_ref()
             .map(|w| rows.iter().map(|&i| w[i]).collect());
-        too_few(rows.len(), "rows the fit learns from (outliers left out)")?;
-        for &k in &opts.k_range {
-            fit.params(k, seed).check(rows.len(), d)?;
-        }
+        too_few(rows.len(), what)?;
+        opts.k_range
+            .iter()
+            .try_for_each(|&k| fit.params(k, seed).check(rows.len(), d).map(drop))
+    };
+    // k is scored on the rows the fit learns its centroids from.
+    if let Some(rows) = fit.fit_rows(&table) {
+        keep(
+            &mut table,
+            &rows,
+            "rows the fit learns from (outliers left out)",
+        )?;
     }
     // A large table's sweep fits and scores each k on a seeded sample of its rows.
     let learn_n = table.x.n();
     if let Some(rows) = select::silhouette_rows(learn_n, opts.rows, seed ^ SWEEP_SAMPLE_SALT) {
-        table.x = table.x.select(&rows);
-        table.weights = table
-            .weights
-            .as_ref()
-            .map(|w| rows.iter().map(|&i| w[i]).collect());
-        too_few(rows.len(), "rows the sweep samples (--sweep-rows)")?;
-        for &k in &opts.k_range {
-            fit.params(k, seed).check(rows.len(), d)?;
-        }
+        keep(&mut table, &rows, "rows the sweep samples (--sweep-rows)")?;
     }
     let n = table.x.n();
     let fit_rows_note = match n < learn_n {

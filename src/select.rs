@@ -51,7 +51,9 @@ pub fn silhouette(x: &Matrix, labels: &[u32], rows: Option<&[usize]>) -> Option<
             cols[c * m + jj] = *v;
         }
     }
-    let total: f64 = (0..m)
+    // Each row's value in parallel, summed in row order: a parallel sum's
+    // grouping follows the scheduling, and the last digit with it.
+    let per_row: Vec<f64> = (0..m)
         .into_par_iter()
         .map_init(
             || (vec![0f32; m], vec![0f64; k]),
@@ -89,7 +91,8 @@ pub fn silhouette(x: &Matrix, labels: &[u32], rows: Option<&[usize]>) -> Option<
                 }
             },
         )
-        .sum();
+        .collect();
+    let total: f64 = per_row.iter().sum();
     Some(total / m as f64)
 }
 

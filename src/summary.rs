@@ -109,7 +109,7 @@ impl Display for SweepReport {
             self.backend,
             self.silhouette_note
         )?;
-        if self.fit_rows < self.rows {
+        if self.fit_rows > 0 && self.fit_rows < self.rows {
             writeln!(f, "each k fitted on {}", self.fit_rows_note)?;
         }
         writeln!(

@@ -129,6 +129,16 @@ impl SweepOptions {
         if self.k_range.is_empty() || self.k_range[0] == 0 {
             return Err(Error::param("--k-range", "must hold k values >= 1"));
         }
+        let kmax = self.k_range.iter().copied().max().unwrap_or(0);
+        if self.rows < kmax {
+            return Err(Error::param(
+                "--sweep-rows",
+                format!(
+                    "{} is below the largest k of --k-range, {kmax} (rule: the sweep's sample holds at least one row a centroid)",
+                    self.rows
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -246,7 +256,7 @@ pub fn sweep(
     let fit_rows_note = match n < learn_n {
         false => format!("all {n} rows the fit learns from"),
         true => format!(
-            "a seeded uniform sample of {n} of the {learn_n} rows the fit learns from (--sweep-rows, seed {seed}); the chosen k is then fitted on all of them"
+            "a seeded uniform sample of {n} of the {learn_n} rows the fit learns from (--sweep-rows, drawn from seed {seed}); the chosen k is then fitted on all of them"
         ),
     };
     let sample = select::silhouette_rows(n, opts.silhouette_sample, seed);
@@ -312,4 +322,23 @@ pub fn sweep(
     write_json(&mut staged, &out.join("sweep.json"), &report)?;
     staged.commit()?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_sample_holds_a_row_a_centroid() {
+        let o = SweepOptions {
+            rows: 9,
+            ..Default::default()
+        };
+        let e = o.check().unwrap_err().to_string();
+        assert!(
+            e.contains("--sweep-rows") && e.contains("largest k of --k-range, 10"),
+            "{e}"
+        );
+        assert!(SweepOptions { rows: 10, ..o }.check().is_ok());
+    }
 }

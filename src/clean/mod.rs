@@ -69,6 +69,12 @@ pub fn working_bytes(rows: u64, features: u64) -> u64 {
     rows.saturating_mul(4 * features + ROW_BYTES)
 }
 
+/// Whether a column other than the id is a feature the stage cleans: numeric,
+/// and not the `outlier` flag.
+fn is_feature(f: &arrow::datatypes::Field) -> bool {
+    f.data_type().is_numeric() && f.name() != "outlier"
+}
+
 /// The rows and numeric columns (the id and `outlier` aside) of the table at
 /// `input`, as the stage would clean it: the rows from its metadata.
 pub fn table_size(input: &Path, id_col: &str) -> Result<(u64, u64)> {
@@ -77,7 +83,7 @@ pub fn table_size(input: &Path, id_col: &str) -> Result<(u64, u64)> {
         .schema()
         .fields()
         .iter()
-        .filter(|f| f.name() != id_col && f.data_type().is_numeric() && f.name() != "outlier")
+        .filter(|f| f.name() != id_col && is_feature(f))
         .count();
     Ok((source.rows_hint().unwrap_or(0) as u64, features as u64))
 }
@@ -96,9 +102,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
         .fields()
         .iter()
         .enumerate()
-        .filter(|(i, f)| {
-            Some(*i) != id_pos && (f.data_type().is_numeric()) && f.name() != "outlier"
-        })
+        .filter(|(i, f)| Some(*i) != id_pos && is_feature(f))
         .map(|(i, _)| i)
         .collect();
     let names: Vec<String> = feat_idx
@@ -144,9 +148,7 @@ pub fn clean(input: &Path, out: &Path, cfg: &CleanConfig) -> Result<CleanReport>
             );
         }
         let row0 = verdicts.len();
-        for _ in 0..b.num_rows() {
-            verdicts.push();
-        }
+        verdicts.push_kept(b.num_rows());
         // 1–2: ids.
         if let Some(i) = id_pos {
             let found = seen

@@ -62,9 +62,9 @@ impl Verdicts {
         }
     }
 
-    /// Adds a kept row.
-    pub(super) fn push(&mut self) {
-        self.rows.push(0);
+    /// Adds `n` kept rows.
+    pub(super) fn push_kept(&mut self, n: usize) {
+        self.rows.resize(self.rows.len() + n, 0);
     }
 
     /// Rows.

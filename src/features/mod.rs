@@ -38,6 +38,7 @@ mod result;
 mod returns;
 mod rows;
 mod rules;
+mod sizes;
 mod summary;
 mod window;
 
@@ -344,7 +345,7 @@ async fn run_async(
     let mut raw_total = 0u64;
     for r in &regs {
         let unpacked = tmp.path().join(format!("raw_{}.csv", r.table.name));
-        raw_total += partition::raw_bytes(&r.path, &unpacked)?;
+        raw_total += sizes::raw_bytes(&r.path, &unpacked)?;
     }
     let (p, workers) = partition::plan(raw_total, budget, spec.threads, spec.partitions)?;
     // The kept tables' files: from the input sizes alone, so that they do not
